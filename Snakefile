@@ -1,0 +1,20 @@
+# deepvalue: does relational continuity cause better outcomes, and what is it worth?
+# This file only wires the stages together; see workflow/rules/ and docs/design.md.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/synthesize.smk"
+include: "workflow/rules/ingest.smk"
+
+
+rule all:
+    input:
+        rules.ingest_extract.output,
+        rules.write_provenance.output,
+    default_target: True

@@ -1,0 +1,76 @@
+"""Shared fixtures: a tiny, hand-made valid extract that each bad-input test breaks in one way."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_tiny_extract(folder: Path, n_clients: int = 40) -> dict:
+    """Write a small valid extract (CSV) into `folder` and return a config dict for it.
+
+    Deterministic and independent of the synthetic generator, so ingest tests do not move
+    when the generator changes.
+    """
+    rng = np.random.default_rng(7)
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = [f"C{i:04d}" for i in range(n_clients)]
+    start = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 200, n_clients), unit="D")
+    clients = pd.DataFrame({
+        "client_id": ids,
+        "service": np.where(np.arange(n_clients) % 2 == 0, "employment", "welfare_advice"),
+        "site": np.where(np.arange(n_clients) % 3 == 0, "S01", "S02"),
+        "start_date": start.strftime("%Y-%m-%d"),
+        "age": rng.integers(18, 70, n_clients),
+        "disability": np.where(rng.random(n_clients) < 0.3, "Y", "N"),
+        "ethnicity": rng.choice(["White", "Asian", "Black"], n_clients),
+    })
+    rows = []
+    k = 0
+    for i, cid in enumerate(ids):
+        for j in range(5):
+            k += 1
+            rows.append({"contact_id": f"K{k:05d}", "client_id": cid, "worker_id": f"W{(i + j * (i % 2)) % 6:02d}",
+                         "contact_date": (start[i] + pd.Timedelta(days=7 * j + 1)).strftime("%Y-%m-%d")})
+    contacts = pd.DataFrame(rows)
+    outcomes = pd.DataFrame({
+        "client_id": ids,
+        "outcome": "job_start",
+        "value": rng.integers(0, 2, n_clients),
+        "outcome_date": (start + pd.Timedelta(days=150)).strftime("%Y-%m-%d"),
+    })
+    workers = pd.DataFrame({"worker_id": [f"W{w:02d}" for w in range(6)],
+                            "end_date": ["", "2024-05-01", "", "", "", ""]})
+    for name, frame in (("clients", clients), ("contacts", contacts), ("outcomes", outcomes), ("workers", workers)):
+        frame.to_csv(folder / f"{name}.csv", index=False)
+    return {
+        "extract": {
+            "clients": {"path": str(folder / "clients.csv"),
+                        "columns": {"client_id": "client_id", "service": "service", "site": "site",
+                                    "start_date": "start_date"}},
+            "contacts": {"path": str(folder / "contacts.csv"),
+                         "columns": {"client_id": "client_id", "worker_id": "worker_id",
+                                     "contact_date": "contact_date", "contact_id": "contact_id"}},
+            "outcomes": {"path": str(folder / "outcomes.csv"),
+                         "columns": {"client_id": "client_id", "outcome": "outcome", "value": "value",
+                                     "outcome_date": "outcome_date"}},
+            "workers": {"path": str(folder / "workers.csv"),
+                        "columns": {"worker_id": "worker_id", "end_date": "end_date"}},
+            "extract_date": "2025-06-30",
+        },
+        "covariates": [{"name": "age", "type": "numeric"}, {"name": "disability", "type": "binary"},
+                       {"name": "ethnicity", "type": "categorical"}],
+        "outcomes": [{"name": "job_start", "type": "binary", "follow_up_days": 182}],
+    }
+
+
+@pytest.fixture
+def tiny(tmp_path) -> dict:
+    """A valid tiny extract and its config (a fresh copy per test)."""
+    return copy.deepcopy(make_tiny_extract(tmp_path / "extract"))

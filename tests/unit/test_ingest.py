@@ -1,0 +1,302 @@
+"""Ingestion: one test per kind of bad input (asserting the message), cleaning counts, formats."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deepvalue.config import load_config
+from deepvalue.errors import ExtractError
+from deepvalue.ingest import ingest_extract, parse_dates, write_interim
+
+import pyarrow as pa
+
+
+def problems(cfg: dict) -> list:
+    with pytest.raises(ExtractError) as info:
+        ingest_extract(load_config(cfg))
+    return list(info.value.problems)
+
+
+def only(probs, table, column=None):
+    found = [p for p in probs if p.table == table and (column is None or p.column == column)]
+    assert found, f"no problem for {table}/{column} in: {[p.render() for p in probs]}"
+    return found[0]
+
+
+def edit(cfg: dict, table: str, fn) -> None:
+    path = Path(cfg["extract"][table]["path"])
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    fn(frame).to_csv(path, index=False)
+
+
+def test_valid_tiny_extract_ingests(tiny):
+    extract = ingest_extract(load_config(tiny))
+    assert set(extract.tables) == {"clients", "contacts", "outcomes", "workers"}
+    clients = extract.tables["clients"]
+    assert len(clients) == 40
+    assert clients["start_date"].dtype.kind == "M"
+    assert clients["disability"].isin([0.0, 1.0]).all()
+    assert extract.tables["contacts"]["contact_date"].dtype.kind == "M"
+    for rep in extract.report["tables"].values():
+        assert rep["rows_read"] == rep["rows_written"] + sum(d["rows"] for d in rep["dropped"])
+
+
+def test_missing_file(tiny):
+    Path(tiny["extract"]["contacts"]["path"]).unlink()
+    p = only(problems(tiny), "contacts")
+    assert "file not found" in p.message and "extract.contacts.path" in p.fix
+
+
+def test_empty_table(tiny):
+    Path(tiny["extract"]["outcomes"]["path"]).write_text("client_id,outcome,value,outcome_date\n")
+    p = only(problems(tiny), "outcomes")
+    assert "no data rows" in p.message
+
+
+def test_missing_mapped_column(tiny):
+    tiny["extract"]["clients"]["columns"]["site"] = "Site Name"
+    p = only(problems(tiny), "clients", "Site Name")
+    assert "mapped column for 'site' is not in the file" in p.message
+    assert "did you mean 'site'" in p.fix
+
+
+def test_unparseable_dates_name_rows_and_format_fix(tiny):
+    def bad(f):
+        f.loc[[2, 5], "start_date"] = ["03/02/2024", "not a date"]
+        return f
+    edit(tiny, "clients", bad)
+    p = only(problems(tiny), "clients", "start_date")
+    assert "unparseable dates" in p.message and "'03/02/2024'" in p.message
+    assert p.rows == (4, 7) and p.count == 2  # spreadsheet rows: header is row 1
+    assert "date_format" in p.fix
+
+
+def test_date_format_option_reads_uk_dates(tiny):
+    def uk(f):
+        f["start_date"] = pd.to_datetime(f["start_date"]).dt.strftime("%d/%m/%Y")
+        return f
+    for table, col in (("clients", "start_date"),):
+        edit(tiny, table, uk)
+    # every date column must follow the one configured format
+    def uk_dates(column):
+        def fn(f):
+            f[column] = pd.to_datetime(f[column], errors="coerce").dt.strftime("%d/%m/%Y").fillna("")
+            return f
+        return fn
+    edit(tiny, "contacts", uk_dates("contact_date"))
+    edit(tiny, "outcomes", uk_dates("outcome_date"))
+    edit(tiny, "workers", uk_dates("end_date"))
+    tiny["extract"]["date_format"] = "%d/%m/%Y"
+    extract = ingest_extract(load_config(tiny))
+    assert extract.tables["clients"]["start_date"].notna().all()
+
+
+def test_text_in_numeric_covariate(tiny):
+    def bad(f):
+        f.loc[0, "age"] = "forty"
+        return f
+    edit(tiny, "clients", bad)
+    p = only(problems(tiny), "clients", "age")
+    assert "text in a numeric covariate" in p.message and "'forty'" in p.message and p.rows == (2,)
+
+
+def test_duplicate_client_ids(tiny):
+    def bad(f):
+        f.loc[3, "client_id"] = f.loc[1, "client_id"]
+        return f
+    edit(tiny, "clients", bad)
+    p = only(problems(tiny), "clients", "client_id")
+    assert "duplicate client ids" in p.message and p.rows == (3, 5) and p.count == 2
+
+
+def test_binary_outcome_not_zero_one(tiny):
+    def bad(f):
+        f.loc[4, "value"] = "2"
+        return f
+    edit(tiny, "outcomes", bad)
+    p = only(problems(tiny), "outcomes", "value")
+    assert "binary outcome 'job_start' has values other than 0 and 1 (e.g. 2)" in p.message
+    assert p.rows == (6,)
+
+
+def test_configured_covariate_absent(tiny):
+    tiny["covariates"].append({"name": "imd_decile", "type": "numeric"})
+    p = only(problems(tiny), "clients", "imd_decile")
+    assert "configured covariate is not a column" in p.message
+
+
+def test_configured_outcome_absent(tiny):
+    tiny["outcomes"].append({"name": "job_starts", "type": "binary"})
+    p = only(problems(tiny), "outcomes", "outcome")
+    assert "configured outcome 'job_starts' has no rows" in p.message and "did you mean 'job_start'" in p.fix
+
+
+@pytest.mark.parametrize(
+    "column,value,kind",
+    [
+        ("ethnicity", "jo.bloggs@example.org", "e-mail address"),
+        ("ethnicity", "07700 900123", "phone number"),
+        ("ethnicity", "QQ 12 34 56 C", "National Insurance number"),
+        ("ethnicity", "E1 6AN", "full postcode"),
+        ("client_id", "Mary Smith", "personal name"),
+    ],
+)
+def test_direct_identifier_values(tiny, column, value, kind):
+    def bad(f):
+        f.loc[6, column] = value
+        return f
+    edit(tiny, "clients", bad)
+    found = [p for p in problems(tiny) if p.column == column and kind in p.message]
+    assert found, kind
+    assert found[0].rows == (8,)
+
+
+def test_postcode_district_is_allowed(tiny):
+    def district(f):
+        f["postcode_district"] = "E1"
+        return f
+    edit(tiny, "clients", district)
+    ingest_extract(load_config(tiny))
+
+
+@pytest.mark.parametrize("header,kind", [("Surname", "personal name"), ("email", "e-mail address"),
+                                         ("Mobile", "phone number"), ("NI Number", "National Insurance number"),
+                                         ("date_of_birth", "date of birth")])
+def test_direct_identifier_column_names(tiny, header, kind):
+    def bad(f):
+        f[header] = "x"
+        return f
+    edit(tiny, "clients", bad)
+    p = only(problems(tiny), "clients", header)
+    assert kind in p.message and "remove the column" in p.fix
+
+
+def test_every_problem_reported_at_once(tiny):
+    def bad_clients(f):
+        f.loc[0, "age"] = "old"
+        f.loc[1, "start_date"] = "yesterday"
+        return f
+    edit(tiny, "clients", bad_clients)
+    def bad_outcomes(f):
+        f.loc[0, "value"] = "7"
+        return f
+    edit(tiny, "outcomes", bad_outcomes)
+    Path(tiny["extract"]["workers"]["path"]).unlink()
+    probs = problems(tiny)
+    assert {(p.table, p.column) for p in probs} >= {("clients", "age"), ("clients", "start_date"),
+                                                     ("outcomes", "value"), ("workers", None)}
+
+
+def test_cleaning_rules_are_counted(tiny):
+    def messy(f):
+        extra = f.iloc[[0, 1]].copy()  # exact duplicates
+        unknown = f.iloc[[2]].assign(client_id="C9999", contact_id="K90001")
+        early = f.iloc[[3]].assign(contact_date="2000-01-01", contact_id="K90002")
+        future = f.iloc[[4]].assign(contact_date="2030-01-01", contact_id="K90003")
+        return pd.concat([f, extra, unknown, early, future], ignore_index=True)
+    edit(tiny, "contacts", messy)
+    extract = ingest_extract(load_config(tiny))
+    rep = extract.report["tables"]["contacts"]
+    dropped = {d["reason"]: d["rows"] for d in rep["dropped"]}
+    assert dropped == {
+        "exact duplicate of an earlier contact": 2,
+        "client_id not in the clients table": 1,
+        "contact before the client's start date": 1,
+        "contact after the extract date (2025-06-30)": 1,
+    }
+    assert rep["rows_read"] == 205 and rep["rows_written"] == 200
+
+
+def test_conflicting_contact_ids_are_an_error(tiny):
+    def bad(f):
+        f.loc[1, "contact_id"] = f.loc[0, "contact_id"]
+        return f
+    edit(tiny, "contacts", bad)
+    p = only(problems(tiny), "contacts", "contact_id")
+    assert "contact ids used for different contacts" in p.message and p.rows == (2, 3)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "xlsx"])
+def test_parquet_and_xlsx_read_like_csv(tiny, fmt):
+    reference = ingest_extract(load_config(tiny)).tables
+    for table in ("clients", "contacts", "outcomes", "workers"):
+        csv_path = Path(tiny["extract"][table]["path"])
+        frame = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+        new = csv_path.with_suffix(f".{fmt}")
+        if fmt == "parquet":
+            frame.to_parquet(new, index=False)
+        else:
+            frame.to_excel(new, index=False)
+        tiny["extract"][table]["path"] = str(new)
+    other = ingest_extract(load_config(tiny)).tables
+    for table, frame in reference.items():
+        pd.testing.assert_frame_equal(frame, other[table], check_dtype=False)
+
+
+def test_typed_parquet_dates_and_numbers(tiny):
+    path = Path(tiny["extract"]["clients"]["path"])
+    frame = pd.read_csv(path)
+    frame["start_date"] = pd.to_datetime(frame["start_date"])
+    frame.to_parquet(path.with_suffix(".parquet"), index=False)
+    tiny["extract"]["clients"]["path"] = str(path.with_suffix(".parquet"))
+    clients = ingest_extract(load_config(tiny)).tables["clients"]
+    assert clients["start_date"].min() >= pd.Timestamp("2024-01-01")
+    assert clients["age"].dtype == float
+
+
+def test_column_names_with_spaces(tiny):
+    def rename(f):
+        return f.rename(columns={"client_id": "Client Ref", "start_date": "Date Referred"})
+    edit(tiny, "clients", rename)
+    tiny["extract"]["clients"]["columns"].update({"client_id": "Client Ref", "start_date": "Date Referred"})
+    assert len(ingest_extract(load_config(tiny)).tables["clients"]) == 40
+
+
+def test_iso_datetimes_are_accepted():
+    dates, bad = parse_dates(pa.chunked_array([["2024-03-01", "2024-03-02T10:30:00", None, "2024-02-30"]]), None)
+    assert dates.to_pylist()[:3] == [pd.Timestamp("2024-03-01").date(), pd.Timestamp("2024-03-02").date(), None]
+    assert bad.tolist() == [3]
+
+
+def test_write_interim_is_deterministic(tiny, tmp_path):
+    outs = []
+    for run in ("a", "b"):
+        extract = ingest_extract(load_config(tiny))
+        write_interim(extract, tmp_path / run, tmp_path / run / "report.json")
+        outs.append({p.name: p.read_bytes() for p in sorted((tmp_path / run).iterdir())})
+    assert outs[0] == outs[1]
+    assert json.loads(outs[0]["report.json"])["extract_date"] == "2025-06-30"
+
+
+def test_cli_validate_exits_2_without_traceback(tiny, tmp_path):
+    import yaml
+
+    def bad(f):
+        f.loc[0, "age"] = "forty"
+        return f
+    edit(tiny, "clients", bad)
+    cfg_path = tmp_path / "cfg.yaml"
+    cfg_path.write_text(yaml.safe_dump(tiny))
+    res = subprocess.run([sys.executable, "-m", "deepvalue.cli", "validate", "--config", str(cfg_path)],
+                         capture_output=True, text=True)
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr
+    assert "column 'age': text in a numeric covariate" in res.stderr and "fix:" in res.stderr
+
+
+def test_cli_validate_reports_counts_on_a_good_extract(tiny, tmp_path):
+    import yaml
+
+    cfg_path = tmp_path / "cfg.yaml"
+    cfg_path.write_text(yaml.safe_dump(tiny))
+    res = subprocess.run([sys.executable, "-m", "deepvalue.cli", "validate", "--config", str(cfg_path)],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "contacts: 200 rows read, 200 kept, 0 dropped" in res.stdout

@@ -1,0 +1,35 @@
+# Helper functions shared by the rules (no rules here).
+import sys
+
+from deepvalue.config import load_config
+from deepvalue.errors import ConfigError
+
+
+def validated_config(raw):
+    """The config with defaults filled, or a clear list of problems and a stop (no traceback)."""
+    try:
+        return load_config(raw)
+    except ConfigError as exc:
+        sys.stderr.write(str(exc) + "\n")
+        raise SystemExit(1)
+
+
+config.update(validated_config(config))
+
+
+def get_extract_tables(wildcards):
+    """The extract's table files, by canonical table name (workers only when configured)."""
+    return {
+        name: spec["path"]
+        for name, spec in config["extract"].items()
+        if name in ("clients", "contacts", "outcomes", "workers") and spec
+    }
+
+
+def get_synthetic_params(wildcards):
+    synthetic = config.get("synthetic") or {}
+    return {
+        "clients": synthetic.get("clients", 5000),
+        "seed": synthetic.get("seed", 1),
+        "messy": synthetic.get("messy", False),
+    }

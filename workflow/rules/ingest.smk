@@ -1,0 +1,47 @@
+# Ingest: validate the extract, clean it with a count per reason, write canonical Parquet.
+
+
+rule ingest_extract:
+    input:
+        unpack(get_extract_tables),
+    output:
+        clients="results/interim/clients.parquet",
+        contacts="results/interim/contacts.parquet",
+        outcomes="results/interim/outcomes.parquet",
+        workers="results/interim/workers.parquet",
+        report="results/ingest_report.json",
+    params:
+        config=config,
+    log:
+        "logs/ingest_extract.log",
+    benchmark:
+        "benchmarks/ingest_extract.tsv"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=20,
+    conda:
+        "../envs/deepvalue.yaml"
+    script:
+        "../../scripts/ingest_extract.py"
+
+
+rule write_provenance:
+    input:
+        unpack(get_extract_tables),
+        report=rules.ingest_extract.output.report,
+    output:
+        "results/provenance.json",
+    params:
+        config=config,
+        code_dir=workflow.basedir,
+    log:
+        "logs/write_provenance.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/deepvalue.yaml"
+    script:
+        "../../scripts/write_provenance.py"

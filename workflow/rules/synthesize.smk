@@ -1,0 +1,26 @@
+# The synthetic extract with known true effects (DESIGN section 6). Runs only when the
+# configured extract paths are these files and they do not exist yet.
+
+
+rule synthesize_extract:
+    output:
+        clients="data/synthetic/clients.csv",
+        contacts="data/synthetic/contacts.csv",
+        outcomes="data/synthetic/outcomes.csv",
+        workers="data/synthetic/workers.csv",
+        truth="data/synthetic/truth.json",
+        config="data/synthetic/config.yaml",
+    params:
+        synthetic=get_synthetic_params,
+    log:
+        "logs/synthesize_extract.log",
+    benchmark:
+        "benchmarks/synthesize_extract.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    conda:
+        "../envs/deepvalue.yaml"
+    script:
+        "../../scripts/synthesize_extract.py"

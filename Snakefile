@@ -5,7 +5,12 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The default study, only when no --configfile is given: Snakemake would otherwise merge a
+# user's config into the default one key by key, and an extract without a workers table
+# would silently inherit the synthetic one.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"

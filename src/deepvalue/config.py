@@ -153,13 +153,15 @@ def _cross_problems(cfg: dict, source: str) -> list[Problem]:
     return problems
 
 
-def load_config(config: str | Path | Mapping[str, Any]) -> dict:
+def load_config(config: str | Path | Mapping[str, Any], source: str | None = None) -> dict:
     """Validate a study configuration and return it with every default filled in.
 
     Parameters
     ----------
     config
         A path to a YAML file or an already-loaded mapping (as Snakemake's ``config``).
+    source
+        How to name a mapping's origin in messages (e.g. the config file it came from).
 
     Raises
     ------
@@ -179,7 +181,7 @@ def load_config(config: str | Path | Mapping[str, Any]) -> dict:
                                        "fix the YAML syntax at the position given", path=source)],
                               headline="cannot read the config") from None
     else:
-        source = "config"
+        source = source or "config"
         cfg = config
     cfg = copy.deepcopy(dict(cfg or {}))
     problems = _schema_problems(cfg, source) + _cross_problems(cfg, source)

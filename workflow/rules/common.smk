@@ -7,8 +7,9 @@ from deepvalue.errors import ConfigError
 
 def validated_config(raw):
     """The config with defaults filled, or a clear list of problems and a stop (no traceback)."""
+    files = workflow.overwrite_configfiles or ["config/config.yaml"]
     try:
-        return load_config(raw)
+        return load_config(raw, source=", ".join(str(f) for f in files))
     except ConfigError as exc:
         sys.stderr.write(str(exc) + "\n")
         raise SystemExit(1)

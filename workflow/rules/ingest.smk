@@ -15,7 +15,7 @@ rule ingest_extract:
     log:
         "logs/ingest_extract.log",
     benchmark:
-        "benchmarks/ingest_extract.tsv"
+        "logs/benchmarks/ingest_extract.tsv"
     threads: 2
     resources:
         mem_mb=8000,

@@ -15,7 +15,7 @@ rule synthesize_extract:
     log:
         "logs/synthesize_extract.log",
     benchmark:
-        "benchmarks/synthesize_extract.tsv"
+        "logs/benchmarks/synthesize_extract.tsv"
     threads: 1
     resources:
         mem_mb=4000,

@@ -1,0 +1,104 @@
+"""Config: schema errors name the key and the fix; defaults are filled; cross-key checks."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from deepvalue.config import load_config
+from deepvalue.errors import ConfigError
+
+from conftest import REPO
+
+
+def default_config() -> dict:
+    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def config_problems(cfg) -> list:
+    with pytest.raises(ConfigError) as info:
+        load_config(cfg)
+    return list(info.value.problems)
+
+
+def test_default_config_is_valid_and_complete():
+    cfg = load_config(REPO / "config" / "config.yaml")
+    assert cfg["exposure"] == {"index": "upc", "threshold": 0.75, "window_contacts": 4, "window_max_days": 120}
+    assert cfg["extract"]["date_format"] is None
+
+
+def test_defaults_filled_for_missing_sections():
+    cfg = default_config()
+    del cfg["exposure"], cfg["seed"], cfg["synthetic"]
+    for o in cfg["outcomes"]:
+        o.pop("follow_up_days")
+    out = load_config(cfg)
+    assert out["exposure"]["window_contacts"] == 4 and out["exposure"]["threshold"] == 0.75
+    assert out["seed"] == 20261125 and out["synthetic"] is None
+    assert all(o["follow_up_days"] == 365 for o in out["outcomes"])
+    assert out["extract"]["clients"]["sheet"] is None
+
+
+@pytest.mark.parametrize(
+    "mutate,key,text,fix",
+    [
+        (lambda c: c["exposure"].update(threshold=1.5), "exposure.threshold", "greater than the maximum",
+         "between 0 and 1"),
+        (lambda c: c["exposure"].update(window_contacts=1), "exposure.window_contacts", "less than the minimum",
+         "between 2 and 50"),
+        (lambda c: c["exposure"].update(index="upcc"), "exposure.index", "is not one of", "did you mean 'upc'"),
+        (lambda c: c["outcomes"][0].update(type="binomial"), "outcomes[0].type", "is not one of", "binary"),
+        (lambda c: c["exposure"].update(window_max_day=10), "exposure", "unknown key(s) 'window_max_day'",
+         "did you mean 'window_max_days'"),
+        (lambda c: c["extract"]["clients"]["columns"].pop("site"), "extract.clients.columns",
+         "'site' is a required property", "add 'site'"),
+        (lambda c: c["extract"]["clients"].update(path="clients.txt"), "extract.clients.path", "does not match",
+         "matching"),
+        (lambda c: c.pop("covariates"), "(top level)", "'covariates' is a required property", "add 'covariates'"),
+        (lambda c: c["extract"].update(extract_date="31/12/2025"), "extract.extract_date", "does not match",
+         "matching"),
+    ],
+)
+def test_schema_errors_name_key_and_fix(mutate, key, text, fix):
+    cfg = default_config()
+    mutate(cfg)
+    probs = config_problems(cfg)
+    hit = [p for p in probs if p.column == key and text in p.message]
+    assert hit, [p.render() for p in probs]
+    assert fix in hit[0].fix
+
+
+def test_all_problems_at_once():
+    cfg = default_config()
+    cfg["exposure"]["threshold"] = -1
+    cfg["outcomes"][0]["follow_up_days"] = 0
+    cfg["seed"] = "abc"
+    keys = {p.column for p in config_problems(cfg)}
+    assert {"exposure.threshold", "outcomes[0].follow_up_days", "seed"} <= keys
+
+
+def test_duplicate_names_and_covariate_clash():
+    cfg = default_config()
+    cfg["outcomes"].append(copy.deepcopy(cfg["outcomes"][0]))
+    cfg["covariates"].append({"name": "site", "type": "categorical"})
+    msgs = [p.message for p in config_problems(cfg)]
+    assert any("duplicate name(s): job_start" in m for m in msgs)
+    assert any("'site' is also a mapped clients column" in m for m in msgs)
+
+
+def test_missing_and_unreadable_config_files(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("extract: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_load_does_not_mutate_the_callers_mapping():
+    cfg = default_config()
+    del cfg["exposure"]
+    load_config(cfg)
+    assert "exposure" not in cfg

@@ -102,3 +102,27 @@ def test_load_does_not_mutate_the_callers_mapping():
     del cfg["exposure"]
     load_config(cfg)
     assert "exposure" not in cfg
+
+
+def _schema_keys(node, prefix=""):
+    """Every property path of the schema, through allOf/oneOf and array items."""
+    if not isinstance(node, dict):
+        return
+    for name, sub in (node.get("properties") or {}).items():
+        yield f"{prefix}{name}"
+        yield from _schema_keys(sub, f"{prefix}{name}.")
+    for key in ("allOf", "oneOf", "anyOf"):
+        for sub in node.get(key) or []:
+            yield from _schema_keys(sub, prefix)
+    if isinstance(node.get("items"), dict):
+        yield from _schema_keys(node["items"], prefix)
+
+
+def test_config_readme_documents_every_key():
+    from deepvalue.config import config_schema
+
+    readme = (REPO / "config" / "README.md").read_text()
+    leaves = {k.rsplit(".", 1)[-1] for k in _schema_keys(config_schema())}
+    undocumented = sorted(k for k in leaves if f"`{k}`" not in readme and f"`extract.{k}`" not in readme
+                          and f".{k}`" not in readme and f"## {k}" not in readme)
+    assert not undocumented

@@ -5,6 +5,9 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
+report: "workflow/report/workflow.rst"
+
+
 # The default study, only when no --configfile is given: Snakemake would otherwise merge a
 # user's config into the default one key by key, and an extract without a workers table
 # would silently inherit the synthetic one.
@@ -16,10 +19,12 @@ if not workflow.overwrite_configfiles:
 include: "workflow/rules/common.smk"
 include: "workflow/rules/synthesize.smk"
 include: "workflow/rules/ingest.smk"
+include: "workflow/rules/cohort.smk"
 
 
 rule all:
     input:
         rules.ingest_extract.output,
         rules.write_provenance.output,
+        rules.build_cohort.output,
     default_target: True

@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 
 from .errors import ExtractError, Problem, sheet_rows
 from .identifiers import identifier_column_kind, identifier_value_hits
+from .tabular import write_parquet
 
 TABLES = ("clients", "contacts", "outcomes", "workers")
 ID_COLUMNS = ("client_id", "worker_id", "contact_id")
@@ -617,8 +618,7 @@ def write_interim(extract: Extract, out_dir: str | Path, report_path: str | Path
     }))
     for name, frame in tables.items():
         path = out_dir / f"{name}.parquet"
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        pq.write_table(table, path, compression="zstd")
+        write_parquet(frame, path)
         paths[name] = path
     Path(report_path).write_text(json.dumps(extract.report, indent=2, sort_keys=True) + "\n")
     return paths

@@ -33,6 +33,28 @@ def ingest_stage(config: dict, interim_dir: str | Path, report_path: str | Path)
             log.warning("%s: %s", name, w)
 
 
+def cohort_stage(config: dict, interim: dict[str, str | Path], analysis_path: str | Path, flow_path: str | Path,
+                 outcome_flow_path: str | Path, index_figure: str | Path, site_figure: str | Path) -> None:
+    import pandas as pd
+
+    from .cohort import build_cohort
+    from .figures import plot_index_distributions, plot_share_continuous
+    from .tabular import write_csv, write_parquet
+
+    cfg = load_config(config)
+    tables = {name: pd.read_parquet(path) for name, path in interim.items()}
+    cohort = build_cohort(tables, cfg)
+    write_parquet(cohort.analysis, analysis_path)
+    write_csv(cohort.flow, flow_path)
+    write_csv(cohort.outcome_flow, outcome_flow_path)
+    exposure = cfg["exposure"]
+    plot_index_distributions(cohort.analysis, index_figure, exposure["threshold"], exposure["index"])
+    plot_share_continuous(cohort.analysis, site_figure)
+    for row in cohort.flow.itertuples():
+        log.info("flow: %s %s (remaining %d, excluded %d)", row.step, row.reason, row.n_remaining, row.n_excluded)
+    log.info("treated share %.3f", cohort.analysis["treatment"].mean())
+
+
 def provenance_stage(config: dict, report_path: str | Path, out_path: str | Path, code_dir: str | Path) -> None:
     cfg = load_config(config)
     report = json.loads(Path(report_path).read_text())

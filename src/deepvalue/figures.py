@@ -1,0 +1,68 @@
+"""Figures, written deterministically (Agg backend, no timestamp or software tag in the PNG)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .continuity import INDEX_NAMES  # noqa: E402
+
+INDEX_LABELS = {
+    "upc": "UPC", "coc": "Bice-Boxerman COC", "secon": "SECON", "hhi": "HHI", "mmci": "MMCI",
+    "k_index": "Ejlertsson K",
+}
+
+
+def save_figure(fig, path: str | Path) -> None:
+    """Save a PNG with no metadata that changes between runs, then close the figure."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, metadata={"Software": None}, bbox_inches="tight")
+    plt.close(fig)
+
+
+def plot_index_distributions(analysis: pd.DataFrame, path: str | Path, threshold: float, index: str) -> None:
+    """Distribution of each continuity index by service (share of clients at each value)."""
+    services = sorted(analysis["service"].unique())
+    fig, axes = plt.subplots(2, 3, figsize=(11, 6), sharey=True)
+    bins = np.linspace(0, 1, 21)
+    for ax, name in zip(axes.ravel(), INDEX_NAMES):
+        for service in services:
+            vals = analysis.loc[analysis["service"] == service, name].dropna().to_numpy()
+            weights = np.full(vals.size, 1.0 / max(vals.size, 1))
+            ax.hist(vals, bins=bins, weights=weights, histtype="step", linewidth=1.5, label=service)
+        if name == index:
+            ax.axvline(threshold, color="black", linestyle="--", linewidth=1)
+            ax.set_title(f"{INDEX_LABELS[name]} (treatment index)", fontsize=10)
+        else:
+            ax.set_title(INDEX_LABELS[name], fontsize=10)
+        ax.set_xlim(0, 1)
+    axes[0, 0].set_ylabel("share of clients")
+    axes[1, 0].set_ylabel("share of clients")
+    axes[0, 0].legend(fontsize=8, frameon=False)
+    fig.suptitle(f"Continuity over the exposure window, by service (n = {len(analysis):,})")
+    save_figure(fig, path)
+
+
+def plot_share_continuous(analysis: pd.DataFrame, path: str | Path) -> None:
+    """Share of clients with continuous service by site, with 95% Wilson intervals."""
+    g = analysis.groupby("site", sort=True)["treatment"].agg(["sum", "count"])
+    p = g["sum"] / g["count"]
+    z = 1.959963984540054
+    n = g["count"]
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    x = np.arange(len(g))
+    ax.bar(x, p, color="#4c72b0")
+    ax.errorbar(x, centre, yerr=half, fmt="none", ecolor="black", capsize=3)
+    ax.set_xticks(x, g.index)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("share continuous (treatment = 1)")
+    ax.set_title("Continuous service by site (95% Wilson intervals)")
+    save_figure(fig, path)

@@ -1,0 +1,41 @@
+# Cohort: exposure window, continuity indices, treatment, instrument, outcomes, and the flow.
+
+
+rule build_cohort:
+    input:
+        clients=rules.ingest_extract.output.clients,
+        contacts=rules.ingest_extract.output.contacts,
+        outcomes=rules.ingest_extract.output.outcomes,
+        workers=rules.ingest_extract.output.workers,
+    output:
+        analysis="results/cohort/analysis.parquet",
+        flow=report(
+            "results/cohort/flow.csv",
+            caption="../report/cohort_flow.rst",
+            category="Cohort",
+        ),
+        outcome_flow="results/cohort/outcome_flow.csv",
+        index_figure=report(
+            "results/cohort/figures/continuity_by_service.png",
+            caption="../report/continuity_by_service.rst",
+            category="Exposure",
+        ),
+        site_figure=report(
+            "results/cohort/figures/continuous_share_by_site.png",
+            caption="../report/continuous_share_by_site.rst",
+            category="Exposure",
+        ),
+    params:
+        config=config,
+    log:
+        "logs/build_cohort.log",
+    benchmark:
+        "logs/benchmarks/build_cohort.tsv"
+    threads: 1
+    resources:
+        mem_mb=6000,
+        runtime=20,
+    conda:
+        "../envs/deepvalue.yaml"
+    script:
+        "../../scripts/build_cohort.py"

@@ -7,7 +7,6 @@ config gives the same message everywhere: every problem at once, each with the k
 from __future__ import annotations
 
 import copy
-import difflib
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
@@ -15,7 +14,7 @@ from typing import Any, Mapping
 import yaml
 from jsonschema import Draft202012Validator, validators
 
-from .errors import ConfigError, Problem
+from .errors import ConfigError, Problem, did_you_mean
 
 CANONICAL_COLUMNS = {
     "clients": ("client_id", "service", "site", "start_date"),
@@ -70,13 +69,10 @@ def _fix_for(error) -> str:
         if v == "additionalProperties" and isinstance(error.instance, dict):
             extra = [k for k in error.instance if k not in error.schema.get("properties", {})]
             bad = extra[0] if extra else None
-        hint = difflib.get_close_matches(str(bad), [str(a) for a in allowed], n=1) if bad else []
-        guess = f" (did you mean '{hint[0]}'?)" if hint else ""
-        return f"remove or rename the key{guess}; allowed keys: {', '.join(map(str, allowed))}"
+        guess = did_you_mean(bad, allowed) if bad else ""
+        return f"remove or rename the key ({guess}allowed keys: {', '.join(map(str, allowed))})"
     if v == "enum":
-        hint = difflib.get_close_matches(str(error.instance), [str(a) for a in val], n=1)
-        guess = f" (did you mean '{hint[0]}'?)" if hint else ""
-        return f"use one of: {', '.join(map(str, val))}{guess}"
+        return f"{did_you_mean(error.instance, val)}use one of: {', '.join(map(str, val))}"
     if v in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         lo = error.schema.get("minimum", "-inf")
         hi = error.schema.get("maximum", "inf")

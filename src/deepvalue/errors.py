@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -69,3 +70,19 @@ class AnalysisError(DeepvalueError):
 def sheet_rows(positions: Sequence[int], limit: int = 5) -> tuple[int, ...]:
     """Spreadsheet row numbers (header = row 1) of the first `limit` 0-based data positions."""
     return tuple(int(i) + 2 for i in list(positions)[:limit])
+
+
+def did_you_mean(name: object, choices, also: object = None) -> str:
+    """A "did you mean 'x'? " hint (or ""), matching case- and separator-insensitively."""
+
+    def norm(x: object) -> str:
+        return "".join(ch for ch in str(x).lower() if ch.isalnum())
+
+    by_norm = {norm(c): c for c in choices}
+    for probe in (name, also):
+        if probe is None:
+            continue
+        hit = difflib.get_close_matches(norm(probe), list(by_norm), n=1, cutoff=0.6)
+        if hit:
+            return f"did you mean '{by_norm[hit[0]]}'? "
+    return ""

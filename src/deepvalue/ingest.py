@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import difflib
 import io
 import json
 from dataclasses import dataclass, field
@@ -33,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .errors import ExtractError, Problem, sheet_rows
+from .errors import ExtractError, Problem, did_you_mean, sheet_rows
 from .identifiers import identifier_column_kind, identifier_value_hits
 from .tabular import write_parquet
 
@@ -223,19 +222,6 @@ def _text(arr: pa.ChunkedArray) -> pa.Array:
     return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
 
 
-def _closest(name: str, choices, also: str | None = None) -> str:
-    """A 'did you mean' hint, matching names case- and separator-insensitively."""
-    norm = lambda x: "".join(ch for ch in str(x).lower() if ch.isalnum())  # noqa: E731
-    by_norm = {norm(c): c for c in choices}
-    for probe in (name, also):
-        if probe is None:
-            continue
-        hit = difflib.get_close_matches(norm(probe), list(by_norm), n=1, cutoff=0.6)
-        if hit:
-            return f"did you mean '{by_norm[hit[0]]}'? "
-    return ""
-
-
 def _pd(arr: pa.Array | pa.ChunkedArray) -> pd.Series:
     """A pandas Series from an arrow array, with dates as datetime64 (not Python objects)."""
     return pd.Series(arr.to_pandas(date_as_object=False), copy=False)
@@ -278,7 +264,7 @@ def _open_tables(cfg: dict, col: _Collector) -> dict[str, tuple[pa.Table, dict[s
         mapping = dict(spec["columns"])
         absent = {canon: src for canon, src in mapping.items() if src not in table.column_names}
         for canon, src in absent.items():
-            hint = _closest(src, table.column_names, also=canon)
+            hint = did_you_mean(src, table.column_names, also=canon)
             col.add(name, src, f"mapped column for '{canon}' is not in the file",
                     f"{hint}set extract.{name}.columns.{canon} to one of: {', '.join(table.column_names)}",
                     path=str(path))
@@ -354,7 +340,7 @@ def _clients(opened, cfg, col, reports) -> pd.DataFrame | None:
     for cov in cfg["covariates"]:
         name, kind = cov["name"], cov["type"]
         if name not in table.column_names:
-            hint = _closest(name, table.column_names)
+            hint = did_you_mean(name, table.column_names)
             col.add("clients", name, "configured covariate is not a column of the clients table",
                     f"{hint}fix the name under covariates in the config, or add the column to the extract",
                     path=str(path))
@@ -469,7 +455,7 @@ def _outcomes(opened, cfg, col, reports, clients: pd.DataFrame | None) -> pd.Dat
     for spec in cfg["outcomes"]:
         name, kind = spec["name"], spec["type"]
         if name not in present:
-            hint = _closest(name, sorted(present))
+            hint = did_you_mean(name, sorted(present))
             col.add("outcomes", mapping["outcome"], f"configured outcome '{name}' has no rows",
                     f"{hint}outcomes in the file: {', '.join(sorted(present)[:20])}; fix the name in the config",
                     path=str(path))

@@ -1,0 +1,173 @@
+"""The real workflow (snakemake) on small synthetic extracts, clean, messy and broken.
+
+Each test runs `snakemake --snakefile REPO/Snakefile --directory OUT --configfile CFG` in a
+subprocess, as a user would, and checks the outputs against the generator's truth.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def synth(out: Path, clients: int, seed: int, messy: bool = False) -> Path:
+    cmd = [sys.executable, "-m", "deepvalue.cli", "synth", "--clients", str(clients), "--seed", str(seed),
+           "--out", str(out)] + (["--messy"] if messy else [])
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return out / "config.yaml"
+
+
+def run_workflow(workdir: Path, configfile: Path, *targets: str) -> subprocess.CompletedProcess:
+    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile",
+           str(configfile), "--cores", "2", *targets]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SNAKEMAKE")}
+    return subprocess.run(cmd, capture_output=True, text=True, env=env)
+
+
+def fingerprint(ids) -> str:
+    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("clean")
+    cfg = synth(base / "extract", 1500, seed=11)
+    res = run_workflow(base / "run", cfg)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return base / "run" / "results", json.loads((base / "extract" / "truth.json").read_text())
+
+
+def test_clean_run_writes_every_output(clean_run):
+    results, _ = clean_run
+    for rel in ("interim/clients.parquet", "interim/contacts.parquet", "interim/outcomes.parquet",
+                "interim/workers.parquet", "ingest_report.json", "provenance.json", "cohort/analysis.parquet",
+                "cohort/flow.csv", "cohort/outcome_flow.csv", "cohort/figures/continuity_by_service.png",
+                "cohort/figures/continuous_share_by_site.png"):
+        assert (results / rel).is_file(), rel
+
+
+def test_cohort_is_the_generators_population(clean_run):
+    results, truth = clean_run
+    analysis = pd.read_parquet(results / "cohort" / "analysis.parquet")
+    assert len(analysis) == truth["cohort"]["n_eligible"]
+    assert int(analysis["treatment"].sum()) == truth["cohort"]["n_treated"]
+    assert fingerprint(analysis["client_id"]) == truth["cohort"]["eligible_sha256"]
+    assert fingerprint(analysis.loc[analysis["treatment"] == 1, "client_id"]) == truth["cohort"]["treated_sha256"]
+    for name, t in truth["outcomes"].items():
+        measured = analysis.loc[analysis[name].notna()]
+        assert fingerprint(measured["client_id"]) == t["population_sha256"], name
+        assert int(measured["treatment"].sum()) == t["n_treated"], name
+        assert int((measured["treatment"] == 0).sum()) == t["n_control"], name
+
+
+def test_flow_accounts_for_every_client(clean_run):
+    results, truth = clean_run
+    flow = pd.read_csv(results / "cohort" / "flow.csv")
+    assert flow["step"].iloc[0] == "clients in the extract" and flow["step"].iloc[-1] == "analysis cohort"
+    assert flow["n_remaining"].iloc[0] == truth["n_clients"]
+    assert flow["n_remaining"].iloc[0] - flow["n_excluded"].sum() == flow["n_remaining"].iloc[-1]
+
+
+def test_provenance_records_inputs_config_and_software(clean_run):
+    results, _ = clean_run
+    prov = json.loads((results / "provenance.json").read_text())
+    assert set(prov["inputs"]) == {"clients", "contacts", "outcomes", "workers"}
+    for rec in prov["inputs"].values():
+        assert len(rec["sha256"]) == 64
+        assert hashlib.sha256(Path(rec["path"]).read_bytes()).hexdigest() == rec["sha256"]
+    assert prov["inputs"]["clients"]["rows_read"] == 1500
+    assert prov["config"]["exposure"]["window_contacts"] == 4 and prov["seed"] == 11
+    assert prov["packages"]["pandas"] and prov["python"].startswith("3.11")
+    assert prov["code"] is None or len(prov["code"]["commit"]) == 40
+
+
+def test_messy_extract_cleaning_counts_match_what_was_injected(tmp_path):
+    cfg = synth(tmp_path / "extract", 1500, seed=12, messy=True)
+    res = run_workflow(tmp_path / "run", cfg)
+    assert res.returncode == 0, res.stderr[-3000:]
+    truth = json.loads((tmp_path / "extract" / "truth.json").read_text())
+    report = json.loads((tmp_path / "run" / "results" / "ingest_report.json").read_text())
+    contacts = report["tables"]["contacts"]
+    dropped = {d["reason"].split(" (")[0]: d["rows"] for d in contacts["dropped"]}
+    injected = truth["messy"]
+    assert injected["enabled"] and injected["duplicate_contacts"] > 0
+    assert dropped["exact duplicate of an earlier contact"] == injected["duplicate_contacts"]
+    assert dropped["client_id not in the clients table"] == injected["unknown_client_contacts"]
+    assert dropped["contact before the client's start date"] == injected["contacts_before_start"]
+    assert dropped["contact after the extract date"] == injected["future_contacts"]
+    assert contacts["rows_read"] == contacts["rows_written"] + sum(dropped.values())
+    missing = report["tables"]["clients"]["missing_values"]
+    assert missing["age"] == injected["missing_age"] and missing["ethnicity"] == injected["missing_ethnicity"]
+    # after cleaning, the cohort is the same population as the clean data's truth
+    analysis = pd.read_parquet(tmp_path / "run" / "results" / "cohort" / "analysis.parquet")
+    assert fingerprint(analysis["client_id"]) == truth["cohort"]["eligible_sha256"]
+    flow = pd.read_csv(tmp_path / "run" / "results" / "cohort" / "flow.csv")
+    assert flow["n_remaining"].iloc[0] - flow["n_excluded"].sum() == len(analysis)
+
+
+def test_broken_extract_stops_with_one_message_per_problem(tmp_path):
+    cfg_path = synth(tmp_path / "extract", 300, seed=13)
+    clients = pd.read_csv(tmp_path / "extract" / "clients.csv", dtype=str, keep_default_na=False)
+    clients.loc[4, "age"] = "unknown"
+    clients.loc[7, "start_date"] = "31/12/2022"
+    clients.loc[9, "client_id"] = clients.loc[8, "client_id"]
+    clients.to_csv(tmp_path / "extract" / "clients.csv", index=False)
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["covariates"].append({"name": "imd_decile", "type": "numeric"})
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    res = run_workflow(tmp_path / "run", cfg_path)
+    assert res.returncode != 0
+    err = res.stderr
+    assert "the extract cannot be used as it is (4 problems)" in err
+    assert "column 'age': text in a numeric covariate (e.g. 'unknown') [1 row; first: 6]" in err
+    assert "column 'start_date': unparseable dates (e.g. '31/12/2022') [1 row; first: 9]" in err
+    assert "duplicate client ids" in err and "[2 rows; first: 10, 11]" in err
+    assert "column 'imd_decile': configured covariate is not a column" in err
+    assert "Traceback" not in err
+    results = tmp_path / "run" / "results"
+    assert not (results / "interim").exists() or not any((results / "interim").iterdir())
+    assert not (results / "cohort").exists()
+
+
+def test_invalid_config_stops_before_any_job(tmp_path):
+    cfg_path = synth(tmp_path / "extract", 300, seed=14)
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["exposure"]["threshold"] = 75
+    cfg["exposure"]["index"] = "UPC"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    res = run_workflow(tmp_path / "run", cfg_path)
+    assert res.returncode != 0
+    assert "the configuration is invalid (2 problems)" in res.stderr
+    assert "key 'exposure.threshold': 75 is greater than the maximum of 1" in res.stderr
+    assert "did you mean 'upc'" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert not (tmp_path / "run" / "results").exists()
+
+
+def test_cohort_targets_alone_and_byte_identical_reruns(tmp_path):
+    cfg = synth(tmp_path / "extract", 800, seed=15)
+    targets = ("results/cohort/analysis.parquet", "results/cohort/flow.csv")
+    digests = []
+    for run in ("a", "b"):
+        res = run_workflow(tmp_path / run, cfg, *targets)
+        assert res.returncode == 0, res.stderr[-3000:]
+        results = tmp_path / run / "results"
+        assert not (results / "provenance.json").exists()  # only what was asked for, and its inputs
+        digests.append({str(p.relative_to(results)): hashlib.sha256(p.read_bytes()).hexdigest()
+                        for p in sorted(results.rglob("*")) if p.is_file()})
+    assert digests[0] == digests[1]
+    assert "cohort/figures/continuity_by_service.png" in digests[0]

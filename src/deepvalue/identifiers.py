@@ -34,8 +34,8 @@ IDENTIFIER_COLUMN_NAMES: dict[str, str] = {
 IDENTIFIER_VALUE_PATTERNS: dict[str, str] = {
     "e-mail address": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}",
     "phone number": r"^\s*(\+44\s?(\(0\))?\s?|0)[1-9]([\s-]?\d){8,9}\s*$",
-    "National Insurance number": r"(?i)^\s*[A-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]\s*$",
-    "full postcode": r"(?i)^\s*([A-PR-UWYZ][A-HK-Y]?[0-9][A-Z0-9]?\s?[0-9][ABD-HJLNP-UW-Z]{2}|GIR\s?0AA)\s*$",
+    "National Insurance number": r"(?i:^\s*[A-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]\s*$)",
+    "full postcode": r"(?i:^\s*([A-PR-UWYZ][A-HK-Y]?[0-9][A-Z0-9]?\s?[0-9][ABD-HJLNP-UW-Z]{2}|GIR\s?0AA)\s*$)",
 }
 
 PERSON_NAME_PATTERN = r"^[A-Z][a-z]+([ '-][A-Z][a-z]+)+$"
@@ -62,9 +62,14 @@ def identifier_value_hits(values: pa.ChunkedArray | pa.Array, id_column: bool) -
     patterns = dict(IDENTIFIER_VALUE_PATTERNS)
     if id_column:
         patterns["personal name"] = PERSON_NAME_PATTERN
+    # one pass of all patterns over every distinct value, then each pattern over the few that hit
+    anything = "|".join(f"(?:{p})" for p in patterns.values())
+    suspects = pc.filter(distinct, pc.match_substring_regex(distinct, anything))
     hits: dict[str, np.ndarray] = {}
+    if len(suspects) == 0:
+        return hits
     for kind, pattern in patterns.items():
-        matched = pc.filter(distinct, pc.match_substring_regex(distinct, pattern))
+        matched = pc.filter(suspects, pc.match_substring_regex(suspects, pattern))
         if len(matched):
             rows = pc.is_in(values, value_set=matched).to_numpy(zero_copy_only=False)
             hits[kind] = np.flatnonzero(np.asarray(rows, dtype=bool))

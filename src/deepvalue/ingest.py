@@ -155,9 +155,10 @@ def parse_dates(arr: pa.ChunkedArray, date_format: str | None) -> tuple[pa.Array
     """Dates as date32 and positions of non-empty values that are not dates.
 
     ISO 8601 (``2024-03-01``, also with a time part) when `date_format` is None, else the strftime
-    format. A time of day is dropped: the pipeline works in days. Arrow's parser is fast but
-    rolls impossible days over (2024-02-30 becomes 1 March), so every value that does not
-    print back to itself is parsed again, strictly, by pandas.
+    format. A time of day is dropped: the pipeline works in days. Only the distinct strings are
+    parsed (an extract of millions of contacts has a few thousand distinct dates), strictly, by
+    pandas: arrow's own parser is faster per value but rolls impossible dates over (2024-02-30
+    becomes 1 March).
     """
     if pa.types.is_date(arr.type):
         return pc.cast(arr, pa.date32()).combine_chunks(), np.array([], dtype=np.int64)
@@ -166,22 +167,16 @@ def parse_dates(arr: pa.ChunkedArray, date_format: str | None) -> tuple[pa.Array
         return pc.cast(days, pa.date32(), safe=False).combine_chunks(), np.array([], dtype=np.int64)
     if not _is_text(arr):
         return pa.nulls(len(arr), pa.date32()), _mask_positions(pc.is_valid(arr))
-    text = _blank_to_null(arr)
-    fmt = date_format or "%Y-%m-%d"
-    parsed = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
-    suspect = pc.and_(pc.is_valid(text), pc.or_kleene(pc.is_null(parsed),
-                                                     pc.not_equal(pc.strftime(parsed, format=fmt), text)))
-    idx = _mask_positions(pc.fill_null(suspect, True))
-    if idx.size:
-        sub = pd.Series(pc.take(text, pa.array(idx)).to_pylist(), dtype=object)
-        strict = pd.to_datetime(sub, format=date_format or "ISO8601", errors="coerce")
-        parsed_np = parsed.to_pandas().to_numpy(dtype="datetime64[s]", na_value=np.datetime64("NaT"), copy=True)
-        parsed_np[idx] = strict.to_numpy(dtype="datetime64[s]", na_value=np.datetime64("NaT"))
-        parsed = pa.array(parsed_np, type=pa.timestamp("s"))
-    bad = _mask_positions(pc.and_(pc.is_null(parsed), pc.is_valid(text)))
-    out = pc.cast(pc.floor_temporal(parsed, unit="day"), pa.date32(), safe=False)
-    if isinstance(out, pa.ChunkedArray):
-        out = out.combine_chunks()
+    enc = pc.dictionary_encode(_blank_to_null(arr))
+    if isinstance(enc, pa.ChunkedArray):
+        enc = enc.combine_chunks()
+    distinct = pd.Series(enc.dictionary.to_pylist(), dtype=object)
+    parsed = pd.to_datetime(distinct, format=date_format or "ISO8601", errors="coerce")
+    days = parsed.dt.floor("D").to_numpy(dtype="datetime64[D]")
+    bad_distinct = np.flatnonzero(np.isnat(days))
+    out = pc.take(pa.array(days, type=pa.date32(), from_pandas=True), enc.indices)
+    codes = np.asarray(pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False))
+    bad = np.flatnonzero(np.isin(codes, bad_distinct)) if bad_distinct.size else np.array([], dtype=np.int64)
     return out, bad
 
 
@@ -368,6 +363,39 @@ def _clients(opened, cfg, col, reports) -> pd.DataFrame | None:
     return frame
 
 
+def _codes(values) -> np.ndarray:
+    """Integer codes of a column (equal values, equal codes; missing = -1), via arrow hashing."""
+    arr = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values)
+    if pa.types.is_floating(arr.type) or pa.types.is_integer(arr.type):
+        arr = pc.cast(arr, pa.float64())
+    enc = pc.dictionary_encode(arr)
+    if isinstance(enc, pa.ChunkedArray):
+        enc = enc.combine_chunks()
+    return np.asarray(pc.fill_null(pc.cast(enc.indices, pa.int64()), -1).to_numpy(zero_copy_only=False))
+
+
+def _positions_in(values, keys) -> np.ndarray:
+    """Position of each value in `keys` (-1 when absent): a hash join, not a Python-level isin."""
+    v = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values)
+    k = keys if isinstance(keys, (pa.Array, pa.ChunkedArray)) else pa.array(keys)
+    if isinstance(k, pa.ChunkedArray):
+        k = k.combine_chunks()
+    idx = pc.fill_null(pc.cast(pc.index_in(v, value_set=k), pa.int64()), -1)
+    return np.asarray(idx.to_numpy(zero_copy_only=False))
+
+
+def _shared(codes: np.ndarray) -> np.ndarray:
+    """Rows whose (non-missing) code occurs more than once."""
+    counts = np.bincount(codes[codes >= 0], minlength=1)
+    return (codes >= 0) & (counts[np.maximum(codes, 0)] > 1)
+
+
+def _duplicate_rows(frame: pd.DataFrame, keys: list[str]) -> np.ndarray:
+    """Rows that repeat an earlier row on every key column (the first occurrence is kept),
+    compared on integer codes rather than strings."""
+    return pd.DataFrame({k: _codes(frame[k]) for k in keys}).duplicated(keep="first").to_numpy()
+
+
 def _dupes(values: pa.Array) -> tuple[pa.Array, pa.Array]:
     """(distinct values, mask of those seen more than once), for pc.filter."""
     counts = pc.value_counts(values.drop_null() if hasattr(values, "drop_null") else values)
@@ -401,22 +429,33 @@ def _contacts(opened, cfg, col, reports, clients: pd.DataFrame | None, extract_d
         return frame
 
     keys = [c for c in frame.columns if c != "source_row"]
-    frame = _drop(frame, frame.duplicated(subset=keys, keep="first").to_numpy(), report,
-                  "exact duplicate of an earlier contact")
     if "contact_id" in frame:
-        ids = frame["contact_id"]
-        clash = ids.notna() & ids.duplicated(keep=False)
+        # contact ids are near-unique: only rows sharing an id can be exact duplicates, and any
+        # id still shared after dropping those is a clash (two different contacts, one id)
+        ids = _codes(frame["contact_id"])
+        shared = _shared(ids)
+        dup = np.zeros(len(frame), dtype=bool)
+        cand = np.flatnonzero(shared)
+        if cand.size:
+            sub = frame.iloc[cand]
+            dup[cand] = pd.DataFrame({k: _codes(sub[k]) for k in keys}).duplicated(keep="first").to_numpy()
+        frame = _drop(frame, dup, report, "exact duplicate of an earlier contact")
+        ids = ids[~dup]
+        clash = _shared(ids) if dup.any() else shared
         if clash.any():
-            pos = frame.loc[clash, "source_row"].to_numpy() - 2
+            pos = frame["source_row"].to_numpy()[clash] - 2
             col.add("contacts", mapping["contact_id"],
-                    f"contact ids used for different contacts (e.g. {ids[clash].head(3).tolist()})",
+                    f"contact ids used for different contacts (e.g. {frame['contact_id'][clash].head(3).tolist()})",
                     "give every contact a unique contact_id, or leave contact_id unmapped",
                     positions=pos, path=str(path))
             return frame
-    known = frame["client_id"].isin(clients["client_id"]).to_numpy()
-    frame = _drop(frame, ~known, report, "client_id not in the clients table")
-    start = frame["client_id"].map(pd.Series(clients["start_date"].to_numpy(), index=clients["client_id"]))
-    frame = _drop(frame, (frame["contact_date"] < start).to_numpy(), report,
+    else:
+        frame = _drop(frame, _duplicate_rows(frame, keys), report, "exact duplicate of an earlier contact")
+    where = _positions_in(frame["client_id"], clients["client_id"])
+    frame = _drop(frame, where < 0, report, "client_id not in the clients table")
+    where = where[where >= 0]
+    start = clients["start_date"].to_numpy()[where]
+    frame = _drop(frame, frame["contact_date"].to_numpy() < start, report,
                   "contact before the client's start date")
     frame = _drop(frame, (frame["contact_date"] > pd.Timestamp(extract_date)).to_numpy(), report,
                   f"contact after the extract date ({extract_date.isoformat()})")
@@ -462,7 +501,9 @@ def _outcomes(opened, cfg, col, reports, clients: pd.DataFrame | None) -> pd.Dat
             continue
         rows = (frame["outcome"] == name).to_numpy()
         v = frame["value"].to_numpy()
-        empty = np.flatnonzero(rows & np.isnan(v) & ~np.isin(np.arange(len(v)), bad))
+        unparsed = np.zeros(len(v), dtype=bool)
+        unparsed[bad] = True
+        empty = np.flatnonzero(rows & np.isnan(v) & ~unparsed)
         if empty.size:
             col.add("outcomes", mapping["value"], f"outcome '{name}' has empty values",
                     "record a value on every outcome row, or remove the rows of clients whose outcome is unknown",
@@ -491,16 +532,16 @@ def _outcomes(opened, cfg, col, reports, clients: pd.DataFrame | None) -> pd.Dat
         return frame
 
     keys = [c for c in frame.columns if c != "source_row"]
-    frame = _drop(frame, frame.duplicated(subset=keys, keep="first").to_numpy(), report,
-                  "exact duplicate of an earlier outcome row")
+    frame = _drop(frame, _duplicate_rows(frame, keys), report, "exact duplicate of an earlier outcome row")
     configured = [o["name"] for o in cfg["outcomes"]]
-    frame = _drop(frame, ~frame["outcome"].isin(configured).to_numpy(), report,
+    frame = _drop(frame, _positions_in(frame["outcome"], configured) < 0, report,
                   "outcome not named in the config")
-    frame = _drop(frame, ~frame["client_id"].isin(clients["client_id"]).to_numpy(), report,
+    frame = _drop(frame, _positions_in(frame["client_id"], clients["client_id"]) < 0, report,
                   "client_id not in the clients table")
-    clash = frame.duplicated(subset=["client_id", "outcome"], keep=False)
+    pair = pd.DataFrame({"c": _codes(frame["client_id"]), "o": _codes(frame["outcome"])})
+    clash = pair.duplicated(keep=False).to_numpy()
     if clash.any():
-        pos = frame.loc[clash, "source_row"].to_numpy() - 2
+        pos = frame["source_row"].to_numpy()[clash] - 2
         col.add("outcomes", mapping["client_id"],
                 "more than one differing row for the same client and outcome",
                 "give one row per client and outcome (aggregate repeated measurements before export)",

@@ -24,6 +24,7 @@ import pandas as pd
 
 from .continuity import INDEX_NAMES, continuity_indices, primary_worker
 from .errors import AnalysisError, Problem
+from .keys import encode, positions_in
 
 FLOW_COLUMNS = ["step", "n_remaining", "n_excluded", "reason"]
 OUTCOME_FLOW_COLUMNS = ["outcome", "step", "n_remaining", "n_excluded", "reason"]
@@ -38,14 +39,27 @@ class Cohort:
     outcome_flow: pd.DataFrame
 
 
-def _ordered_contacts(contacts: pd.DataFrame, client_codes: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Contacts sorted by client, date, then contact_id (or file order): one lexsort."""
+def _ordered_contacts(contacts: pd.DataFrame, client_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Contacts sorted by client, date, then contact_id (or file order).
+
+    One integer lexsort on (client, date, file order); contact_id, a string, only matters for
+    contacts of one client on one day, so only those few rows are re-ordered by it.
+    """
     dates = contacts["contact_date"].to_numpy("datetime64[D]").astype(np.int64)
+    source = contacts["source_row"].to_numpy()
+    order = np.lexsort((source, dates, client_codes))
     if "contact_id" in contacts and contacts["contact_id"].notna().all():
-        tie = pd.factorize(contacts["contact_id"], sort=True)[0]
-    else:
-        tie = contacts["source_row"].to_numpy()
-    order = np.lexsort((contacts["source_row"].to_numpy(), tie, dates, client_codes))
+        c, d = client_codes[order], dates[order]
+        same = (c[1:] == c[:-1]) & (d[1:] == d[:-1])
+        tied = np.zeros(order.size, dtype=bool)
+        tied[1:] |= same
+        tied[:-1] |= same
+        rows = np.flatnonzero(tied)
+        if rows.size:
+            group = np.cumsum(~np.concatenate(([False], same)))[rows]
+            ids = contacts["contact_id"].to_numpy()[order[rows]]
+            rank = pd.factorize(ids, sort=True)[0]
+            order[rows] = order[rows][np.lexsort((source[order[rows]], rank, group))]
     return order, dates[order]
 
 
@@ -83,11 +97,11 @@ def build_cohort(tables: dict[str, pd.DataFrame], cfg: dict) -> Cohort:
     n_clients = len(clients)
 
     # integer codes: clients in the clients table's order, workers by first appearance
-    client_code = pd.Categorical(contacts["client_id"], categories=clients["client_id"]).codes.astype(np.int64)
+    client_code = positions_in(contacts["client_id"], clients["client_id"])
     known = client_code >= 0  # ingest already dropped unknown clients; keep the guard cheap
     contacts = contacts.loc[known]
     client_code = client_code[known]
-    worker_code, worker_labels = pd.factorize(contacts["worker_id"])
+    worker_code, worker_labels = encode(contacts["worker_id"])
     order, dates = _ordered_contacts(contacts, client_code)
     c_sorted = client_code[order]
     w_sorted = worker_code[order]
@@ -149,8 +163,8 @@ def build_cohort(tables: dict[str, pd.DataFrame], cfg: dict) -> Cohort:
     for name in INDEX_NAMES:
         out[name] = indices[name].to_numpy()
     out["n_workers"] = indices["n_workers"].to_numpy()
-    out["primary_worker"] = np.asarray(worker_labels)[primary]
-    out["first_worker"] = np.asarray(worker_labels)[first_worker]
+    out["primary_worker"] = pd.Series(worker_labels[primary], dtype="str")
+    out["first_worker"] = pd.Series(worker_labels[first_worker], dtype="str")
     out["first_worker_left"] = _first_worker_left(out, workers)
     for cov in cfg["covariates"]:
         out[cov["name"]] = cohort[cov["name"]].to_numpy()
@@ -170,9 +184,10 @@ def _first_worker_left(out: pd.DataFrame, workers: pd.DataFrame | None) -> pd.Se
     workers table or the worker is not in it."""
     if workers is None or len(workers) == 0 or "end_date" not in workers:
         return pd.Series(pd.array([pd.NA] * len(out), dtype="Int8"))
-    end = out["first_worker"].map(pd.Series(workers["end_date"].to_numpy(), index=workers["worker_id"]))
-    listed = out["first_worker"].isin(workers["worker_id"]).to_numpy()
-    left = ((end >= out["first_contact_date"]) & (end <= out["index_date"])).to_numpy()
+    where = positions_in(out["first_worker"], workers["worker_id"])
+    listed = where >= 0
+    end = workers["end_date"].to_numpy("datetime64[s]")[np.maximum(where, 0)]
+    left = listed & (end >= out["first_contact_date"].to_numpy()) & (end <= out["index_date"].to_numpy())
     result = pd.array(np.where(left, 1, 0), dtype="Int8")
     result[~listed] = pd.NA
     return pd.Series(result)
@@ -188,7 +203,7 @@ def _measure_outcome(out: pd.DataFrame, outcomes: pd.DataFrame, spec: dict) -> t
     """
     name, kind, days = spec["name"], spec["type"], int(spec["follow_up_days"])
     rows = outcomes.loc[outcomes["outcome"] == name]
-    pos = pd.Index(out["client_id"]).get_indexer(rows["client_id"])
+    pos = positions_in(rows["client_id"], out["client_id"])
     rows = rows.loc[pos >= 0]
     pos = pos[pos >= 0]
     n = len(out)

@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 
 from .errors import ExtractError, Problem, did_you_mean, sheet_rows
 from .identifiers import identifier_column_kind, identifier_value_hits
+from .keys import codes, positions_in
 from .tabular import write_parquet
 
 TABLES = ("clients", "contacts", "outcomes", "workers")
@@ -363,27 +364,6 @@ def _clients(opened, cfg, col, reports) -> pd.DataFrame | None:
     return frame
 
 
-def _codes(values) -> np.ndarray:
-    """Integer codes of a column (equal values, equal codes; missing = -1), via arrow hashing."""
-    arr = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values)
-    if pa.types.is_floating(arr.type) or pa.types.is_integer(arr.type):
-        arr = pc.cast(arr, pa.float64())
-    enc = pc.dictionary_encode(arr)
-    if isinstance(enc, pa.ChunkedArray):
-        enc = enc.combine_chunks()
-    return np.asarray(pc.fill_null(pc.cast(enc.indices, pa.int64()), -1).to_numpy(zero_copy_only=False))
-
-
-def _positions_in(values, keys) -> np.ndarray:
-    """Position of each value in `keys` (-1 when absent): a hash join, not a Python-level isin."""
-    v = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values)
-    k = keys if isinstance(keys, (pa.Array, pa.ChunkedArray)) else pa.array(keys)
-    if isinstance(k, pa.ChunkedArray):
-        k = k.combine_chunks()
-    idx = pc.fill_null(pc.cast(pc.index_in(v, value_set=k), pa.int64()), -1)
-    return np.asarray(idx.to_numpy(zero_copy_only=False))
-
-
 def _shared(codes: np.ndarray) -> np.ndarray:
     """Rows whose (non-missing) code occurs more than once."""
     counts = np.bincount(codes[codes >= 0], minlength=1)
@@ -393,7 +373,7 @@ def _shared(codes: np.ndarray) -> np.ndarray:
 def _duplicate_rows(frame: pd.DataFrame, keys: list[str]) -> np.ndarray:
     """Rows that repeat an earlier row on every key column (the first occurrence is kept),
     compared on integer codes rather than strings."""
-    return pd.DataFrame({k: _codes(frame[k]) for k in keys}).duplicated(keep="first").to_numpy()
+    return pd.DataFrame({k: codes(frame[k]) for k in keys}).duplicated(keep="first").to_numpy()
 
 
 def _dupes(values: pa.Array) -> tuple[pa.Array, pa.Array]:
@@ -432,13 +412,13 @@ def _contacts(opened, cfg, col, reports, clients: pd.DataFrame | None, extract_d
     if "contact_id" in frame:
         # contact ids are near-unique: only rows sharing an id can be exact duplicates, and any
         # id still shared after dropping those is a clash (two different contacts, one id)
-        ids = _codes(frame["contact_id"])
+        ids = codes(frame["contact_id"])
         shared = _shared(ids)
         dup = np.zeros(len(frame), dtype=bool)
         cand = np.flatnonzero(shared)
         if cand.size:
             sub = frame.iloc[cand]
-            dup[cand] = pd.DataFrame({k: _codes(sub[k]) for k in keys}).duplicated(keep="first").to_numpy()
+            dup[cand] = pd.DataFrame({k: codes(sub[k]) for k in keys}).duplicated(keep="first").to_numpy()
         frame = _drop(frame, dup, report, "exact duplicate of an earlier contact")
         ids = ids[~dup]
         clash = _shared(ids) if dup.any() else shared
@@ -451,7 +431,7 @@ def _contacts(opened, cfg, col, reports, clients: pd.DataFrame | None, extract_d
             return frame
     else:
         frame = _drop(frame, _duplicate_rows(frame, keys), report, "exact duplicate of an earlier contact")
-    where = _positions_in(frame["client_id"], clients["client_id"])
+    where = positions_in(frame["client_id"], clients["client_id"])
     frame = _drop(frame, where < 0, report, "client_id not in the clients table")
     where = where[where >= 0]
     start = clients["start_date"].to_numpy()[where]
@@ -534,11 +514,11 @@ def _outcomes(opened, cfg, col, reports, clients: pd.DataFrame | None) -> pd.Dat
     keys = [c for c in frame.columns if c != "source_row"]
     frame = _drop(frame, _duplicate_rows(frame, keys), report, "exact duplicate of an earlier outcome row")
     configured = [o["name"] for o in cfg["outcomes"]]
-    frame = _drop(frame, _positions_in(frame["outcome"], configured) < 0, report,
+    frame = _drop(frame, positions_in(frame["outcome"], configured) < 0, report,
                   "outcome not named in the config")
-    frame = _drop(frame, _positions_in(frame["client_id"], clients["client_id"]) < 0, report,
+    frame = _drop(frame, positions_in(frame["client_id"], clients["client_id"]) < 0, report,
                   "client_id not in the clients table")
-    pair = pd.DataFrame({"c": _codes(frame["client_id"]), "o": _codes(frame["outcome"])})
+    pair = pd.DataFrame({"c": codes(frame["client_id"]), "o": codes(frame["outcome"])})
     clash = pair.duplicated(keep=False).to_numpy()
     if clash.any():
         pos = frame["source_row"].to_numpy()[clash] - 2

@@ -1,0 +1,101 @@
+"""Scale benchmark: synthesize N clients, run the real workflow, record per-rule time and memory.
+
+    .venv/bin/python benchmarks/bench_workflow.py --clients 1000000 [--write-docs]
+
+Per-rule wall time and peak memory come from Snakemake's own `benchmark:` files; the whole run
+and a no-op rerun are timed around the snakemake command. With --write-docs the table replaces
+the block between the markers in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+START, END = "<!-- bench_workflow:start -->", "<!-- bench_workflow:end -->"
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                      if line.startswith("MemTotal"))
+        mem = f"{mem_kb / 1024**2:.0f} GiB"
+    except (OSError, StopIteration):
+        mem = "unknown memory"
+    return f"{os.cpu_count()} cores ({cpu}), {mem}, Python {platform.python_version()}, {platform.system()}"
+
+
+def run(cmd: list[str], **kw) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, **kw)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clients", type=int, default=1_000_000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "workflow")
+    ap.add_argument("--cores", default="2")
+    ap.add_argument("--write-docs", action="store_true")
+    args = ap.parse_args()
+
+    extract = args.out / f"extract_{args.clients}_{args.seed}"
+    workdir = args.out / f"run_{args.clients}_{args.seed}"
+    synth_s = None
+    if not (extract / "config.yaml").exists():
+        synth_s = run([str(BIN / "deepvalue"), "synth", "--clients", str(args.clients), "--seed", str(args.seed),
+                       "--out", str(extract)], stdout=subprocess.DEVNULL)
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    snake = [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+             "--configfile", str(extract / "config.yaml"), "--cores", args.cores, "--quiet", "all"]
+    total_s = run(snake)
+    noop_s = run(snake)
+
+    rows = []
+    for tsv in sorted((workdir / "logs" / "benchmarks").glob("*.tsv")):
+        with open(tsv) as fh:
+            rec = next(csv.DictReader(fh, delimiter="\t"))
+        rows.append((tsv.stem, float(rec["s"]), float(rec["max_rss"])))
+    contacts = sum(1 for _ in open(extract / "contacts.csv")) - 1
+
+    lines = [START, "",
+             f"Machine: {machine()}. Extract: {args.clients:,} clients, {contacts:,} contacts "
+             f"(`deepvalue synth --seed {args.seed}`). Command: `python benchmarks/bench_workflow.py "
+             f"--clients {args.clients}`.", "",
+             "| step | wall time (s) | peak memory (MB) |", "|---|---:|---:|"]
+    if synth_s is not None:
+        lines.append(f"| synthesize (deepvalue synth, outside the workflow) | {synth_s:.1f} | |")
+    for name, secs, rss in rows:
+        lines.append(f"| rule {name} | {secs:.1f} | {rss:,.0f} |")
+    lines.append(f"| **whole workflow** (snakemake, from the extract) | **{total_s:.1f}** | "
+                 f"{max(r[2] for r in rows):,.0f} (largest rule) |")
+    lines.append(f"| no-op rerun | {noop_s:.1f} | |")
+    lines += ["", END]
+    table = "\n".join(lines)
+    print(table)
+    if args.write_docs:
+        doc = REPO / "docs" / "benchmarks.md"
+        text = doc.read_text()
+        head, _, rest = text.partition(START)
+        _, _, tail = rest.partition(END)
+        doc.write_text(head + table + tail)
+
+
+if __name__ == "__main__":
+    main()

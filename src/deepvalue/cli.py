@@ -49,6 +49,31 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from .stages import ingest_stage
+
+    out = Path(args.out)
+    ingest_stage(str(args.config), out / "interim", out / "ingest_report.json")
+    print(f"wrote {out / 'interim'}/*.parquet and {out / 'ingest_report.json'}")
+    return 0
+
+
+def _cmd_cohort(args: argparse.Namespace) -> int:
+    from .stages import cohort_stage
+
+    out = Path(args.out)
+    interim = Path(args.interim)
+    tables = {name: interim / f"{name}.parquet" for name in ("clients", "contacts", "outcomes", "workers")}
+    missing = [str(p) for p in tables.values() if not p.exists()]
+    if missing:
+        print(f"deepvalue cohort: missing {', '.join(missing)}; run `deepvalue ingest` first", file=sys.stderr)
+        return 2
+    cohort_stage(str(args.config), tables, out / "analysis.parquet", out / "flow.csv", out / "outcome_flow.csv",
+                 out / "figures" / "continuity_by_service.png", out / "figures" / "continuous_share_by_site.png")
+    print(f"wrote {out}/analysis.parquet, flow.csv, outcome_flow.csv and figures/")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deepvalue", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -64,6 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, help="the study config (YAML)")
     p.add_argument("--report", help="also write the ingest report (JSON) here")
     p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("ingest", help="validate, clean and write the extract as canonical Parquet")
+    p.add_argument("--config", required=True, help="the study config (YAML)")
+    p.add_argument("--out", default="results", help="writes OUT/interim/*.parquet and OUT/ingest_report.json")
+    p.set_defaults(func=_cmd_ingest)
+
+    p = sub.add_parser("cohort", help="build the analysis cohort from ingested tables")
+    p.add_argument("--config", required=True, help="the study config (YAML)")
+    p.add_argument("--interim", default="results/interim", help="folder of the ingested tables")
+    p.add_argument("--out", default="results/cohort", help="output folder")
+    p.set_defaults(func=_cmd_cohort)
     return parser
 
 

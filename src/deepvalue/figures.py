@@ -27,25 +27,33 @@ def save_figure(fig, path: str | Path) -> None:
 
 
 def plot_index_distributions(analysis: pd.DataFrame, path: str | Path, threshold: float, index: str) -> None:
-    """Distribution of each continuity index by service (share of clients at each value)."""
+    """Distribution of each continuity index by service: share of clients at each value.
+
+    Over a fixed window of K contacts each index takes only a few values, so bars at the exact
+    values (side by side per service) show it better than a histogram would.
+    """
     services = sorted(analysis["service"].unique())
-    fig, axes = plt.subplots(2, 3, figsize=(11, 6), sharey=True)
-    bins = np.linspace(0, 1, 21)
+    fig, axes = plt.subplots(2, 3, figsize=(12, 6.5), sharey=True)
+    width = 0.8 / max(len(services), 1)
     for ax, name in zip(axes.ravel(), INDEX_NAMES):
-        for service in services:
-            vals = analysis.loc[analysis["service"] == service, name].dropna().to_numpy()
-            weights = np.full(vals.size, 1.0 / max(vals.size, 1))
-            ax.hist(vals, bins=bins, weights=weights, histtype="step", linewidth=1.5, label=service)
+        rounded = analysis[name].round(3)
+        values = np.sort(rounded.dropna().unique())
+        x = np.arange(values.size)
+        for j, service in enumerate(services):
+            sub = rounded[analysis["service"] == service]
+            share = sub.value_counts(normalize=True).reindex(values, fill_value=0.0).to_numpy()
+            ax.bar(x + (j - (len(services) - 1) / 2) * width, share, width=width, label=service)
+        ax.set_xticks(x, [f"{v:.2f}" for v in values], fontsize=8, rotation=45 if values.size > 6 else 0)
+        title = INDEX_LABELS[name]
         if name == index:
-            ax.axvline(threshold, color="black", linestyle="--", linewidth=1)
-            ax.set_title(f"{INDEX_LABELS[name]} (treatment index)", fontsize=10)
-        else:
-            ax.set_title(INDEX_LABELS[name], fontsize=10)
-        ax.set_xlim(0, 1)
-    axes[0, 0].set_ylabel("share of clients")
-    axes[1, 0].set_ylabel("share of clients")
+            title += f" (treatment: >= {threshold:g})"
+            ax.set_facecolor("#f4f4f4")
+        ax.set_title(title, fontsize=10)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("share of clients")
     axes[0, 0].legend(fontsize=8, frameon=False)
     fig.suptitle(f"Continuity over the exposure window, by service (n = {len(analysis):,})")
+    fig.tight_layout()
     save_figure(fig, path)
 
 

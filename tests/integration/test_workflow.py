@@ -51,6 +51,17 @@ def clean_run(tmp_path_factory):
     return base / "run" / "results", json.loads((base / "extract" / "truth.json").read_text())
 
 
+def test_cli_stages_give_the_workflows_tables(clean_run, tmp_path):
+    results, _ = clean_run
+    cfg = results.parents[1] / "extract" / "config.yaml"
+    cli = [sys.executable, "-m", "deepvalue.cli"]
+    subprocess.run(cli + ["ingest", "--config", str(cfg), "--out", str(tmp_path)], check=True, capture_output=True)
+    subprocess.run(cli + ["cohort", "--config", str(cfg), "--interim", str(tmp_path / "interim"), "--out",
+                          str(tmp_path / "cohort")], check=True, capture_output=True)
+    for rel in ("interim/contacts.parquet", "cohort/analysis.parquet", "cohort/flow.csv"):
+        assert (tmp_path / rel).read_bytes() == (results / rel).read_bytes(), rel
+
+
 def test_clean_run_writes_every_output(clean_run):
     results, _ = clean_run
     for rel in ("interim/clients.parquet", "interim/contacts.parquet", "interim/outcomes.parquet",

@@ -20,6 +20,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/synthesize.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/cohort.smk"
+include: "workflow/rules/match.smk"
 
 
 rule all:
@@ -27,4 +28,5 @@ rule all:
         rules.ingest_extract.output,
         rules.write_provenance.output,
         rules.build_cohort.output,
+        rules.match_cohort.output,
     default_target: True

@@ -55,6 +55,23 @@ def cohort_stage(config: dict, interim: dict[str, str | Path], analysis_path: st
     log.info("treated share %.3f", cohort.analysis["treatment"].mean())
 
 
+def match_stage(config: dict, analysis_path: str | Path, out: dict[str, str | Path]) -> None:
+    """Propensity, matching, weights and balance; `out` maps output names (as in the rule) to paths."""
+    import pandas as pd
+
+    from .match_stage import run_matching, write_match_outputs
+
+    cfg = load_config(config)
+    outputs = run_matching(pd.read_parquet(analysis_path), cfg)
+    write_match_outputs(outputs, propensity_path=out["propensity"], matched_path=out["matched"],
+                        weights_path=out["weights"], balance_path=out["balance"], summary_path=out["summary"],
+                        flow_path=out["flow"], love_plot_path=out["love_plot"],
+                        overlap_plot_path=out["overlap_plot"], pairs_path=out["pairs"],
+                        balance_summary_path=out["balance_summary"])
+    s = outputs.summary
+    log.info("matched %s of %s treated clients", s.get("n_treated_matched"), s.get("n_treated"))
+
+
 def provenance_stage(config: dict, report_path: str | Path, out_path: str | Path, code_dir: str | Path) -> None:
     cfg = load_config(config)
     report = json.loads(Path(report_path).read_text())

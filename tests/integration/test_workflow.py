@@ -67,7 +67,9 @@ def test_clean_run_writes_every_output(clean_run):
     for rel in ("interim/clients.parquet", "interim/contacts.parquet", "interim/outcomes.parquet",
                 "interim/workers.parquet", "ingest_report.json", "provenance.json", "cohort/analysis.parquet",
                 "cohort/flow.csv", "cohort/outcome_flow.csv", "cohort/figures/continuity_by_service.png",
-                "cohort/figures/continuous_share_by_site.png"):
+                "cohort/figures/continuous_share_by_site.png", "match/propensity.parquet", "match/matched.parquet",
+                "match/balance.csv", "match/summary.json", "match/figures/love_plot.png",
+                "match/figures/propensity_overlap.png"):
         assert (results / rel).is_file(), rel
 
 
@@ -182,3 +184,15 @@ def test_cohort_targets_alone_and_byte_identical_reruns(tmp_path):
                         for p in sorted(results.rglob("*")) if p.is_file()})
     assert digests[0] == digests[1]
     assert "cohort/figures/continuity_by_service.png" in digests[0]
+
+
+def test_matching_balances_what_the_raw_comparison_does_not(clean_run):
+    results, _ = clean_run
+    balance = pd.read_csv(results / "match" / "balance.csv")
+    raw = balance[balance["adjustment"] == "unadjusted"]
+    matched = balance[balance["adjustment"] == "matched"]
+    assert (raw["smd"].abs() >= 0.1).any()  # the synthetic extract is confounded
+    assert (matched["smd"].abs() < 0.1).all(), matched.loc[matched["smd"].abs() >= 0.1, ["covariate", "smd"]]
+    matched_ids = pd.read_parquet(results / "match" / "matched.parquet")
+    flow = pd.read_csv(results / "match" / "flow.csv")
+    assert flow["n_remaining"].iloc[-1] == int((matched_ids["treatment"] == 1).sum())

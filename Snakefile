@@ -21,6 +21,7 @@ include: "workflow/rules/synthesize.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/cohort.smk"
 include: "workflow/rules/match.smk"
+include: "workflow/rules/estimate.smk"
 
 
 rule all:
@@ -29,4 +30,5 @@ rule all:
         rules.write_provenance.output,
         rules.build_cohort.output,
         rules.match_cohort.output,
+        rules.estimate_effects.output,
     default_target: True

@@ -72,6 +72,32 @@ def match_stage(config: dict, analysis_path: str | Path, out: dict[str, str | Pa
     log.info("matched %s of %s treated clients", s.get("n_treated_matched"), s.get("n_treated"))
 
 
+def estimate_stage(config: dict, analysis_path: str | Path, matched_path: str | Path, estimates_path: str | Path,
+                   forest_path: str | Path, truth_path: str | Path | None = None,
+                   truth_table_path: str | Path | None = None) -> None:
+    import pandas as pd
+
+    from .estimate_stage import compare_with_truth, run_estimates
+    from .figures import plot_forest
+    from .tabular import write_csv
+
+    cfg = load_config(config)
+    estimation = cfg.get("estimation") or {}
+    estimates = run_estimates(pd.read_parquet(analysis_path), cfg, pd.read_parquet(matched_path),
+                              methods=estimation.get("methods"), subgroups=estimation.get("subgroups"))
+    write_csv(estimates, estimates_path)
+    truth = json.loads(Path(truth_path).read_text())["outcomes"] if truth_path else None
+    plot_forest(estimates, forest_path, truth)
+    if truth is not None and truth_table_path is not None:
+        table = compare_with_truth(estimates, truth)
+        write_csv(table, truth_table_path)
+        log.info("synthetic truth covered by %d of %d whole-cohort ATT/ATE intervals", int(table["covered"].sum()),
+                 len(table))
+    skipped = estimates[estimates["estimate"].isna()]
+    for row in skipped.itertuples():
+        log.info("not estimated: %s %s %s %s: %s", row.outcome, row.subgroup, row.method, row.estimand, row.notes)
+
+
 def provenance_stage(config: dict, report_path: str | Path, out_path: str | Path, code_dir: str | Path) -> None:
     cfg = load_config(config)
     report = json.loads(Path(report_path).read_text())

@@ -69,7 +69,8 @@ def test_clean_run_writes_every_output(clean_run):
                 "cohort/flow.csv", "cohort/outcome_flow.csv", "cohort/figures/continuity_by_service.png",
                 "cohort/figures/continuous_share_by_site.png", "match/propensity.parquet", "match/matched.parquet",
                 "match/balance.csv", "match/summary.json", "match/figures/love_plot.png",
-                "match/figures/propensity_overlap.png"):
+                "match/figures/propensity_overlap.png", "estimates.csv", "figures/forest.png",
+                "estimates_vs_truth.csv"):
         assert (results / rel).is_file(), rel
 
 
@@ -196,3 +197,24 @@ def test_matching_balances_what_the_raw_comparison_does_not(clean_run):
     matched_ids = pd.read_parquet(results / "match" / "matched.parquet")
     flow = pd.read_csv(results / "match" / "flow.csv")
     assert flow["n_remaining"].iloc[-1] == int((matched_ids["treatment"] == 1).sum())
+
+
+def test_estimates_table_and_truth(clean_run):
+    results, truth = clean_run
+    est = pd.read_csv(results / "estimates.csv", keep_default_na=False, na_values=[""])
+    assert list(est.columns) == ["outcome", "subgroup", "method", "estimand", "estimate", "std_error", "ci_lower",
+                                 "ci_upper", "p_value", "n_treated", "n_control", "scale", "notes"]
+    whole = est[est["subgroup"].isna()]
+    for outcome in truth["outcomes"]:
+        methods = set(whole.loc[whole["outcome"] == outcome, "method"])
+        assert {"naive", "regression", "psm", "ipw", "aipw", "overlap", "iv", "dose_response"} <= methods
+    done = est[est["estimate"].notna()]
+    assert (done["ci_lower"] <= done["estimate"]).all() and (done["estimate"] <= done["ci_upper"]).all()
+    assert (done["std_error"] > 0).all()
+    assert set(est["subgroup"].dropna()) == {"service=employment", "service=welfare_advice"}
+    # every row without numbers says why
+    assert est.loc[est["estimate"].isna(), "notes"].str.len().gt(0).all()
+    vs = pd.read_csv(results / "estimates_vs_truth.csv")
+    adjusted = vs[vs["method"].isin(["regression", "ipw", "aipw"])]
+    # a single small extract: each adjusted estimate within 3.5 SE of the truth (validation checks coverage)
+    assert (adjusted["error_in_se"].abs() < 3.5).all(), adjusted

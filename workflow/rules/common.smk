@@ -34,3 +34,9 @@ def get_synthetic_params(wildcards):
         "seed": synthetic.get("seed", 1),
         "messy": synthetic.get("messy", False),
     }
+
+
+def get_truth_input(wildcards):
+    """The synthetic truth.json as an input when the config names one, else nothing."""
+    truth = (config.get("synthetic") or {}).get("truth")
+    return {"truth": truth} if truth else {}

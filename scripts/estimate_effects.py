@@ -1,0 +1,14 @@
+"""Rule estimate_effects: estimates.csv, the forest plot, and the comparison with a synthetic truth."""
+import sys
+from pathlib import Path
+
+# the library is importable without installation (e.g. under --use-conda)
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # noqa: F821
+
+from deepvalue.runner import run_step
+from deepvalue.stages import estimate_stage
+
+sm = snakemake  # noqa: F821 (injected by Snakemake)
+truth = sm.input.get("truth")
+run_step(sm.log[0], estimate_stage, dict(sm.params.config), sm.input.analysis, sm.input.matched,
+         sm.output.estimates, sm.output.forest, truth, sm.output.truth_table)

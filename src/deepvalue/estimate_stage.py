@@ -1,0 +1,206 @@
+"""The estimate stage: every method for every outcome (and subgroup), as rows of estimates.csv.
+
+DESIGN sections 4 and 5. For each outcome the analysed population is the cohort clients whose
+outcome is measured (results/cohort/outcome_flow.csv says who is not). On that population:
+
+- the confounder design (:func:`deepvalue.design.covariate_design`) is rebuilt, and the
+  propensity score is refitted, so the weighting estimators' stacked (M-estimation) standard
+  errors rest on the logit MLE of exactly the rows they use;
+- the matched sample is the match stage's (matching on the whole cohort, exact within service),
+  restricted to clients with the outcome measured;
+- a method that cannot be applied (a weak or absent instrument, a non-binary outcome for the
+  logit, too few clients in a subgroup) gives a row with empty numbers and the reason in
+  ``notes``, never a missing row.
+
+Method names: naive, regression, logit_ame, psm, ipw, aipw, overlap, iv, dose_response (and
+dowhy_* from :mod:`deepvalue.dowhy_checks`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import estimators as est
+from .design import covariate_design
+from .errors import AnalysisError, ConfigError, Problem, did_you_mean
+from .propensity import fit_propensity
+
+log = logging.getLogger("deepvalue")
+
+METHODS = ("naive", "regression", "logit_ame", "psm", "ipw", "aipw", "overlap", "iv", "dose_response")
+SCALES = {"binary": "risk_difference", "continuous": "mean_difference", "count": "mean_difference"}
+
+
+def _named(method: str, row: est.EffectEstimate) -> est.EffectEstimate:
+    return dataclasses.replace(row, method=method)
+
+
+def _attempt(method: str, estimand: str, outcome: str, scale: str, subgroup: str,
+             fn: Callable[[], est.EffectEstimate], n_t: int, n_c: int) -> est.EffectEstimate:
+    """Run one estimator; a data problem becomes a row that says why (and a log line)."""
+    try:
+        return _named(method, fn())
+    except AnalysisError as exc:
+        reason = "; ".join(p.message for p in exc.problems) or str(exc)
+        log.warning("%s %s %s%s: not estimated: %s", outcome, method, estimand,
+                    f" ({subgroup})" if subgroup else "", reason)
+        return est.skipped_estimate(outcome, method, estimand, scale, reason, n_treated=n_t, n_control=n_c,
+                                    subgroup=subgroup)
+
+
+def estimate_outcome(rows: pd.DataFrame, spec: dict, cfg: dict, matched: pd.DataFrame | None,
+                     subgroup: str = "", methods: Sequence[str] = METHODS) -> list[est.EffectEstimate]:
+    """All configured methods for one outcome on one population (the whole cohort or a subgroup).
+
+    Parameters
+    ----------
+    rows
+        Cohort rows with the outcome measured (and in the subgroup).
+    spec
+        The outcome's config entry (name, type, follow_up_days).
+    cfg
+        The validated config (covariates, propensity, matching, exposure).
+    matched
+        The match stage's matched clients (client_id, treatment, subclass, weight) or None.
+    """
+    name, kind = spec["name"], spec["type"]
+    scale = SCALES[kind]
+    y = rows[name].to_numpy(dtype=float)
+    d = rows["treatment"].to_numpy(dtype=float)
+    n_t, n_c = int((d == 1).sum()), int((d == 0).sum())
+    design = covariate_design(rows, cfg["covariates"])
+    X = design.X
+    cluster = rows["primary_worker"].to_numpy()
+    out: list[est.EffectEstimate] = []
+
+    def add(method: str, estimand: str, fn: Callable[[], est.EffectEstimate]) -> None:
+        if method in methods:
+            out.append(_attempt(method, estimand, name, scale, subgroup, fn, n_t, n_c))
+
+    kw = dict(outcome=name, subgroup=subgroup)
+    add("naive", "ATE", lambda: est.naive_difference(y, d, scale=scale, **kw))
+    for estimand in ("ATT", "ATE"):
+        add("regression", estimand,
+            lambda e=estimand: est.regression_adjustment(y, d, X, cluster, e, scale=scale, **kw))
+    if kind == "binary":
+        add("logit_ame", "ATT", lambda: est.logit_ame(y, d, X, cluster, "ATT", **kw))
+    if "psm" in methods:
+        add("psm", "ATT", lambda: _psm(rows, y, d, matched, cfg, scale, kw))
+
+    ps = None
+    if any(m in methods for m in ("ipw", "aipw", "overlap")):
+        prop = cfg.get("propensity") or {}
+        try:
+            ps = fit_propensity(X, d.astype(int), penalty=prop.get("penalty", "none"), C=prop.get("C", 1.0)).score
+        except AnalysisError as exc:
+            reason = "propensity model: " + "; ".join(p.message for p in exc.problems)
+            for method, estimand in (("ipw", "ATT"), ("ipw", "ATE"), ("aipw", "ATT"), ("aipw", "ATE"),
+                                     ("overlap", "ATO")):
+                if method in methods:
+                    out.append(est.skipped_estimate(name, method, estimand, scale, reason, n_treated=n_t,
+                                                    n_control=n_c, subgroup=subgroup))
+    if ps is not None:
+        for estimand in ("ATT", "ATE"):
+            add("ipw", estimand, lambda e=estimand: est.ipw(y, d, ps, e, X, cluster=cluster, scale=scale, **kw))
+        for estimand in ("ATT", "ATE"):
+            add("aipw", estimand,
+                lambda e=estimand: est.aipw(y, d, X, ps, e, ps_design=X, cluster=cluster, scale=scale, **kw))
+        add("overlap", "ATO", lambda: est.overlap_weighted(y, d, ps, X, cluster=cluster, scale=scale, **kw))
+
+    if "iv" in methods:
+        out.append(_iv(rows, y, d, X, cluster, name, scale, subgroup, n_t, n_c))
+    index = cfg["exposure"]["index"]
+    add("dose_response", "ATE",
+        lambda: est.dose_response(y, rows[index].to_numpy(dtype=float), X, cluster, 0.1, d=d, index_name=index,
+                                  **kw))
+    return out
+
+
+def _psm(rows, y, d, matched, cfg, scale, kw) -> est.EffectEstimate:
+    if matched is None or len(matched) == 0:
+        raise AnalysisError([est.Problem("match", None, "no matched sample", "run the match stage")])
+    m = matched.set_index("client_id")
+    in_set = rows["client_id"].isin(m.index).to_numpy()
+    ids = rows["client_id"].to_numpy()[in_set]
+    weights = np.zeros(len(rows))
+    weights[in_set] = m.loc[ids, "weight"].to_numpy(dtype=float)
+    subclass = np.full(len(rows), -1, dtype=np.int64)
+    subclass[in_set] = m.loc[ids, "subclass"].to_numpy()
+    replace = bool((cfg.get("matching") or {}).get("replace", False))
+    row = est.matched_regression(y, d, weights, subclass, replace, scale=scale, **kw)
+    note = "ATT of the matched treated clients (unmatched treated are left out; see results/match/flow.csv)"
+    return dataclasses.replace(row, notes="; ".join(n for n in (row.notes, note) if n))
+
+
+def _iv(rows, y, d, X, cluster, name, scale, subgroup, n_t, n_c) -> est.EffectEstimate:
+    z = rows["first_worker_left"]
+    known = z.notna().to_numpy()
+    if not known.any():
+        return est.skipped_estimate(name, "iv", "LATE", scale,
+                                    "no instrument: the extract has no workers table with leaving dates",
+                                    n_treated=n_t, n_control=n_c, subgroup=subgroup)
+    zf = z.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    try:
+        first = est.iv_first_stage(d, zf, X, cluster, y=y, subgroup=subgroup)
+        if est.weak_instrument(first):
+            return est.skipped_estimate(name, "iv", "LATE", scale, f"weak instrument: {first.describe()}",
+                                        n_treated=n_t, n_control=n_c, subgroup=subgroup)
+        return _named("iv", est.iv_2sls(y, d, zf, X, cluster, outcome=name, subgroup=subgroup, scale=scale))
+    except AnalysisError as exc:
+        reason = "; ".join(p.message for p in exc.problems)
+        return est.skipped_estimate(name, "iv", "LATE", scale, reason, n_treated=n_t, n_control=n_c,
+                                    subgroup=subgroup)
+
+
+def subgroup_populations(rows: pd.DataFrame, columns: Sequence[str]) -> list[tuple[str, pd.DataFrame]]:
+    """(label, rows) for each level of each subgroup column, e.g. ("service=employment", ...)."""
+    out = []
+    for column in columns:
+        for level in sorted(rows[column].dropna().unique()):
+            out.append((f"{column}={level}", rows.loc[rows[column] == level]))
+    return out
+
+
+def run_estimates(analysis: pd.DataFrame, cfg: dict, matched: pd.DataFrame | None,
+                  methods: Sequence[str] = METHODS, subgroups: Sequence[str] | None = None) -> pd.DataFrame:
+    """estimates.csv for every configured outcome: whole cohort, then each subgroup level.
+
+    A subgroup column with a single level in an outcome's population (service for an outcome
+    recorded by one service only) adds nothing and is skipped for that outcome.
+    """
+    if subgroups is None:
+        subgroups = (cfg.get("estimation") or {}).get("subgroups", ["service"])
+    absent = [c for c in subgroups if c not in analysis.columns]
+    if absent:
+        raise ConfigError([Problem("config", "estimation.subgroups", f"not a column of the analysis table: {c!r}",
+                                   f"{did_you_mean(c, analysis.columns)}use service, site, start_quarter or a "
+                                   "covariate name") for c in absent], headline="the configuration is invalid")
+    rows: list[est.EffectEstimate] = []
+    for spec in cfg["outcomes"]:
+        measured = analysis.loc[analysis[spec["name"]].notna()].reset_index(drop=True)
+        if measured.empty:
+            log.warning("%s: no client has this outcome measured; no estimates", spec["name"])
+            continue
+        rows += estimate_outcome(measured, spec, cfg, matched, "", methods)
+        for label, sub in subgroup_populations(measured, [c for c in subgroups
+                                                          if measured[c].nunique() > 1]):
+            rows += estimate_outcome(sub.reset_index(drop=True), spec, cfg, matched, label, methods)
+    return est.estimates_frame(rows)
+
+
+def compare_with_truth(estimates: pd.DataFrame, truth: dict) -> pd.DataFrame:
+    """Whole-cohort ATT and ATE rows next to the synthetic truth: error, and whether the CI covers it."""
+    rows = estimates[(estimates["subgroup"] == "") & estimates["estimand"].isin(["ATT", "ATE"])
+                     & estimates["estimate"].notna()].copy()
+    rows["truth"] = [truth.get(o, {}).get(e.lower(), np.nan) for o, e in zip(rows["outcome"], rows["estimand"])]
+    rows = rows[rows["truth"].notna() & (rows["method"] != "dose_response")]
+    rows["error"] = rows["estimate"] - rows["truth"]
+    rows["error_in_se"] = rows["error"] / rows["std_error"]
+    rows["covered"] = (rows["ci_lower"] <= rows["truth"]) & (rows["truth"] <= rows["ci_upper"])
+    return rows[["outcome", "method", "estimand", "estimate", "std_error", "ci_lower", "ci_upper", "truth", "error",
+                 "error_in_se", "covered"]].reset_index(drop=True)

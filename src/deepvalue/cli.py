@@ -74,6 +74,24 @@ def _cmd_cohort(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    import yaml
+
+    from .validation import simulate, summarise, validation_markdown, write_validation
+
+    overrides = yaml.safe_load(args.set) if args.set else None
+    t0 = time.perf_counter()
+    reps = simulate(args.reps, args.clients, first_seed=args.seed, workers=args.workers, overrides=overrides)
+    summary = summarise(reps)
+    write_validation(reps, summary, args.out)
+    command = " ".join(["deepvalue simulate"] + sys.argv[2:]) if sys.argv[1:2] == ["simulate"] else "deepvalue simulate"
+    if args.docs:
+        Path(args.docs).write_text(validation_markdown(summary, args.reps, args.clients, command))
+    print(summary.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    print(f"{args.reps} replicates in {time.perf_counter() - t0:.0f} s; wrote {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deepvalue", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -100,6 +118,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interim", default="results/interim", help="folder of the ingested tables")
     p.add_argument("--out", default="results/cohort", help="output folder")
     p.set_defaults(func=_cmd_cohort)
+
+    p = sub.add_parser("simulate", help="validate the estimators over many synthetic extracts with known truth")
+    p.add_argument("--reps", type=int, default=200, help="number of synthetic extracts (default 200)")
+    p.add_argument("--clients", type=int, default=5000, help="clients per extract (default 5000)")
+    p.add_argument("--seed", type=int, default=1, help="first generator seed (default 1)")
+    p.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
+    p.add_argument("--set", help='config overrides as YAML, e.g. "{matching: {replace: true}}"')
+    p.add_argument("--out", default="results/validation.csv", help="summary CSV (replicates beside it)")
+    p.add_argument("--docs", help="also write the markdown summary here (e.g. docs/validation.md)")
+    p.set_defaults(func=_cmd_simulate)
     return parser
 
 

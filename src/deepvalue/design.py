@@ -10,6 +10,10 @@ adjusts for exactly the same thing:
 - categorical covariates, and always service, site and start quarter, enter as 0/1 dummies,
   one per level except the reference (the first level in sorted order); a missing category is
   its own level ``(missing)``;
+- levels with fewer than ``min_level_size`` clients (20 by default) are pooled into one level
+  ``(other)``, which itself joins the reference level when it is still that small: a category of
+  three clients who all happen to be controls would otherwise separate the propensity model
+  perfectly (seen with the last, partly filled start quarter of an extract);
 - columns that do not vary in the data at hand (for example service within a service subgroup)
   are dropped, and the dropped names are recorded.
 """
@@ -23,6 +27,8 @@ import pandas as pd
 
 STRUCTURAL = ("service", "site", "start_quarter")
 MISSING_LEVEL = "(missing)"
+OTHER_LEVEL = "(other)"
+MIN_LEVEL_SIZE = 20
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,7 @@ class Design:
     X: pd.DataFrame  # float64, one column per term, no intercept
     source: dict[str, str]  # column -> the covariate it came from
     dropped_constant: list[str] = field(default_factory=list)
+    pooled: dict[str, list[str]] = field(default_factory=dict)  # covariate -> rare levels pooled
 
     @property
     def columns(self) -> list[str]:
@@ -39,7 +46,7 @@ class Design:
 
 
 def covariate_design(analysis: pd.DataFrame, covariates: list[dict],
-                     structural: tuple[str, ...] = STRUCTURAL) -> Design:
+                     structural: tuple[str, ...] = STRUCTURAL, min_level_size: int = MIN_LEVEL_SIZE) -> Design:
     """Build the design matrix of the confounders.
 
     Parameters
@@ -60,6 +67,7 @@ def covariate_design(analysis: pd.DataFrame, covariates: list[dict],
     """
     cols: dict[str, np.ndarray] = {}
     source: dict[str, str] = {}
+    pooled: dict[str, list[str]] = {}
     n = len(analysis)
     for cov in covariates:
         name, kind = cov["name"], cov["type"]
@@ -77,19 +85,27 @@ def covariate_design(analysis: pd.DataFrame, covariates: list[dict],
                 cols[name] = x
             source[name] = name
         else:
-            _dummies(values, name, cols, source)
+            _dummies(values, name, cols, source, pooled, min_level_size)
     for name in structural:
         if name in analysis:
-            _dummies(analysis[name], name, cols, source)
+            _dummies(analysis[name], name, cols, source, pooled, min_level_size)
     X = pd.DataFrame(cols, index=analysis.index) if cols else pd.DataFrame(index=analysis.index)
     constant = [c for c in X.columns if n == 0 or np.ptp(X[c].to_numpy()) == 0]
     X = X.drop(columns=constant)
     return Design(X=X.astype(float), source={c: s for c, s in source.items() if c in X.columns},
-                  dropped_constant=constant)
+                  dropped_constant=constant, pooled=pooled)
 
 
-def _dummies(values: pd.Series, name: str, cols: dict, source: dict) -> None:
+def _dummies(values: pd.Series, name: str, cols: dict, source: dict, pooled: dict, min_level_size: int) -> None:
     text = values.astype("object").where(values.notna(), MISSING_LEVEL).astype(str)
+    counts = text.value_counts()
+    rare = sorted(counts.index[counts < min_level_size])
+    if rare and len(rare) < len(counts):
+        pooled[name] = rare
+        text = text.where(~text.isin(rare), OTHER_LEVEL)
+        if (text == OTHER_LEVEL).sum() < min_level_size:
+            # still too small to stand alone: it joins the reference level (no dummy of its own)
+            text = text.where(text != OTHER_LEVEL, sorted(set(text) - {OTHER_LEVEL})[0])
     levels = sorted(text.unique())
     codes = pd.Categorical(text, categories=levels).codes
     for i, level in enumerate(levels[1:], start=1):

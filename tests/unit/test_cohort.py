@@ -137,3 +137,17 @@ def test_threshold_is_inclusive_and_configurable_index():
     cfg = {**CFG, "exposure": {**CFG["exposure"], "index": "coc", "threshold": 1 / 3}}
     c = build_cohort(tables(seq), cfg).analysis.iloc[0]
     assert c["coc"] == pytest.approx(1 / 3) and c["treatment"] == 1
+
+
+def test_design_pools_rare_levels():
+    from deepvalue.design import covariate_design
+
+    df = pd.DataFrame({"service": "a", "site": ["S1"] * 50 + ["S2"] * 40 + ["S3"] * 5 + ["S4"] * 3,
+                       "start_quarter": ["2024Q1"] * 97 + ["2024Q2"]})
+    d = covariate_design(df, [])
+    # S3 and S4 (8 clients) pool into "(other)", still under 20, so they join the reference S1;
+    # the single client of 2024Q2 joins 2024Q1, which leaves start_quarter constant
+    assert d.columns == ["site=S2"]
+    assert d.pooled == {"site": ["S3", "S4"], "start_quarter": ["2024Q2"]}
+    big = covariate_design(df, [], min_level_size=3)
+    assert big.columns == ["site=S2", "site=S3", "site=S4"]

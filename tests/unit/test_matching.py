@@ -94,18 +94,18 @@ def test_l2_penalty_is_sklearn_on_standardised_columns():
 def test_quasi_separation_by_a_level_names_the_column_and_the_fix():
     rng = np.random.default_rng(2)
     n = 200
-    site = np.where(np.arange(n) < 15, "S9", rng.choice(["S1", "S2"], n))
+    site = np.where(np.arange(n) < 25, "S9", rng.choice(["S1", "S2"], n))
     t = (rng.random(n) < 0.5).astype(int)
-    t[:15] = 1  # every client of site S9 is treated
+    t[:25] = 1  # every client of site S9 is treated
     X = covariate_design(pd.DataFrame({"site": site, "service": "a", "start_quarter": "2024Q1"}), []).X
     with pytest.raises(AnalysisError) as err:
         fit_propensity(X, t)
     text = str(err.value)
-    assert "site=S9" in text and "all 15 clients with site=S9 = 1 are treated" in text
+    assert "site=S9" in text and "all 25 clients with site=S9 = 1 are treated" in text
     assert "penalty: l2" in text and "merge the level" in text
     # the ridge fit exists and gives S9 a large but finite score
     fit = fit_propensity(X, t, penalty="l2", C=1.0)
-    assert np.isfinite(fit.logit).all() and fit.score[:15].min() > fit.score[15:].max() - 0.5
+    assert np.isfinite(fit.logit).all() and fit.score[:25].min() > fit.score[25:].max() - 0.5
 
 
 def test_complete_separation_by_a_continuous_covariate_is_reported():

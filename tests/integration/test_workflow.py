@@ -45,7 +45,8 @@ def fingerprint(ids) -> str:
 @pytest.fixture(scope="module")
 def clean_run(tmp_path_factory):
     base = tmp_path_factory.mktemp("clean")
-    cfg = synth(base / "extract", 1500, seed=11)
+    # the default study's extract (5000 clients, seed 1), so the checks below are the issues' "default run"
+    cfg = synth(base / "extract", 5000, seed=1)
     res = run_workflow(base / "run", cfg)
     assert res.returncode == 0, res.stderr[-3000:]
     return base / "run" / "results", json.loads((base / "extract" / "truth.json").read_text())
@@ -103,8 +104,8 @@ def test_provenance_records_inputs_config_and_software(clean_run):
     for rec in prov["inputs"].values():
         assert len(rec["sha256"]) == 64
         assert hashlib.sha256(Path(rec["path"]).read_bytes()).hexdigest() == rec["sha256"]
-    assert prov["inputs"]["clients"]["rows_read"] == 1500
-    assert prov["config"]["exposure"]["window_contacts"] == 4 and prov["seed"] == 11
+    assert prov["inputs"]["clients"]["rows_read"] == 5000
+    assert prov["config"]["exposure"]["window_contacts"] == 4 and prov["seed"] == 1
     assert prov["packages"]["pandas"] and prov["python"].startswith("3.11")
     assert prov["code"] is None or len(prov["code"]["commit"]) == 40
 

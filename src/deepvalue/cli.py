@@ -92,6 +92,22 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_estimate(args: argparse.Namespace) -> int:
+    from .own_table import check_out_dir, estimate_own_table
+    from .tabular import write_csv
+
+    out = check_out_dir(args.out)
+    covariates = [c.strip() for c in args.covariates.split(",") if c.strip()] if args.covariates else []
+    methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
+    estimates = estimate_own_table(args.table, args.treatment, args.outcome, covariates, cluster=args.cluster,
+                                   methods=methods, instrument=args.instrument, index=args.index, seed=args.seed)
+    write_csv(estimates, out / "estimates.csv")
+    shown = estimates[["method", "estimand", "estimate", "std_error", "ci_lower", "ci_upper"]]
+    print(shown.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    print(f"wrote {out / 'estimates.csv'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deepvalue", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -118,6 +134,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interim", default="results/interim", help="folder of the ingested tables")
     p.add_argument("--out", default="results/cohort", help="output folder")
     p.set_defaults(func=_cmd_cohort)
+
+    p = sub.add_parser("estimate", help="the estimators on your own client-level table (CSV or Parquet)")
+    p.add_argument("--table", required=True, help="one row per client")
+    p.add_argument("--treatment", required=True, help="the 0/1 treatment column")
+    p.add_argument("--outcome", required=True, help="the outcome column")
+    p.add_argument("--covariates", default="", help="comma-separated confounder columns")
+    p.add_argument("--cluster", help="column to cluster standard errors by (e.g. primary worker)")
+    p.add_argument("--methods", help="comma-separated subset of: naive, regression, logit_ame, psm, ipw, aipw, "
+                   "overlap, iv, dose_response")
+    p.add_argument("--instrument", help="0/1 instrument column for the iv row")
+    p.add_argument("--index", help="continuous continuity index column for the dose_response row")
+    p.add_argument("--seed", type=int, default=20261125, help="seed of the matching order")
+    p.add_argument("--out", required=True, help="folder for estimates.csv")
+    p.set_defaults(func=_cmd_estimate)
 
     p = sub.add_parser("simulate", help="validate the estimators over many synthetic extracts with known truth")
     p.add_argument("--reps", type=int, default=200, help="number of synthetic extracts (default 200)")

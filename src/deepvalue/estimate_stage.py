@@ -26,13 +26,27 @@ import numpy as np
 import pandas as pd
 
 from . import estimators as est
-from .design import covariate_design
+from .design import STRUCTURAL, covariate_design
 from .errors import AnalysisError, ConfigError, Problem, did_you_mean
 from .propensity import fit_propensity
 
 log = logging.getLogger("deepvalue")
 
 METHODS = ("naive", "regression", "logit_ame", "psm", "ipw", "aipw", "overlap", "iv", "dose_response")
+
+
+@dataclasses.dataclass(frozen=True)
+class Roles:
+    """Which columns of the analysis table play which part (the pipeline's cohort by default).
+
+    ``deepvalue estimate`` on an analyst's own table names its own: no structural columns, its
+    cluster column (or none), no instrument or index unless given.
+    """
+
+    cluster: str | None = "primary_worker"
+    instrument: str | None = "first_worker_left"
+    index: str | None = None  # None: the config's exposure index
+    structural: tuple[str, ...] = STRUCTURAL
 SCALES = {"binary": "risk_difference", "continuous": "mean_difference", "count": "mean_difference"}
 
 
@@ -54,7 +68,8 @@ def _attempt(method: str, estimand: str, outcome: str, scale: str, subgroup: str
 
 
 def estimate_outcome(rows: pd.DataFrame, spec: dict, cfg: dict, matched: pd.DataFrame | None,
-                     subgroup: str = "", methods: Sequence[str] = METHODS) -> list[est.EffectEstimate]:
+                     subgroup: str = "", methods: Sequence[str] = METHODS,
+                     roles: Roles = Roles()) -> list[est.EffectEstimate]:
     """All configured methods for one outcome on one population (the whole cohort or a subgroup).
 
     Parameters
@@ -73,9 +88,9 @@ def estimate_outcome(rows: pd.DataFrame, spec: dict, cfg: dict, matched: pd.Data
     y = rows[name].to_numpy(dtype=float)
     d = rows["treatment"].to_numpy(dtype=float)
     n_t, n_c = int((d == 1).sum()), int((d == 0).sum())
-    design = covariate_design(rows, cfg["covariates"])
+    design = covariate_design(rows, cfg["covariates"], structural=roles.structural)
     X = design.X
-    cluster = rows["primary_worker"].to_numpy()
+    cluster = rows[roles.cluster].to_numpy() if roles.cluster else None
     out: list[est.EffectEstimate] = []
 
     def add(method: str, estimand: str, fn: Callable[[], est.EffectEstimate]) -> None:
@@ -113,11 +128,12 @@ def estimate_outcome(rows: pd.DataFrame, spec: dict, cfg: dict, matched: pd.Data
         add("overlap", "ATO", lambda: est.overlap_weighted(y, d, ps, X, cluster=cluster, scale=scale, **kw))
 
     if "iv" in methods:
-        out.append(_iv(rows, y, d, X, cluster, name, scale, subgroup, n_t, n_c))
-    index = cfg["exposure"]["index"]
-    add("dose_response", "ATE",
-        lambda: est.dose_response(y, rows[index].to_numpy(dtype=float), X, cluster, 0.1, d=d, index_name=index,
-                                  **kw))
+        out.append(_iv(rows, roles.instrument, y, d, X, cluster, name, scale, subgroup, n_t, n_c))
+    index = roles.index or (cfg.get("exposure") or {}).get("index")
+    if index and index in rows:
+        add("dose_response", "ATE",
+            lambda: est.dose_response(y, rows[index].to_numpy(dtype=float), X, cluster, 0.1, d=d,
+                                      index_name=index, **kw))
     return out
 
 
@@ -137,8 +153,11 @@ def _psm(rows, y, d, matched, cfg, scale, kw) -> est.EffectEstimate:
     return dataclasses.replace(row, notes="; ".join(n for n in (row.notes, note) if n))
 
 
-def _iv(rows, y, d, X, cluster, name, scale, subgroup, n_t, n_c) -> est.EffectEstimate:
-    z = rows["first_worker_left"]
+def _iv(rows, instrument, y, d, X, cluster, name, scale, subgroup, n_t, n_c) -> est.EffectEstimate:
+    if not instrument or instrument not in rows:
+        return est.skipped_estimate(name, "iv", "LATE", scale, "no instrument given", n_treated=n_t,
+                                    n_control=n_c, subgroup=subgroup)
+    z = rows[instrument]
     known = z.notna().to_numpy()
     if not known.any():
         return est.skipped_estimate(name, "iv", "LATE", scale,
@@ -167,7 +186,8 @@ def subgroup_populations(rows: pd.DataFrame, columns: Sequence[str]) -> list[tup
 
 
 def run_estimates(analysis: pd.DataFrame, cfg: dict, matched: pd.DataFrame | None,
-                  methods: Sequence[str] = METHODS, subgroups: Sequence[str] | None = None) -> pd.DataFrame:
+                  methods: Sequence[str] = METHODS, subgroups: Sequence[str] | None = None,
+                  roles: Roles = Roles()) -> pd.DataFrame:
     """estimates.csv for every configured outcome: whole cohort, then each subgroup level.
 
     A subgroup column with a single level in an outcome's population (service for an outcome
@@ -186,10 +206,10 @@ def run_estimates(analysis: pd.DataFrame, cfg: dict, matched: pd.DataFrame | Non
         if measured.empty:
             log.warning("%s: no client has this outcome measured; no estimates", spec["name"])
             continue
-        rows += estimate_outcome(measured, spec, cfg, matched, "", methods)
+        rows += estimate_outcome(measured, spec, cfg, matched, "", methods, roles)
         for label, sub in subgroup_populations(measured, [c for c in subgroups
                                                           if measured[c].nunique() > 1]):
-            rows += estimate_outcome(sub.reset_index(drop=True), spec, cfg, matched, label, methods)
+            rows += estimate_outcome(sub.reset_index(drop=True), spec, cfg, matched, label, methods, roles)
     return est.estimates_frame(rows)
 
 

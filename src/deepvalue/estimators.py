@@ -18,10 +18,10 @@ Common conventions
   fits (OLS, WLS, 2SLS) are computed here from Gram matrices (:func:`_least_squares`) and
   tested against linearmodels and statsmodels to 1e-8: linearmodels itself takes about 90 s
   per regression at the design's scale of a million clients.
-- Weighting estimators (IPW, AIPW, overlap weights) use influence-function (M-estimation)
-  variances ``sum(IF_i^2) / n^2``, the HC0 form that statsmodels ``TreatmentEffect`` and Stata
-  ``teffects`` report; with ``cluster`` the influence functions are summed within clusters and
-  scaled by ``G/(G-1)``.
+- Weighting estimators (IPW, AIPW, overlap weights) and regression adjustment use
+  influence-function (M-estimation) variances ``sum(IF_i^2) / n^2``, the HC0 form that
+  statsmodels ``TreatmentEffect`` and Stata ``teffects`` report; with ``cluster`` the influence
+  functions are summed within clusters and scaled by ``G/(G-1)``.
 - Columns of a design that are exactly collinear in the sample at hand (for example the
   interaction of a site dummy with treatment when the site has no treated clients) are dropped
   before fitting and counted in ``notes``.
@@ -489,7 +489,7 @@ def naive_difference(y: ArrayLike, d: ArrayLike, *, outcome: str | None = None, 
 def regression_adjustment(y: ArrayLike, d: ArrayLike, X: pd.DataFrame, cluster: ArrayLike | None,
                           estimand: WeightingEstimand = "ATT", *, outcome: str | None = None,
                           subgroup: str = "", scale: str | None = None) -> EffectEstimate:
-    r"""Fully interacted linear regression (Lin 2013) with cluster-robust SE.
+    r"""Fully interacted linear regression (Lin 2013) with an influence-function SE.
 
     .. math::
         Y_i = \alpha + \tau D_i + (X_i - \bar X)'\beta + D_i (X_i - \bar X)'\gamma + \varepsilon_i
@@ -498,14 +498,33 @@ def regression_adjustment(y: ArrayLike, d: ArrayLike, X: pd.DataFrame, cluster: 
     every confounder with treatment fits a separate linear model per arm, so the effect may vary
     with X; centring makes the coefficient on D the average of
     :math:`\hat m_1(x) - \hat m_0(x)` over the target population, i.e. the regression-adjustment
-    (g-computation) ATT or ATE. A model with D and X only would estimate a variance-weighted
-    average of effects, not the ATT, when effects are heterogeneous.
+    (imputation, g-computation) ATT or ATE, with :math:`\hat m_d` the OLS of Y on
+    :math:`x = (1, X)` in arm d. A model with D and X only would estimate a variance-weighted
+    average of effects, not the ATT, when effects are heterogeneous. ``X`` holds the
+    confounders, including the site and start-quarter dummies, which are the fixed effects.
 
-    ``X`` holds the confounders, including the site and start-quarter dummies, which are the
-    fixed effects. SEs are CR1 clustered by ``cluster`` (the primary worker); with ``None``,
-    HC1. The SE treats the centring means as fixed: it omits the sampling variance of
-    :math:`(\bar X - E[X])'\gamma`, a small understatement that vanishes when effects do not
-    vary with X (Lin 2013; Imbens and Wooldridge 2009).
+    SE: the M-estimation sandwich that stacks the centring means with the arm regressions, so
+    it counts the sampling variability of :math:`\bar X` (which moves :math:`\hat\tau` by
+    :math:`(\bar X - E[X])'\gamma` when effects vary with X; the regression's own CR1 SE treats
+    :math:`\bar X` as fixed and is too small then: Imbens and Wooldridge 2009).
+    With :math:`b_d = (X_d'X_d)^{-1} X_d'Y_d` the arm-d OLS coefficients, :math:`e_i` the residual
+    of unit i in its own arm, :math:`\bar x_T` and :math:`\bar x` the treated and sample means of
+    :math:`x`, the influence functions (:math:`\hat\tau - \tau \approx \sum_i \phi_i`) are
+
+    .. math::
+        \text{ATT: } \phi_i = \frac{D_i (Y_i - x_i'b_0 - \hat\tau)}{n_1}
+                      - (1-D_i)\, \bar x_T'(X_0'X_0)^{-1} x_i e_i
+
+        \text{ATE: } \phi_i = \frac{x_i'(b_1 - b_0) - \hat\tau}{n}
+                      + D_i\, \bar x'(X_1'X_1)^{-1} x_i e_i - (1-D_i)\, \bar x'(X_0'X_0)^{-1} x_i e_i
+
+    and :math:`V = \frac{G}{G-1}\sum_g \big(\sum_{i\in g}\phi_i\big)^2` clustered by ``cluster``
+    (the primary worker), or :math:`\sum_i \phi_i^2` (HC0) with ``None``, as for the weighting
+    estimators (:func:`_variance_of_mean`). They are computed in the equivalent form read off
+    the interacted regression, :math:`\phi_i = [(M'M)^{-1} M_i]_D\, e_i + \hat\gamma'(X_i - \bar X) w_i`
+    with :math:`w_i = D_i/n_1` (ATT) or :math:`1/n` (ATE), which stays consistent with the
+    coefficient when collinear columns are dropped. Without clusters this is the SE of
+    statsmodels ``TreatmentEffect.ra`` (equality tested), the analogue of Stata ``teffects ra``.
     """
     if estimand not in get_args(WeightingEstimand):
         raise ValueError(f"estimand must be 'ATT' or 'ATE', got {estimand!r}")
@@ -523,13 +542,55 @@ def regression_adjustment(y: ArrayLike, d: ArrayLike, X: pd.DataFrame, cluster: 
     if not keep[1]:
         raise s.error("treatment", "is collinear with the confounders",
                       "the treated and control groups must overlap in the confounders")
-    fit = _least_squares(s.y, M, codes, gram=gram)
+    est, psi = _lin_influence(s.y, s.d, M, gram, keep, p, estimand)
+    se = math.sqrt(_variance_of_mean(psi, codes))
     notes = [f"fully interacted OLS (Lin 2013), X centred at the {'treated' if estimand == 'ATT' else 'sample'} "
-             "means", _linear_note(codes), "SE treats the centring means as fixed"]
+             "means", _ra_note(codes)]
     if (~keep).any():
         notes.append(f"{int((~keep).sum())} collinear columns dropped")
-    est, se = fit.coef(1)
     return s.result(estimand, est, se, scale or _default_scale(s.y), notes)
+
+
+def _lin_influence(y: FloatArray, d: FloatArray, M: FloatArray, gram: FloatArray, keep: npt.NDArray[np.bool_],
+                   p: int, estimand: WeightingEstimand) -> tuple[float, FloatArray]:
+    r"""The D coefficient of the interacted regression and its influence function (mean scale).
+
+    ``M`` is the pruned design ``[1, D, X - c, D (X - c)]`` (``keep`` says which of its
+    ``2 + 2p`` columns are left) and ``gram`` its Gram matrix. Stacking the centring mean
+    :math:`c` (moments :math:`w_i (X_i - c)`, :math:`w = D/\bar D` or 1) with the normal equations
+    :math:`M_i(c) e_i`: the Jacobian of the normal equations in :math:`c` is
+    :math:`\overline{M_i (\beta + D_i\gamma)'}`, whose image under the bread is :math:`\gamma'` in
+    the row of D (:math:`\beta + D\gamma` is spanned by the columns 1 and D), so
+
+    .. math::
+        \psi_i = n [(M'M)^{-1} M_i]_D\, e_i + \hat\gamma'(X_i - c)\, w_i, \qquad
+        \widehat{Var}(\hat\tau) = \sum_i \psi_i^2 / n^2
+
+    The coefficient of a dropped column is 0; an interaction is kept only if its main effect
+    is, so :math:`\hat\gamma'(X_i - c)` is a product with the kept columns of ``M``.
+    """
+    n = y.size
+    norms = np.sqrt(np.diag(gram))
+    unit = np.zeros(gram.shape[0])
+    unit[1] = 1.0  # D stays the second column: the intercept is never dropped, D is checked
+    rhs = np.column_stack([(y @ M) / norms, unit / norms])
+    sol = np.linalg.solve(gram / np.outer(norms, norms), rhs) / norms[:, None]
+    beta, row = sol[:, 0], sol[:, 1]  # coefficients; row D of (M'M)^{-1}
+    coef = np.zeros(keep.size)
+    coef[keep] = beta
+    slope = np.zeros(keep.size)  # gamma placed on the centred main-effect columns
+    slope[2:2 + p] = coef[2 + p:]
+    fitted, lever, shift = (M @ np.column_stack([beta, row, slope[keep]])).T
+    weight = d / d.mean() if estimand == "ATT" else 1.0
+    psi = n * lever * (y - fitted) + shift * weight
+    return float(beta[1]), psi
+
+
+def _ra_note(codes: npt.NDArray[np.int64] | None) -> str:
+    what = "influence function including the variability of the covariate means"
+    if codes is None:
+        return f"SE: {what} (robust, HC0)"
+    return f"SE: {what}, cluster-robust by primary worker ({int(codes.max()) + 1} clusters)"
 
 
 def logit_ame(y: ArrayLike, d: ArrayLike, X: pd.DataFrame, cluster: ArrayLike | None,
@@ -1064,7 +1125,7 @@ def dose_response(y: ArrayLike, index: ArrayLike, X: pd.DataFrame, cluster: Arra
         Y_i = \alpha + \beta\, \mathrm{UPC}_i + X_i'\gamma + \varepsilon_i, \qquad
         \text{estimate} = \beta \times \text{per}
 
-    OLS with CR1 SE clustered by primary worker (as :func:`regression_adjustment`). Scale
+    OLS with CR1 SE clustered by primary worker (:func:`_least_squares`; HC1 without clusters). Scale
     ``per_0.1_upc``. The slope is an average over the index's range under linearity; estimand
     labelled ATE. ``d`` is used only to count the treated and control clients in the row;
     without it every client counts as treated.

@@ -424,7 +424,7 @@ def test_unknown_exact_column_is_a_config_error(synthetic):
 def test_flagged_covariates_are_logged(synthetic, caplog):
     # matching in row order lets early clients take the controls: start quarter ends up imbalanced
     analysis, cfg = synthetic
-    cfg = {**cfg, "matching": {**cfg["matching"], "order": "data"}}
+    cfg = {**cfg, "matching": {**cfg["matching"], "order": "data", "replace": False}}
     with caplog.at_level(logging.WARNING, logger="deepvalue"):
         out = run_matching(analysis, cfg)
     flagged = out.summary["flagged"]["matched"]

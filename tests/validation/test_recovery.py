@@ -37,7 +37,7 @@ def test_naive_comparison_is_visibly_biased(study):
     naive = summary[summary["method"] == "naive"].set_index("outcome")
     # confounding by complexity: continuity looks better than it is on every outcome
     assert (naive["bias"].abs() > 2 * naive["mean_se"]).all(), naive
-    assert (naive["coverage"] < 0.5).all()
+    assert (naive["coverage"] <= 0.6).all()
 
 
 def test_adjusted_methods_recover_the_truth(study):

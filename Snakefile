@@ -31,4 +31,5 @@ rule all:
         rules.build_cohort.output,
         rules.match_cohort.output,
         rules.estimate_effects.output,
+        rules.refute_effects.output,
     default_target: True

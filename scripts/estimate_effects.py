@@ -11,4 +11,4 @@ from deepvalue.stages import estimate_stage
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 truth = sm.input.get("truth")
 run_step(sm.log[0], estimate_stage, dict(sm.params.config), sm.input.analysis, sm.input.matched,
-         sm.output.estimates, sm.output.forest, truth, sm.output.truth_table)
+         sm.output.estimates, sm.output.forest, truth, sm.output.truth_table, sm.input.dowhy)

@@ -224,3 +224,58 @@ def compare_with_truth(estimates: pd.DataFrame, truth: dict) -> pd.DataFrame:
     rows["covered"] = (rows["ci_lower"] <= rows["truth"]) & (rows["truth"] <= rows["ci_upper"])
     return rows[["outcome", "method", "estimand", "estimate", "std_error", "ci_lower", "ci_upper", "truth", "error",
                  "error_in_se", "covered"]].reset_index(drop=True)
+
+
+def dowhy_rows(analysis: pd.DataFrame, cfg: dict) -> pd.DataFrame:
+    """DoWhy's three estimates per outcome (whole cohort), in the estimates.csv format."""
+    from .dowhy_checks import dowhy_estimates
+
+    settings = ((cfg.get("estimation") or {}).get("dowhy") or {})
+    rows: list[est.EffectEstimate] = []
+    if not settings.get("enabled", True):
+        return est.estimates_frame(rows)
+    fields = {f.name for f in dataclasses.fields(est.EffectEstimate)}
+    for spec in cfg["outcomes"]:
+        scale = SCALES[spec["type"]]
+        try:
+            found = dowhy_estimates(analysis, spec["name"], cfg["covariates"], cfg["seed"],
+                                    max_rows=settings.get("max_rows"),
+                                    bootstrap_replicates=settings.get("bootstrap_replicates", 100),
+                                    bootstrap_max_rows=settings.get("bootstrap_max_rows", 20000))
+        except AnalysisError as exc:
+            reason = "; ".join(p.message for p in exc.problems)
+            log.warning("%s: DoWhy estimates not made: %s", spec["name"], reason)
+            found = [{"outcome": spec["name"], "method": m, "estimand": e, "skip": reason}
+                     for m, e in (("dowhy_regression", "ATE"), ("dowhy_psm", "ATT"), ("dowhy_ipw", "ATE"))]
+        for item in found:
+            if "skip" in item:
+                rows.append(est.skipped_estimate(item["outcome"], item["method"], item["estimand"], scale,
+                                                 item["skip"]))
+            else:
+                rows.append(est.EffectEstimate(**{k: v for k, v in item.items() if k in fields}, scale=scale))
+    return est.estimates_frame(rows)
+
+
+REFUTATION_COLUMNS = ["outcome", "refuter", "estimate", "new_effect", "p_value", "passed", "reading", "n_used",
+                      "simulations"]
+
+
+def refutation_rows(analysis: pd.DataFrame, cfg: dict) -> pd.DataFrame:
+    """DoWhy's refuters of the primary (regression) estimate for each outcome."""
+    from .dowhy_checks import dowhy_refutations
+
+    settings = ((cfg.get("estimation") or {}).get("dowhy") or {})
+    if not settings.get("enabled", True):
+        return pd.DataFrame(columns=REFUTATION_COLUMNS)
+    parts = []
+    for spec in cfg["outcomes"]:
+        try:
+            parts.append(dowhy_refutations(analysis, spec["name"], cfg["covariates"], cfg["seed"],
+                                           max_rows=settings.get("refutation_rows", 20000),
+                                           simulations=settings.get("simulations", 100)))
+        except AnalysisError as exc:
+            reason = "; ".join(p.message for p in exc.problems)
+            log.warning("%s: refutations not run: %s", spec["name"], reason)
+            parts.append(pd.DataFrame([{"outcome": spec["name"], "refuter": "(none)", "reading": reason}]))
+    table = pd.concat(parts, ignore_index=True)
+    return table[[c for c in REFUTATION_COLUMNS if c in table] + [c for c in table if c not in REFUTATION_COLUMNS]]

@@ -72,9 +72,30 @@ def match_stage(config: dict, analysis_path: str | Path, out: dict[str, str | Pa
     log.info("matched %s of %s treated clients", s.get("n_treated_matched"), s.get("n_treated"))
 
 
+def dowhy_stage(config: dict, analysis_path: str | Path, out_path: str | Path) -> None:
+    import pandas as pd
+
+    from .estimate_stage import dowhy_rows
+    from .tabular import write_csv
+
+    write_csv(dowhy_rows(pd.read_parquet(analysis_path), load_config(config)), out_path)
+
+
+def refute_stage(config: dict, analysis_path: str | Path, out_path: str | Path) -> None:
+    import pandas as pd
+
+    from .estimate_stage import refutation_rows
+    from .tabular import write_csv
+
+    table = refutation_rows(pd.read_parquet(analysis_path), load_config(config))
+    write_csv(table, out_path)
+    for row in table.itertuples():
+        log.info("refutation %s %s: %s", row.outcome, row.refuter, getattr(row, "reading", ""))
+
+
 def estimate_stage(config: dict, analysis_path: str | Path, matched_path: str | Path, estimates_path: str | Path,
                    forest_path: str | Path, truth_path: str | Path | None = None,
-                   truth_table_path: str | Path | None = None) -> None:
+                   truth_table_path: str | Path | None = None, dowhy_path: str | Path | None = None) -> None:
     import pandas as pd
 
     from .estimate_stage import compare_with_truth, run_estimates
@@ -85,6 +106,12 @@ def estimate_stage(config: dict, analysis_path: str | Path, matched_path: str | 
     estimation = cfg.get("estimation") or {}
     estimates = run_estimates(pd.read_parquet(analysis_path), cfg, pd.read_parquet(matched_path),
                               methods=estimation.get("methods"), subgroups=estimation.get("subgroups"))
+    if dowhy_path is not None:
+        extra = pd.read_csv(dowhy_path, keep_default_na=False, na_values=[""],
+                            dtype={"subgroup": str, "notes": str})
+        if len(extra):
+            extra["subgroup"] = ""
+            estimates = pd.concat([estimates, extra.astype(estimates.dtypes.to_dict())], ignore_index=True)
     write_csv(estimates, estimates_path)
     truth = json.loads(Path(truth_path).read_text())["outcomes"] if truth_path else None
     plot_forest(estimates, forest_path, truth)

@@ -1,4 +1,51 @@
-# Estimate: every method for every outcome and subgroup, with standard errors and 95% CIs.
+# Estimate: every method for every outcome and subgroup, with standard errors and 95% CIs;
+# DoWhy's estimators and refuters as separate jobs, so they run beside the main estimates.
+
+
+rule estimate_dowhy:
+    input:
+        analysis=rules.build_cohort.output.analysis,
+    output:
+        "results/dowhy/estimates.csv",
+    params:
+        config=config,
+    log:
+        "logs/estimate_dowhy.log",
+    benchmark:
+        "logs/benchmarks/estimate_dowhy.tsv"
+    threads: 1
+    resources:
+        mem_mb=6000,
+        runtime=30,
+    conda:
+        "../envs/deepvalue.yaml"
+    script:
+        "../../scripts/estimate_dowhy.py"
+
+
+rule refute_effects:
+    input:
+        analysis=rules.build_cohort.output.analysis,
+    output:
+        report(
+            "results/refutations.csv",
+            caption="../report/refutations.rst",
+            category="Estimates",
+        ),
+    params:
+        config=config,
+    log:
+        "logs/refute_effects.log",
+    benchmark:
+        "logs/benchmarks/refute_effects.tsv"
+    threads: 1
+    resources:
+        mem_mb=6000,
+        runtime=30,
+    conda:
+        "../envs/deepvalue.yaml"
+    script:
+        "../../scripts/refute_effects.py"
 
 
 rule estimate_effects:
@@ -6,6 +53,7 @@ rule estimate_effects:
         unpack(get_truth_input),
         analysis=rules.build_cohort.output.analysis,
         matched=rules.match_cohort.output.matched,
+        dowhy=rules.estimate_dowhy.output[0],
     output:
         estimates=report(
             "results/estimates.csv",

@@ -18,7 +18,9 @@ dowhy_* from :mod:`deepvalue.dowhy_checks`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import logging
 from typing import Callable, Sequence
 
@@ -226,6 +228,19 @@ def compare_with_truth(estimates: pd.DataFrame, truth: dict) -> pd.DataFrame:
                  "error_in_se", "covered"]].reset_index(drop=True)
 
 
+@contextlib.contextmanager
+def _quiet_dowhy():
+    """DoWhy prints regression formulas to stdout and logs each step at INFO: keep the run's log
+    readable (its warnings still come through)."""
+    level = logging.getLogger("dowhy").level
+    logging.getLogger("dowhy").setLevel(logging.WARNING)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        logging.getLogger("dowhy").setLevel(level)
+
+
 def dowhy_rows(analysis: pd.DataFrame, cfg: dict) -> pd.DataFrame:
     """DoWhy's three estimates per outcome (whole cohort), in the estimates.csv format."""
     from .dowhy_checks import dowhy_estimates
@@ -238,10 +253,11 @@ def dowhy_rows(analysis: pd.DataFrame, cfg: dict) -> pd.DataFrame:
     for spec in cfg["outcomes"]:
         scale = SCALES[spec["type"]]
         try:
-            found = dowhy_estimates(analysis, spec["name"], cfg["covariates"], cfg["seed"],
-                                    max_rows=settings.get("max_rows"),
-                                    bootstrap_replicates=settings.get("bootstrap_replicates", 100),
-                                    bootstrap_max_rows=settings.get("bootstrap_max_rows", 20000))
+            with _quiet_dowhy():
+                found = dowhy_estimates(analysis, spec["name"], cfg["covariates"], cfg["seed"],
+                                        max_rows=settings.get("max_rows"),
+                                        bootstrap_replicates=settings.get("bootstrap_replicates", 100),
+                                        bootstrap_max_rows=settings.get("bootstrap_max_rows", 20000))
         except AnalysisError as exc:
             reason = "; ".join(p.message for p in exc.problems)
             log.warning("%s: DoWhy estimates not made: %s", spec["name"], reason)
@@ -270,9 +286,10 @@ def refutation_rows(analysis: pd.DataFrame, cfg: dict) -> pd.DataFrame:
     parts = []
     for spec in cfg["outcomes"]:
         try:
-            parts.append(dowhy_refutations(analysis, spec["name"], cfg["covariates"], cfg["seed"],
-                                           max_rows=settings.get("refutation_rows", 20000),
-                                           simulations=settings.get("simulations", 100)))
+            with _quiet_dowhy():
+                parts.append(dowhy_refutations(analysis, spec["name"], cfg["covariates"], cfg["seed"],
+                                               max_rows=settings.get("refutation_rows", 20000),
+                                               simulations=settings.get("simulations", 100)))
         except AnalysisError as exc:
             reason = "; ".join(p.message for p in exc.problems)
             log.warning("%s: refutations not run: %s", spec["name"], reason)

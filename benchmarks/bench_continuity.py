@@ -16,12 +16,13 @@ import platform
 import resource
 import statistics
 import time
-import tracemalloc
 from collections.abc import Callable
 
 import numpy as np
 
 from deepvalue.continuity import continuity_indices, primary_worker
+
+from bench_common import peak_extra_mib
 
 N_WORKERS = 20_000  # DESIGN section 9: about 20,000 worker clusters at this scale
 P_PRIMARY = 0.7  # chance a contact is with the client's own worker, so runs and ties are realistic
@@ -55,18 +56,6 @@ def time_call(func: Callable[[], object], repeats: int) -> tuple[float, float]:
         func()
         times.append(time.perf_counter() - t0)
     return min(times), statistics.median(times)
-
-
-def peak_extra_mib(func: Callable[[], object]) -> float:
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        base, _ = tracemalloc.get_traced_memory()
-        func()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    return (peak - base) / 2**20
 
 
 def main() -> None:

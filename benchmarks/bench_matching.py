@@ -31,7 +31,6 @@ import resource
 import statistics
 import tempfile
 import time
-import tracemalloc
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -47,6 +46,8 @@ from deepvalue.match_stage import run_matching
 from deepvalue.matching import match_nearest
 from deepvalue.propensity import fit_propensity
 from deepvalue.weighting import propensity_weights
+
+from bench_common import peak_extra_mib
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "out"
@@ -82,18 +83,6 @@ def time_call(func: Callable[[], object], repeats: int) -> tuple[float, float, o
         result = func()
         times.append(time.perf_counter() - start)
     return min(times), statistics.median(times), result
-
-
-def peak_extra_mib(func: Callable[[], object]) -> float:
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        base, _ = tracemalloc.get_traced_memory()
-        func()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    return (peak - base) / 2**20
 
 
 def matched_att(y: np.ndarray, t: np.ndarray, w: np.ndarray) -> float:

@@ -838,10 +838,16 @@ def ipw(y: ArrayLike, d: ArrayLike, ps: ArrayLike, estimand: WeightingEstimand =
     if estimand not in get_args(WeightingEstimand):
         raise ValueError(f"estimand must be 'ATT' or 'ATE', got {estimand!r}")
     s = _sample(y, d, "ipw", outcome, subgroup)
+    return _weighted_estimate(s, ps, X, cluster, estimand, "Hajek IPW", scale)
+
+
+def _weighted_estimate(s: _Sample, ps: ArrayLike, X: pd.DataFrame | None, cluster: ArrayLike | None,
+                       estimand: Estimand, label: str, scale: str | None) -> EffectEstimate:
+    """The Hajek weighting estimate (IPW or overlap) with its stacked or known-score SE."""
     e = _scores(s, ps)
     codes = s.codes(cluster)
     _check_clusters(s, codes, "cluster")
-    notes = ["Hajek IPW"]
+    notes = [label]
     psm = _ps_model(s, e, X, notes)
     est, se, more = _hajek(s, e, estimand, psm, codes)
     what = "sandwich with estimated ps (logit scores stacked)" if psm else "influence function, ps treated as known"
@@ -860,14 +866,7 @@ def overlap_weighted(y: ArrayLike, d: ArrayLike, ps: ArrayLike, X: pd.DataFrame 
     variance of Li et al. 2018), otherwise ``ps`` is treated as known.
     """
     s = _sample(y, d, "overlap_weights", outcome, subgroup)
-    e = _scores(s, ps)
-    codes = s.codes(cluster)
-    _check_clusters(s, codes, "cluster")
-    notes = ["overlap weights (Hajek)"]
-    psm = _ps_model(s, e, X, notes)
-    est, se, more = _hajek(s, e, "ATO", psm, codes)
-    what = "sandwich with estimated ps (logit scores stacked)" if psm else "influence function, ps treated as known"
-    return s.result("ATO", est, se, scale or _default_scale(s.y), [*notes, _se_note(codes, what), *more])
+    return _weighted_estimate(s, ps, X, cluster, "ATO", "overlap weights (Hajek)", scale)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,9 @@ include: "workflow/rules/ingest.smk"
 include: "workflow/rules/cohort.smk"
 include: "workflow/rules/match.smk"
 include: "workflow/rules/estimate.smk"
+include: "workflow/rules/value.smk"
+include: "workflow/rules/sensitivity.smk"
+include: "workflow/rules/publish.smk"
 
 
 rule all:
@@ -32,4 +35,7 @@ rule all:
         rules.match_cohort.output,
         rules.estimate_effects.output,
         rules.refute_effects.output,
+        rules.value_effects.output,
+        rules.analyse_sensitivity.output,
+        rules.publish_results.output,
     default_target: True

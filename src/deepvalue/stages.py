@@ -125,6 +125,60 @@ def estimate_stage(config: dict, analysis_path: str | Path, matched_path: str | 
         log.info("not estimated: %s %s %s %s: %s", row.outcome, row.subgroup, row.method, row.estimand, row.notes)
 
 
+def value_stage(config: dict, estimates_path: str | Path, values_path: str | Path, out_path: str | Path) -> None:
+    import pandas as pd
+
+    from .errors import ConfigError, Problem
+    from .tabular import write_csv
+    from .value import load_values, value_table
+
+    cfg = load_config(config)
+    try:
+        values = load_values(values_path, outcomes=[o["name"] for o in cfg["outcomes"]])
+    except ValueError as exc:
+        problems = [Problem("values", None, line.strip(), "see the comments in config/values.yaml",
+                            path=str(values_path)) for line in str(exc).splitlines() if line.strip()]
+        raise ConfigError(problems, headline="the values file is invalid") from None
+    estimates = pd.read_csv(estimates_path, keep_default_na=False, na_values=[""], dtype={"subgroup": str})
+    estimates["subgroup"] = estimates["subgroup"].fillna("")
+    try:
+        table = value_table(estimates, values, seed=cfg["seed"], draws=(cfg.get("value") or {}).get("draws", 10000))
+    except ValueError as exc:
+        raise ConfigError([Problem("values", None, str(exc), "check primary.method and primary.estimand in the "
+                                   "values file against results/estimates.csv", path=str(values_path))],
+                          headline="the effects cannot be valued") from None
+    write_csv(table, out_path)
+    total = table[(table["level"] == "per_client") & (table["outcome"] == "total")]
+    for row in total.itertuples():
+        log.info("per client %s: %.4g (95%% interval %.4g to %.4g)", row.quantity, row.value, row.ci_lower,
+                 row.ci_upper)
+
+
+def sensitivity_stage(config: dict, estimates_path: str | Path, analysis_path: str | Path, pairs_path: str | Path,
+                      out_path: str | Path) -> None:
+    import pandas as pd
+
+    from .sensitivity import sensitivity_table
+    from .tabular import write_csv
+
+    cfg = load_config(config)
+    estimates = pd.read_csv(estimates_path, keep_default_na=False, na_values=[""], dtype={"subgroup": str})
+    estimates["subgroup"] = estimates["subgroup"].fillna("")
+    table = sensitivity_table(estimates, pd.read_parquet(analysis_path), pd.read_parquet(pairs_path),
+                              {o["name"]: o["type"] for o in cfg["outcomes"]})
+    write_csv(table, out_path)
+
+
+def publish_stage(config: dict, tables: dict[str, str | Path], out_dir: str | Path) -> None:
+    from .disclosure import publish
+
+    settings = load_config(config).get("disclosure") or {}
+    logbook = publish(tables, out_dir, min_cell=settings.get("min_cell", 10),
+                      allow_zero=settings.get("allow_zero", True))
+    log.info("published %d tables to %s; %d cells suppressed (see disclosure_log.csv)", len(tables), out_dir,
+             len(logbook))
+
+
 def provenance_stage(config: dict, report_path: str | Path, out_path: str | Path, code_dir: str | Path) -> None:
     cfg = load_config(config)
     report = json.loads(Path(report_path).read_text())

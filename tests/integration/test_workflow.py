@@ -71,7 +71,8 @@ def test_clean_run_writes_every_output(clean_run):
                 "cohort/figures/continuous_share_by_site.png", "match/propensity.parquet", "match/matched.parquet",
                 "match/balance.csv", "match/summary.json", "match/figures/love_plot.png",
                 "match/figures/propensity_overlap.png", "estimates.csv", "figures/forest.png",
-                "estimates_vs_truth.csv"):
+                "estimates_vs_truth.csv", "refutations.csv", "value.csv", "sensitivity.csv", "publish/estimates.csv",
+                "publish/cohort/flow.csv", "publish/disclosure_log.csv"):
         assert (results / rel).is_file(), rel
 
 
@@ -233,3 +234,32 @@ def test_refutations_cover_every_outcome(clean_run):
     placebo = ref[ref["refuter"] == "placebo_treatment_refuter"]
     assert placebo["passed"].all() and (placebo["new_effect"].abs() < placebo["estimate"].abs() / 3).all()
     assert ref["reading"].str.len().gt(0).all() and (ref["n_used"] > 0).all()
+
+
+def test_value_sensitivity_and_publication(clean_run, tmp_path):
+    results, _ = clean_run
+    value = pd.read_csv(results / "value.csv")
+    per_client = value[(value["level"] == "per_client") & (value["outcome"] == "total")].set_index("quantity")
+    assert {"benefit", "cost", "net_benefit", "benefit_cost_ratio"} <= set(per_client.index)
+    assert per_client.loc["benefit_cost_ratio", "value"] == pytest.approx(
+        per_client.loc["benefit", "value"] / per_client.loc["cost", "value"])
+    assert (value["ci_lower"] <= value["value"] + 1e-9).all() and (value["value"] <= value["ci_upper"] + 1e-9).all()
+    assert value["illustrative"].all()  # the bundled unit values are placeholders until replaced
+
+    sens = pd.read_csv(results / "sensitivity.csv")
+    measures = set(sens["measure"])
+    assert {"evalue_point", "evalue_ci", "rosenbaum_gamma", "rv_q1", "rv_q1_alpha"} <= measures
+    evalues = sens[sens["measure"].str.startswith("evalue")]["value"]
+    assert (evalues >= 1).all()
+
+    # the default run publishes everything (no small cells); a high threshold must suppress, and log
+    # where and why without the value
+    assert pd.read_csv(results / "publish" / "disclosure_log.csv").empty
+    from deepvalue.disclosure import publish
+
+    log = publish({"estimates.csv": results / "estimates.csv", "cohort/outcome_flow.csv":
+                   results / "cohort" / "outcome_flow.csv"}, tmp_path, min_cell=1000)
+    assert len(log) > 0 and set(log.columns) == {"table", "row", "column", "rule", "action"}
+    published = pd.read_csv(tmp_path / "estimates.csv")
+    small = published["n_control"].isna()
+    assert small.any() and published.loc[small, "estimate"].isna().all()

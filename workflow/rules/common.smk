@@ -40,3 +40,24 @@ def get_truth_input(wildcards):
     """The synthetic truth.json as an input when the config names one, else nothing."""
     truth = (config.get("synthetic") or {}).get("truth")
     return {"truth": truth} if truth else {}
+
+
+def get_values_file(wildcards):
+    """The unit values file: the config's value.file, else the bundled illustrative one."""
+    given = (config.get("value") or {}).get("file")
+    return given if given else f"{workflow.basedir}/config/values.yaml"
+
+
+def get_publishable_tables(wildcards):
+    """Tables that may leave the secure environment, by their path under results/publish/."""
+    return {
+        "estimates.csv": rules.estimate_effects.output.estimates,
+        "refutations.csv": rules.refute_effects.output[0],
+        "sensitivity.csv": rules.analyse_sensitivity.output[0],
+        "value.csv": rules.value_effects.output[0],
+        "cohort/flow.csv": rules.build_cohort.output.flow,
+        "cohort/outcome_flow.csv": rules.build_cohort.output.outcome_flow,
+        "match/flow.csv": rules.match_cohort.output.flow,
+        "match/balance.csv": rules.match_cohort.output.balance,
+        "match/balance_summary.csv": rules.match_cohort.output.balance_summary,
+    }

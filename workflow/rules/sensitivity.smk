@@ -1,0 +1,26 @@
+# Sensitivity: E-values, Rosenbaum bounds for the matched pairs, robustness values.
+
+
+rule analyse_sensitivity:
+    input:
+        estimates=rules.estimate_effects.output.estimates,
+        analysis=rules.build_cohort.output.analysis,
+        pairs=rules.match_cohort.output.pairs,
+    output:
+        report(
+            "results/sensitivity.csv",
+            caption="../report/sensitivity.rst",
+            category="Sensitivity",
+        ),
+    params:
+        config=config,
+    log:
+        "logs/analyse_sensitivity.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    conda:
+        "../envs/deepvalue.yaml"
+    script:
+        "../../scripts/analyse_sensitivity.py"

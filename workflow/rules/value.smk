@@ -1,0 +1,25 @@
+# Value: the effects in money (benefits, cost, net benefit, benefit-cost ratio, with intervals).
+
+
+rule value_effects:
+    input:
+        estimates=rules.estimate_effects.output.estimates,
+        values=get_values_file,
+    output:
+        report(
+            "results/value.csv",
+            caption="../report/value.rst",
+            category="Value",
+        ),
+    params:
+        config=config,
+    log:
+        "logs/value_effects.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/deepvalue.yaml"
+    script:
+        "../../scripts/value_effects.py"

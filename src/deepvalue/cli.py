@@ -108,6 +108,19 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from .reproduce import verify
+
+    differences = verify(args.results, snakefile=args.snakefile, cores=args.cores)
+    if differences:
+        print(f"{args.results}: the rerun does not reproduce the results ({len(differences)} differences):")
+        for line in differences:
+            print(f"  - {line}")
+        return 1
+    print(f"{args.results}: reproduced; every output in the manifest is byte-identical.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deepvalue", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -148,6 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=20261125, help="seed of the matching order")
     p.add_argument("--out", required=True, help="folder for estimates.csv")
     p.set_defaults(func=_cmd_estimate)
+
+    p = sub.add_parser("verify", help="rerun a study from its provenance and compare every output with the manifest")
+    p.add_argument("results", help="the results folder of a complete run (with provenance.json and MANIFEST.sha256)")
+    p.add_argument("--snakefile", help="the deepvalue Snakefile (default: the one beside this installation)")
+    p.add_argument("--cores", type=int, default=2)
+    p.set_defaults(func=_cmd_verify)
 
     p = sub.add_parser("simulate", help="validate the estimators over many synthetic extracts with known truth")
     p.add_argument("--reps", type=int, default=200, help="number of synthetic extracts (default 200)")

@@ -58,7 +58,9 @@ class TableReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "path": self.path,
+            # the file name only: the path as given differs between machines and reruns, and
+            # provenance.json records it with the file's checksum
+            "file": Path(self.path).name,
             "rows_read": self.rows_read,
             "rows_written": self.rows_written,
             "dropped": [{"reason": k, "rows": v} for k, v in self.dropped.items()],

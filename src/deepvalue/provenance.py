@@ -56,7 +56,7 @@ def build_provenance(cfg: dict, ingest_report: dict, code_dir: str | Path | None
     """Everything a reviewer needs to rerun and compare: inputs, config, seed, software, code."""
     inputs = {}
     for name, rep in ingest_report["tables"].items():
-        path = Path(rep["path"])
+        path = Path(cfg["extract"][name]["path"])
         inputs[name] = {
             "path": str(path),
             "sha256": sha256_file(path),

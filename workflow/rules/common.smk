@@ -61,3 +61,19 @@ def get_publishable_tables(wildcards):
         "match/balance.csv": rules.match_cohort.output.balance,
         "match/balance_summary.csv": rules.match_cohort.output.balance_summary,
     }
+
+
+def get_manifest_inputs(wildcards):
+    """Every output the manifest covers: it is written last."""
+    return [
+        *rules.ingest_extract.output,
+        *rules.write_provenance.output,
+        *rules.build_cohort.output,
+        *rules.match_cohort.output,
+        *rules.estimate_dowhy.output,
+        *rules.estimate_effects.output,
+        *rules.refute_effects.output,
+        *rules.value_effects.output,
+        *rules.analyse_sensitivity.output,
+        *rules.publish_results.output,
+    ]

@@ -1,0 +1,18 @@
+# Reproducibility: the manifest of every output (checked by `deepvalue verify`).
+
+
+rule write_manifest:
+    input:
+        get_manifest_inputs,
+    output:
+        "results/MANIFEST.sha256",
+    log:
+        "logs/write_manifest.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/deepvalue.yaml"
+    script:
+        "../../scripts/write_manifest.py"

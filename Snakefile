@@ -25,6 +25,7 @@ include: "workflow/rules/estimate.smk"
 include: "workflow/rules/value.smk"
 include: "workflow/rules/sensitivity.smk"
 include: "workflow/rules/publish.smk"
+include: "workflow/rules/report.smk"
 include: "workflow/rules/reproduce.smk"
 
 
@@ -39,5 +40,6 @@ rule all:
         rules.value_effects.output,
         rules.analyse_sensitivity.output,
         rules.publish_results.output,
+        rules.write_report.output,
         rules.write_manifest.output,
     default_target: True

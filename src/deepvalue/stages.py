@@ -179,6 +179,19 @@ def publish_stage(config: dict, tables: dict[str, str | Path], out_dir: str | Pa
              len(logbook))
 
 
+def report_stage(config: dict, results_dir: str | Path, out_path: str | Path,
+                 validation_md: str | Path | None = None) -> None:
+    from .report import build_report
+
+    cfg = load_config(config)
+    md = Path(validation_md) if validation_md and Path(validation_md).is_file() else None
+    # the validation study describes the synthetic generator: show it only for a synthetic extract
+    if not (cfg.get("synthetic") or {}).get("truth"):
+        md = None
+    build_report(Path(results_dir), cfg, Path(out_path), md)
+    log.info("report written to %s", out_path)
+
+
 def provenance_stage(config: dict, report_path: str | Path, out_path: str | Path, code_dir: str | Path) -> None:
     cfg = load_config(config)
     report = json.loads(Path(report_path).read_text())

@@ -72,7 +72,7 @@ def test_clean_run_writes_every_output(clean_run):
                 "match/balance.csv", "match/summary.json", "match/figures/love_plot.png",
                 "match/figures/propensity_overlap.png", "estimates.csv", "figures/forest.png",
                 "estimates_vs_truth.csv", "refutations.csv", "value.csv", "sensitivity.csv", "publish/estimates.csv",
-                "publish/cohort/flow.csv", "publish/disclosure_log.csv", "MANIFEST.sha256"):
+                "publish/cohort/flow.csv", "publish/disclosure_log.csv", "MANIFEST.sha256", "report.html"):
         assert (results / rel).is_file(), rel
 
 
@@ -300,3 +300,16 @@ def test_verify_reports_changed_inputs(tmp_path):
         fh.write("\n")
     out = verify(tmp_path / "run" / "results")
     assert len(out) == 1 and out[0].startswith("input contacts:") and "has changed since the run" in out[0]
+
+
+def test_snakemake_report_with_captions(clean_run, tmp_path):
+    results, _ = clean_run
+    cfg = results.parents[1] / "extract" / "config.yaml"
+    out = tmp_path / "snakemake_report.html"
+    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(results.parent), "--configfile",
+           str(cfg), "--report", str(out)]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert out.stat().st_size > 100_000
+    assert "ERROR" not in res.stderr  # e.g. a caption that is not valid reStructuredText
+    assert "report.html" in (results / "MANIFEST.sha256").read_text()

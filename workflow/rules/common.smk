@@ -63,8 +63,8 @@ def get_publishable_tables(wildcards):
     }
 
 
-def get_manifest_inputs(wildcards):
-    """Every output the manifest covers: it is written last."""
+def get_report_inputs(wildcards):
+    """Everything the report shows (all outputs but the report and the manifest)."""
     return [
         *rules.ingest_extract.output,
         *rules.write_provenance.output,
@@ -77,3 +77,8 @@ def get_manifest_inputs(wildcards):
         *rules.analyse_sensitivity.output,
         *rules.publish_results.output,
     ]
+
+
+def get_manifest_inputs(wildcards):
+    """Every output the manifest covers: it is written last."""
+    return [*get_report_inputs(wildcards), *rules.write_report.output]

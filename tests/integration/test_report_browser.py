@@ -1,0 +1,96 @@
+"""The HTML report opened in a real headless Chromium (Debian package `chromium`).
+
+Skipped only when /usr/bin/chromium is absent. Builds the report from a real workflow run on a
+small synthetic extract, dumps the rendered DOM and takes a screenshot, which is kept next to
+the report in the run's results folder (its path is printed).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from deepvalue import report
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+CHROMIUM = Path("/usr/bin/chromium")
+
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="/usr/bin/chromium is absent: install the Debian package with "
+           "`apt-get install -y --no-install-recommends chromium` to run the browser test")
+
+
+def chromium_cmd(user_data_dir: Path, *extra: str) -> list[str]:
+    return [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={user_data_dir}", *extra]
+
+
+@pytest.fixture(scope="module")
+def report_html(tmp_path_factory) -> Path:
+    base = tmp_path_factory.mktemp("report_browser")
+    extract, run = base / "extract", base / "run"
+    subprocess.run([sys.executable, "-m", "deepvalue.cli", "synth", "--clients", "1500", "--seed", "3",
+                    "--out", str(extract)], check=True, capture_output=True, text=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SNAKEMAKE")}
+    res = subprocess.run([SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(run),
+                          "--configfile", str(extract / "config.yaml"), "--cores", "2"],
+                         capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    cfg = yaml.safe_load((extract / "config.yaml").read_text())
+    out = run / "results" / "report.html"
+    report.build_report(run / "results", cfg, out, validation_md=REPO / "docs" / "validation.md")
+    return out
+
+
+class DomCollector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: list[str] = []
+        self.imgs: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "h2" and a.get("id"):
+            self.ids.append(a["id"])
+        if tag == "img":
+            self.imgs.append(a.get("src") or "")
+
+
+@needs_chromium
+def test_rendered_dom_has_every_section_and_image(report_html, tmp_path):
+    res = subprocess.run(chromium_cmd(tmp_path / "profile", "--dump-dom", report_html.as_uri()),
+                         capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0, res.stderr[-3000:]
+    dom = DomCollector()
+    dom.feed(res.stdout)
+    assert dom.ids == list(report.SECTION_IDS), res.stdout[:500]
+    assert len(dom.imgs) == len(report.FIGURES)
+    assert all(src.startswith("data:image/png;base64,") for src in dom.imgs)
+
+
+@needs_chromium
+def test_screenshot_is_not_blank(report_html, tmp_path):
+    from matplotlib import image as mpimg
+
+    shot = report_html.with_name("report.png")
+    res = subprocess.run(chromium_cmd(tmp_path / "profile", f"--screenshot={shot}", "--window-size=1280,6000",
+                                      report_html.as_uri()),
+                         capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert shot.is_file() and shot.stat().st_size > 0, res.stderr[-3000:]
+    pixels = mpimg.imread(shot)
+    assert pixels.shape[:2] == (6000, 1280)
+    assert float(np.var(pixels[..., :3])) > 0
+    print(f"report screenshot: {shot}")

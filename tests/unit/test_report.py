@@ -1,0 +1,194 @@
+"""The HTML report (deepvalue.report) built from a real workflow run on a small synthetic extract.
+
+The session fixture runs `deepvalue synth` (1,500 clients, seed 3) and the real snakemake
+workflow in a temporary folder (about 35 s), so every section is built from real results.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from deepvalue import report
+
+REPO = Path(__file__).resolve().parents[2]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def make_run(base: Path) -> tuple[Path, dict]:
+    """Synthesise a small extract, run the workflow on it; return (results dir, config)."""
+    extract, run = base / "extract", base / "run"
+    subprocess.run([sys.executable, "-m", "deepvalue.cli", "synth", "--clients", "1500", "--seed", "3",
+                    "--out", str(extract)], check=True, capture_output=True, text=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SNAKEMAKE")}
+    res = subprocess.run([SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(run),
+                          "--configfile", str(extract / "config.yaml"), "--cores", "2"],
+                         capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    cfg = yaml.safe_load((extract / "config.yaml").read_text())
+    return run / "results", cfg
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory):
+    return make_run(tmp_path_factory.mktemp("report_run"))
+
+
+@pytest.fixture(scope="session")
+def built(small_run, tmp_path_factory):
+    results, cfg = small_run
+    out = tmp_path_factory.mktemp("report") / "report.html"
+    report.build_report(results, cfg, out, validation_md=REPO / "docs" / "validation.md")
+    return out
+
+
+class Collector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.h2_ids: list[str] = []
+        self.img_src: list[str] = []
+        self.links: list[tuple[str, str, str]] = []
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags.append(tag)
+        if tag == "h2" and "id" in a:
+            self.h2_ids.append(a["id"])
+        if tag == "img":
+            self.img_src.append(a.get("src") or "")
+        for name in ("src", "href"):
+            if a.get(name):
+                self.links.append((tag, name, a[name]))
+
+
+def parse(path: Path) -> Collector:
+    c = Collector()
+    c.feed(path.read_text(encoding="utf-8"))
+    return c
+
+
+def test_every_section_has_an_h2_with_its_id(built):
+    ids = parse(built).h2_ids
+    assert ids == list(report.SECTION_IDS)
+    assert set(ids) >= {"question-and-data", "cohort-flow", "exposure", "balance", "estimates",
+                        "refutations-and-sensitivity", "value", "validation", "disclosure", "provenance"}
+
+
+def test_every_image_is_an_embedded_png(built):
+    srcs = parse(built).img_src
+    assert len(srcs) == len(report.FIGURES) == 5  # 2 cohort figures, Love plot, overlap, forest
+    for src in srcs:
+        assert src.startswith("data:image/png;base64,"), src[:60]
+        assert base64.b64decode(src.split(",", 1)[1], validate=True)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Figure not available" not in built.read_text(encoding="utf-8")
+
+
+def test_no_external_resources_or_scripts(built):
+    c = parse(built)
+    for tag, attr, value in c.links:
+        assert not re.match(r"(?i)\s*(https?:)?//", value), (tag, attr, value[:80])
+        if attr == "href":
+            assert value.startswith("#"), value
+    assert "script" not in c.tags and "link" not in c.tags and "iframe" not in c.tags
+    assert not re.search(r"(?i)url\(\s*['\"]?(https?:)?//", built.read_text(encoding="utf-8"))
+
+
+def test_two_builds_give_identical_bytes(small_run, built, tmp_path):
+    results, cfg = small_run
+    again = tmp_path / "again.html"
+    report.build_report(results, dict(cfg), again, validation_md=REPO / "docs" / "validation.md")
+    assert again.read_bytes() == built.read_bytes()
+
+
+def test_illustrative_notice_is_prominent(built):
+    text = built.read_text(encoding="utf-8")
+    assert 'id="illustrative-notice"' in text
+    assert report.ILLUSTRATIVE_NOTICE in text
+    value = text.split('<h2 id="value"')[1].split("<h2 ")[0]
+    assert value.index("illustrative-notice") < value.index("<table")  # above the tables
+
+
+def test_sections_show_their_content(small_run, built):
+    results, _ = small_run
+    text = built.read_text(encoding="utf-8")
+    sections = {sid: text.split(f'<h2 id="{sid}"')[1].split("<h2 ")[0] for sid in report.SECTION_IDS}
+    assert "Extract date:" in sections["question-and-data"]
+    assert "38,926" not in sections["question-and-data"]  # the small extract, not the default one
+    assert 'class="flow-box"' in sections["cohort-flow"] and "analysis cohort" in sections["cohort-flow"]
+    assert "Treated (continuous care) share" in sections["exposure"]
+    assert "max |SMD|" in sections["balance"]
+    assert "Whole-cohort estimates" in sections["estimates"] and "Skipped methods" in sections["estimates"]
+    assert "PASS" in sections["refutations-and-sensitivity"]
+    assert "Rosenbaum Gamma" in sections["refutations-and-sensitivity"]
+    assert "Cohort totals" in sections["value"]
+    # synthetic config -> covered yes/no and the rendered docs/validation.md table
+    assert "<td>yes</td>" in sections["validation"] and "coverage (MCSE)" in sections["validation"]
+    log = pd.read_csv(results / "publish" / "disclosure_log.csv")
+    if log.empty:
+        assert "Nothing suppressed" in sections["disclosure"]
+    else:
+        assert f"{len(log):,d} cells suppressed" in sections["disclosure"]
+    assert "DoWhy refutations ran on a subsample of n_used clients" in sections["provenance"]
+    assert re.search(r"<td[^>]*>[0-9a-f]{64}</td>", sections["provenance"])  # sha256 of an input
+
+
+def test_counts_have_thousands_separators(small_run, built):
+    results, _ = small_run
+    flow = pd.read_csv(results / "cohort" / "flow.csv")
+    n = int(flow["n_remaining"].iloc[0])
+    assert f"n = {n:,d}" in built.read_text(encoding="utf-8")
+
+
+def test_validation_not_applicable_without_truth(small_run, tmp_path):
+    results, cfg = small_run
+    cfg = {k: v for k, v in cfg.items() if k != "synthetic"}
+    out = tmp_path / "r.html"
+    report.build_report(results, cfg, out)
+    section = out.read_text(encoding="utf-8").split('<h2 id="validation"')[1].split("<h2 ")[0]
+    assert "Not applicable" in section and "<table" not in section
+
+
+def test_table_cells_are_escaped():
+    frame = pd.DataFrame({"a": ["<script>alert(1)</script>"], "b": [1234567.0]})
+    out = report.html_table(frame, [report.Col("a"), report.Col("b", **report.NUM)])
+    assert "<script>" not in out and "&lt;script&gt;" in out
+    assert "1,235,000" in out
+
+
+def test_markdown_tables_are_escaped():
+    out = report.markdown_to_html("# T\n\ntext `x<1`\n\n| a |\n|---|\n| <b>no</b> |\n")
+    assert "<b>" not in out and "&lt;b&gt;" in out and "<code>x&lt;1</code>" in out
+
+
+@pytest.mark.parametrize("value, expected", [
+    (0.0, "0"), (12345.678, "12,350"), (-1234.5, "-1,234"), (0.000123456, "0.0001235"),
+    (1e-7, "1.000e-07"), (float("nan"), report.DASH), (None, report.DASH), (1.0, "1"),
+])
+def test_fmt_num(value, expected):
+    assert report.fmt_num(value) == expected
+
+
+def test_missing_inputs_do_not_stop_the_report(tmp_path):
+    out = tmp_path / "empty.html"
+    report.build_report(tmp_path / "nothing", {}, out)
+    ids = parse(out).h2_ids
+    assert ids == list(report.SECTION_IDS)
+    assert "Not available" in out.read_text(encoding="utf-8")
+
+
+def test_each_figure_is_embedded_byte_for_byte(small_run, built):
+    results, _ = small_run
+    srcs = parse(built).img_src
+    for rel in report.FIGURES:
+        encoded = base64.b64encode((results / rel).read_bytes()).decode("ascii")
+        assert f"data:image/png;base64,{encoded}" in srcs, rel

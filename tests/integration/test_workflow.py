@@ -313,3 +313,24 @@ def test_snakemake_report_with_captions(clean_run, tmp_path):
     assert out.stat().st_size > 100_000
     assert "ERROR" not in res.stderr  # e.g. a caption that is not valid reStructuredText
     assert "report.html" in (results / "MANIFEST.sha256").read_text()
+
+
+def test_real_extract_without_workers_table_or_truth(tmp_path):
+    """The economist's path: no workers table (so no instrument), not synthetic (no truth)."""
+    cfg_path = synth(tmp_path / "extract", 1200, seed=9)
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["extract"]["workers"] = None
+    cfg["synthetic"] = None
+    cfg["estimation"] = {"dowhy": {"simulations": 20, "bootstrap_replicates": 20}}
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    res = run_workflow(tmp_path / "run", cfg_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    results = tmp_path / "run" / "results"
+    est = pd.read_csv(results / "estimates.csv", keep_default_na=False, na_values=[""])
+    iv = est[est["method"] == "iv"]
+    assert iv["estimate"].isna().all() and iv["notes"].str.contains("no workers table").all()
+    assert pd.read_parquet(results / "interim" / "workers.parquet").empty
+    assert pd.read_csv(results / "estimates_vs_truth.csv").empty
+    prov = json.loads((results / "provenance.json").read_text())
+    assert set(prov["inputs"]) == {"clients", "contacts", "outcomes"}
+    assert "Not available" not in (results / "report.html").read_text()

@@ -696,8 +696,11 @@ def section_provenance(results: Path, cfg: dict) -> str:
         ("platform", str(prov.get("platform", DASH))),
         ("provenance version", str(prov.get("deepvalue_provenance_version", DASH)))]))
     inputs = prov.get("inputs", {}) or {}
-    rows = [dict(name=k, **{kk: inputs[k].get(kk) for kk in ("path", "rows_read", "rows_written", "bytes",
-                                                              "sha256")}) for k in sorted(inputs)]
+    # file names only: the folder an extract sits in must not change the report's bytes
+    # (provenance.json keeps the full paths)
+    rows = [dict(name=k, path=Path(str(inputs[k].get("path", ""))).name,
+                 **{kk: inputs[k].get(kk) for kk in ("rows_read", "rows_written", "bytes", "sha256")})
+            for k in sorted(inputs)]
     parts.append("<h3>Inputs</h3>")
     parts.append(html_table(pd.DataFrame(rows, columns=["name", "path", "rows_read", "rows_written", "bytes",
                                                         "sha256"]), [

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +13,22 @@ import pandas as pd
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def run_small_workflow(base: Path, clients: int = 1500, seed: int = 3) -> tuple[Path, dict]:
+    """Synthesise a small extract and run the whole workflow on it; return (results dir, config)."""
+    import yaml
+
+    extract, run = base / "extract", base / "run"
+    subprocess.run([sys.executable, "-m", "deepvalue.cli", "synth", "--clients", str(clients), "--seed", str(seed),
+                    "--out", str(extract)], check=True, capture_output=True, text=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SNAKEMAKE")}
+    res = subprocess.run([SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(run),
+                          "--configfile", str(extract / "config.yaml"), "--cores", "2"],
+                         capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return run / "results", yaml.safe_load((extract / "config.yaml").read_text())
 
 
 def make_tiny_extract(folder: Path, n_clients: int = 40) -> dict:

@@ -7,7 +7,6 @@ objects at millions of rows; these helpers stay in arrow's C++ hashing and retur
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 

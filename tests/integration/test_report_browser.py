@@ -7,7 +7,6 @@ the report in the run's results folder (its path is printed).
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -15,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from deepvalue import report
+
+from conftest import run_small_workflow
 
 pytestmark = pytest.mark.slow
 
@@ -40,17 +40,9 @@ def chromium_cmd(user_data_dir: Path, *extra: str) -> list[str]:
 @pytest.fixture(scope="module")
 def report_html(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("report_browser")
-    extract, run = base / "extract", base / "run"
-    subprocess.run([sys.executable, "-m", "deepvalue.cli", "synth", "--clients", "1500", "--seed", "3",
-                    "--out", str(extract)], check=True, capture_output=True, text=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SNAKEMAKE")}
-    res = subprocess.run([SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(run),
-                          "--configfile", str(extract / "config.yaml"), "--cores", "2"],
-                         capture_output=True, text=True, env=env)
-    assert res.returncode == 0, res.stderr[-3000:]
-    cfg = yaml.safe_load((extract / "config.yaml").read_text())
-    out = run / "results" / "report.html"
-    report.build_report(run / "results", cfg, out, validation_md=REPO / "docs" / "validation.md")
+    results, cfg = run_small_workflow(base)
+    out = results / "report.html"
+    report.build_report(results, cfg, out, validation_md=REPO / "docs" / "validation.md")
     return out
 
 

@@ -440,7 +440,7 @@ def test_logit_ame_matches_statsmodels_margeff_and_hand_att(sim):
 
 
 def test_iv_2sls_matches_two_stage_hand_computation_and_linearmodels(sim):
-    y, d, z, x, cl = sim["y"], sim["d"], sim["z"], sim["x"], sim["cluster"]
+    y, d, z, cl = sim["y"], sim["d"], sim["z"], sim["cluster"]
     Z = sim["Z"]
     est = iv_2sls(y, d, z, sim["X"], cl, outcome="y")
     # reference 1 (hand): first stage D on [1, X, z]; second stage y on [1, X, D-hat]

@@ -7,18 +7,17 @@ workflow in a temporary folder (about 35 s), so every section is built from real
 from __future__ import annotations
 
 import base64
-import os
 import re
-import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from deepvalue import report
+
+from conftest import run_small_workflow
 
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -26,16 +25,7 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 def make_run(base: Path) -> tuple[Path, dict]:
     """Synthesise a small extract, run the workflow on it; return (results dir, config)."""
-    extract, run = base / "extract", base / "run"
-    subprocess.run([sys.executable, "-m", "deepvalue.cli", "synth", "--clients", "1500", "--seed", "3",
-                    "--out", str(extract)], check=True, capture_output=True, text=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SNAKEMAKE")}
-    res = subprocess.run([SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(run),
-                          "--configfile", str(extract / "config.yaml"), "--cores", "2"],
-                         capture_output=True, text=True, env=env)
-    assert res.returncode == 0, res.stderr[-3000:]
-    cfg = yaml.safe_load((extract / "config.yaml").read_text())
-    return run / "results", cfg
+    return run_small_workflow(base)
 
 
 @pytest.fixture(scope="session")

@@ -74,7 +74,7 @@ def recompute_exposure(contacts: pd.DataFrame, exposure: dict) -> pd.DataFrame:
         same_next = w["worker_id"].eq(w.groupby("client_id")["worker_id"].shift(-1))
         value = same_next.groupby(w["client_id"]).sum() / (k - 1)
     else:
-        raise NotImplementedError(exposure["index"])
+        raise ValueError(f"this reference covers upc and secon only, not {exposure['index']!r}")
     per_client["index"] = value
     per_client["treated"] = per_client["eligible"] & (per_client["index"] >= exposure["threshold"])
     return per_client

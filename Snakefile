@@ -35,7 +35,7 @@ rule all:
         rules.write_provenance.output,
         rules.build_cohort.output,
         rules.match_cohort.output,
-        rules.estimate_effects.output,
+        rules.combine_estimates.output,
         rules.refute_effects.output,
         rules.value_effects.output,
         rules.analyse_sensitivity.output,

@@ -1,4 +1,4 @@
-"""Rule estimate_effects: estimates.csv, the forest plot, and the comparison with a synthetic truth."""
+"""Rule estimate_effects: our estimators for every outcome, method and subgroup."""
 import sys
 from pathlib import Path
 
@@ -9,6 +9,4 @@ from deepvalue.runner import run_step
 from deepvalue.stages import estimate_stage
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-truth = sm.input.get("truth")
-run_step(sm.log[0], estimate_stage, dict(sm.params.config), sm.input.analysis, sm.input.matched,
-         sm.output.estimates, sm.output.forest, truth, sm.output.truth_table, sm.input.dowhy)
+run_step(sm.log[0], estimate_stage, dict(sm.params.config), sm.input.analysis, sm.input.matched, sm.output[0])

@@ -93,38 +93,53 @@ def refute_stage(config: dict, analysis_path: str | Path, out_path: str | Path) 
         log.info("refutation %s %s: %s", row.outcome, row.refuter, getattr(row, "reading", ""))
 
 
-def estimate_stage(config: dict, analysis_path: str | Path, matched_path: str | Path, estimates_path: str | Path,
-                   forest_path: str | Path, truth_path: str | Path | None = None,
-                   truth_table_path: str | Path | None = None, dowhy_path: str | Path | None = None) -> None:
+def estimate_stage(config: dict, analysis_path: str | Path, matched_path: str | Path, out_path: str | Path) -> None:
+    """Our estimators (every method, outcome and subgroup), before DoWhy's rows are added."""
     import pandas as pd
 
-    from .estimate_stage import compare_with_truth, run_estimates
-    from .figures import plot_forest
+    from .estimate_stage import run_estimates
     from .tabular import write_csv
 
     cfg = load_config(config)
     estimation = cfg.get("estimation") or {}
     estimates = run_estimates(pd.read_parquet(analysis_path), cfg, pd.read_parquet(matched_path),
                               methods=estimation.get("methods"), subgroups=estimation.get("subgroups"))
-    if dowhy_path is not None:
-        extra = pd.read_csv(dowhy_path, keep_default_na=False, na_values=[""],
-                            dtype={"subgroup": str, "notes": str})
-        if len(extra):
-            extra["subgroup"] = ""
-            estimates = pd.concat([estimates, extra.astype(estimates.dtypes.to_dict())], ignore_index=True)
+    write_csv(estimates, out_path)
+    for row in estimates[estimates["estimate"].isna()].itertuples():
+        log.info("not estimated: %s %s %s %s: %s", row.outcome, row.subgroup, row.method, row.estimand, row.notes)
+
+
+def _read_estimates(path: str | Path):
+    import pandas as pd
+
+    frame = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"subgroup": str, "notes": str})
+    frame["subgroup"] = frame["subgroup"].fillna("")
+    frame["notes"] = frame["notes"].fillna("")
+    return frame
+
+
+def combine_stage(methods_path: str | Path, dowhy_path: str | Path, estimates_path: str | Path,
+                  forest_path: str | Path, truth_path: str | Path | None, truth_table_path: str | Path) -> None:
+    """estimates.csv (ours, then DoWhy's rows), the forest plot and the comparison with a synthetic truth."""
+    import pandas as pd
+
+    from .estimate_stage import compare_with_truth
+    from .figures import plot_forest
+    from .tabular import write_csv
+
+    estimates = _read_estimates(methods_path)
+    extra = _read_estimates(dowhy_path)
+    if len(extra):
+        estimates = pd.concat([estimates, extra.astype(estimates.dtypes.to_dict())], ignore_index=True)
     write_csv(estimates, estimates_path)
     truth = json.loads(Path(truth_path).read_text())["outcomes"] if truth_path else None
     plot_forest(estimates, forest_path, truth)
-    if truth_table_path is not None:
-        # a real extract has no truth: the table is written with its header and no rows
-        table = compare_with_truth(estimates, truth or {})
-        write_csv(table, truth_table_path)
-        if truth is not None:
-            log.info("synthetic truth covered by %d of %d whole-cohort ATT/ATE intervals",
-                     int(table["covered"].sum()), len(table))
-    skipped = estimates[estimates["estimate"].isna()]
-    for row in skipped.itertuples():
-        log.info("not estimated: %s %s %s %s: %s", row.outcome, row.subgroup, row.method, row.estimand, row.notes)
+    # a real extract has no truth: the table is written with its header and no rows
+    table = compare_with_truth(estimates, truth or {})
+    write_csv(table, truth_table_path)
+    if truth is not None:
+        log.info("synthetic truth covered by %d of %d whole-cohort ATT/ATE intervals", int(table["covered"].sum()),
+                 len(table))
 
 
 def value_stage(config: dict, estimates_path: str | Path, values_path: str | Path, out_path: str | Path) -> None:

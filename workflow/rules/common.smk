@@ -51,7 +51,7 @@ def get_values_file(wildcards):
 def get_publishable_tables(wildcards):
     """Tables that may leave the secure environment, by their path under results/publish/."""
     return {
-        "estimates.csv": rules.estimate_effects.output.estimates,
+        "estimates.csv": rules.combine_estimates.output.estimates,
         "refutations.csv": rules.refute_effects.output[0],
         "sensitivity.csv": rules.analyse_sensitivity.output[0],
         "value.csv": rules.value_effects.output[0],
@@ -72,6 +72,7 @@ def get_report_inputs(wildcards):
         *rules.match_cohort.output,
         *rules.estimate_dowhy.output,
         *rules.estimate_effects.output,
+        *rules.combine_estimates.output,
         *rules.refute_effects.output,
         *rules.value_effects.output,
         *rules.analyse_sensitivity.output,

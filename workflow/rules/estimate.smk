@@ -1,5 +1,28 @@
-# Estimate: every method for every outcome and subgroup, with standard errors and 95% CIs;
-# DoWhy's estimators and refuters as separate jobs, so they run beside the main estimates.
+# Estimate: every method for every outcome and subgroup, with standard errors and 95% CIs.
+# Our estimators, DoWhy's and DoWhy's refuters are three independent jobs (they share the
+# cores); a small last step joins the rows, draws the forest plot and compares with a truth.
+
+
+rule estimate_effects:
+    input:
+        analysis=rules.build_cohort.output.analysis,
+        matched=rules.match_cohort.output.matched,
+    output:
+        "results/estimates/methods.csv",
+    params:
+        config=config,
+    log:
+        "logs/estimate_effects.log",
+    benchmark:
+        "logs/benchmarks/estimate_effects.tsv"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    conda:
+        "../envs/deepvalue.yaml"
+    script:
+        "../../scripts/estimate_effects.py"
 
 
 rule estimate_dowhy:
@@ -48,11 +71,10 @@ rule refute_effects:
         "../../scripts/refute_effects.py"
 
 
-rule estimate_effects:
+rule combine_estimates:
     input:
         unpack(get_truth_input),
-        analysis=rules.build_cohort.output.analysis,
-        matched=rules.match_cohort.output.matched,
+        methods=rules.estimate_effects.output[0],
         dowhy=rules.estimate_dowhy.output[0],
     output:
         estimates=report(
@@ -66,17 +88,13 @@ rule estimate_effects:
             category="Estimates",
         ),
         truth_table="results/estimates_vs_truth.csv",
-    params:
-        config=config,
     log:
-        "logs/estimate_effects.log",
-    benchmark:
-        "logs/benchmarks/estimate_effects.tsv"
+        "logs/combine_estimates.log",
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=30,
+        mem_mb=2000,
+        runtime=10,
     conda:
         "../envs/deepvalue.yaml"
     script:
-        "../../scripts/estimate_effects.py"
+        "../../scripts/combine_estimates.py"

@@ -3,7 +3,7 @@
 
 rule analyse_sensitivity:
     input:
-        estimates=rules.estimate_effects.output.estimates,
+        estimates=rules.combine_estimates.output.estimates,
         analysis=rules.build_cohort.output.analysis,
         pairs=rules.match_cohort.output.pairs,
     output:

@@ -3,7 +3,7 @@
 
 rule value_effects:
     input:
-        estimates=rules.estimate_effects.output.estimates,
+        estimates=rules.combine_estimates.output.estimates,
         values=get_values_file,
     output:
         report(

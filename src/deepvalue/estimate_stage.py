@@ -26,10 +26,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import estimators as est
 from .design import STRUCTURAL, covariate_design
 from .errors import AnalysisError, ConfigError, Problem, did_you_mean
+from .keys import codes as keys_codes
+from .keys import positions_in
 from .propensity import fit_propensity
 
 log = logging.getLogger("deepvalue")
@@ -92,7 +96,7 @@ def estimate_outcome(rows: pd.DataFrame, spec: dict, cfg: dict, matched: pd.Data
     n_t, n_c = int((d == 1).sum()), int((d == 0).sum())
     design = covariate_design(rows, cfg["covariates"], structural=roles.structural)
     X = design.X
-    cluster = rows[roles.cluster].to_numpy() if roles.cluster else None
+    cluster = _cluster_codes(rows[roles.cluster]) if roles.cluster else None
     out: list[est.EffectEstimate] = []
 
     def add(method: str, estimand: str, fn: Callable[[], est.EffectEstimate]) -> None:
@@ -139,16 +143,25 @@ def estimate_outcome(rows: pd.DataFrame, spec: dict, cfg: dict, matched: pd.Data
     return out
 
 
+def _cluster_codes(column: pd.Series) -> np.ndarray:
+    """Integer codes of the cluster ids (hashed once per population, in arrow, not per method).
+
+    Missing ids keep the column itself, so each estimator reports them with its own message.
+    """
+    codes = keys_codes(column.array)
+    return column.to_numpy() if (codes < 0).any() else codes
+
+
 def _psm(rows, y, d, matched, cfg, scale, kw) -> est.EffectEstimate:
     if matched is None or len(matched) == 0:
         raise AnalysisError([est.Problem("match", None, "no matched sample", "run the match stage")])
-    m = matched.set_index("client_id")
-    in_set = rows["client_id"].isin(m.index).to_numpy()
-    ids = rows["client_id"].to_numpy()[in_set]
+    # a hash join in arrow: pandas' isin/loc on arrow strings goes through Python objects
+    pos = positions_in(rows["client_id"].array, matched["client_id"].array)
+    in_set = pos >= 0
     weights = np.zeros(len(rows))
-    weights[in_set] = m.loc[ids, "weight"].to_numpy(dtype=float)
+    weights[in_set] = matched["weight"].to_numpy(dtype=float)[pos[in_set]]
     subclass = np.full(len(rows), -1, dtype=np.int64)
-    subclass[in_set] = m.loc[ids, "subclass"].to_numpy()
+    subclass[in_set] = matched["subclass"].to_numpy(dtype=np.int64)[pos[in_set]]
     replace = bool((cfg.get("matching") or {}).get("replace", False))
     row = est.matched_regression(y, d, weights, subclass, replace, scale=scale, **kw)
     note = "ATT of the matched treated clients (unmatched treated are left out; see results/match/flow.csv)"
@@ -202,6 +215,10 @@ def run_estimates(analysis: pd.DataFrame, cfg: dict, matched: pd.DataFrame | Non
         raise ConfigError([Problem("config", "estimation.subgroups", f"not a column of the analysis table: {c!r}",
                                    f"{did_you_mean(c, analysis.columns)}use service, site, start_quarter or a "
                                    "covariate name") for c in absent], headline="the configuration is invalid")
+    if matched is not None and pc.count_distinct(pa.array(matched["client_id"].array)).as_py() < len(matched):
+        raise AnalysisError([Problem("match", "client_id", "the matched sample lists a client twice",
+                                     "rerun the match stage (it writes one row per matched client)")],
+                            headline="the matched sample is not one row per client")
     rows: list[est.EffectEstimate] = []
     for spec in cfg["outcomes"]:
         measured = analysis.loc[analysis[spec["name"]].notna()].reset_index(drop=True)

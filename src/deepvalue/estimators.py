@@ -178,11 +178,14 @@ class _Sample:
         """Integer cluster codes on the kept rows; missing ids are refused."""
         if cluster is None:
             return None
-        raw = np.asarray(cluster, dtype=object) if not isinstance(cluster, pd.Series) else cluster.to_numpy(object)
+        raw = cluster.to_numpy() if isinstance(cluster, pd.Series) else np.asarray(cluster)
         if raw.shape[0] != self.keep.size:
             raise self.error(name, f"has {raw.shape[0]} rows but the outcome has {self.keep.size}",
                              "pass arrays cut from the same analysis rows, in the same order")
-        codes, _ = pd.factorize(pd.Series(raw[self.keep]), use_na_sentinel=True)
+        if raw.dtype.kind not in "iu":  # text ids (or floats with NaN) go through objects
+            raw = raw.astype(object)
+        # codes in order of first appearance, so integer ids and their text give the same codes
+        codes, _ = pd.factorize(raw[self.keep], use_na_sentinel=True)
         if (codes < 0).any():
             raise self.error(name, f"is missing for {int((codes < 0).sum())} measured rows",
                              "every client needs a cluster id (primary worker or matched set)")
@@ -758,9 +761,13 @@ def _ps_model(sample: _Sample, e: FloatArray, X: pd.DataFrame | None, notes: lis
     """The logit propensity model behind ``e`` when ``X`` is given and ``e`` is its MLE, else None."""
     if X is None:
         return None
-    Z, _, _ = _prune(_design(1.0, sample.take(X, "X")))
+    Z = _design(1.0, sample.take(X, "X"))
+    # collinear columns found on the weighted Gram (the weights e(1 - e) are positive), so one
+    # n x k^2 product serves both
+    weighted = Z.T @ (Z * (e * (1 - e))[:, None])
+    Z, weighted, _ = _prune(Z, weighted)
     resid = sample.d - e
-    info = Z.T @ (Z * (e * (1 - e))[:, None]) / e.size
+    info = weighted / e.size
     # At the logit MLE every column's score sums to zero; if not, ps came from another model.
     # The yardstick is the model-based SD of each score sum, sqrt(n * info_jj). (A logit on X
     # plus further terms passes this check; pass its full design as X then.)

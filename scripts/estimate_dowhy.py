@@ -9,4 +9,4 @@ from deepvalue.runner import run_step
 from deepvalue.stages import dowhy_stage
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-run_step(sm.log[0], dowhy_stage, dict(sm.params.config), sm.input.analysis, sm.output[0])
+run_step(sm.log[0], dowhy_stage, dict(sm.params.config), sm.input.analysis, sm.output[0], list(sm.input.bootstrap))

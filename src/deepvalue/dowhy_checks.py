@@ -70,7 +70,7 @@ CONFIDENCE_LEVEL = 0.95
 #: offers nothing but its bootstrap.
 BOOTSTRAP_REPLICATES = 100
 #: Rows the bootstrap runs on at most (stratified by treatment, then rescaled to the full n).
-BOOTSTRAP_MAX_ROWS = 20_000
+BOOTSTRAP_MAX_ROWS = 10_000
 #: DoWhy clips (not drops) propensity scores to this range before weighting; its default,
 #: passed explicitly so the number is visible here.
 PS_CLIP = (0.05, 0.95)
@@ -79,7 +79,7 @@ PS_C = 1e4
 #: Refuter simulations: 100 is the least at which DoWhy's refutation p-value is its two-sided
 #: percentile test; with fewer it assumes a normal distribution and reports one tail.
 REFUTER_SIMULATIONS = 100
-REFUTER_MAX_ROWS = 20_000
+REFUTER_MAX_ROWS = 10_000
 SUBSET_FRACTION = 0.8
 #: add_unobserved_common_cause (direct simulation): U ~ N(0, 1) flips the treatment of the
 #: UNOBSERVED_FLIP share of clients with the highest U and lowers the outcome by
@@ -342,7 +342,8 @@ def _estimate(model, estimand, method: str, target: str, seed: int):
 def dowhy_estimates(frame: pd.DataFrame, outcome: str, covariate_columns: Sequence[Any], seed: int,
                     instrument: str | None = None, max_rows: int | None = None,
                     bootstrap_replicates: int = BOOTSTRAP_REPLICATES,
-                    bootstrap_max_rows: int = BOOTSTRAP_MAX_ROWS) -> list[dict]:
+                    bootstrap_max_rows: int = BOOTSTRAP_MAX_ROWS,
+                    replicates: pd.DataFrame | None = None) -> list[dict]:
     """DoWhy's regression, matching and weighting estimates of the effect of continuity.
 
     On the rows with `outcome` measured: build a ``CausalModel`` with :func:`causal_graph`,
@@ -360,8 +361,10 @@ def dowhy_estimates(frame: pd.DataFrame, outcome: str, covariate_columns: Sequen
       so ``ips_weight`` gives the same number.)
 
     For matching and weighting DoWhy offers only its bootstrap: ``bootstrap_replicates``
-    resamples, each refitting the propensity model, seeded; CI = DoWhy's basic (reverse
-    percentile) interval; p-value = normal approximation from the bootstrap SE. Above
+    resamples, each refitting the propensity model (:func:`dowhy_bootstrap_replicates`, DoWhy's own
+    replicate loop with one seed per replicate, so replicates can be computed in separate jobs);
+    SE and CI = DoWhy's bootstrap SE and basic (reverse percentile) interval
+    (:func:`bootstrap_interval`); p-value = normal approximation from the bootstrap SE. Above
     ``bootstrap_max_rows`` rows the bootstrap runs on a stratified subsample of that size and
     SE and CI half-widths are scaled by sqrt(m / n).
 
@@ -383,6 +386,10 @@ def dowhy_estimates(frame: pd.DataFrame, outcome: str, covariate_columns: Sequen
         only); backdoor estimates do not adjust for it.
     max_rows
         If given and exceeded, everything runs on a stratified subsample of this size (noted).
+    replicates
+        Bootstrap replicate estimates made beforehand by :func:`dowhy_bootstrap_replicates` with the
+        same arguments (the workflow spreads them over jobs): rows of this outcome, replicates
+        0 .. ``bootstrap_replicates`` - 1 of each method. None: computed here.
 
     Returns
     -------
@@ -397,6 +404,11 @@ def dowhy_estimates(frame: pd.DataFrame, outcome: str, covariate_columns: Sequen
     t = data[TREATMENT].to_numpy()
     n_treated, n_control = int(t.sum()), int(n - t.sum())
     out = []
+    if replicates is None:
+        replicates = dowhy_bootstrap_replicates(frame, outcome, covariate_columns, seed,
+                                                range(bootstrap_replicates), instrument=instrument,
+                                                max_rows=max_rows, bootstrap_max_rows=bootstrap_max_rows,
+                                                prepared=prep)
     with _quiet_dowhy():
         model, estimand = _model(prep)
         boot_prep = boot = None
@@ -421,27 +433,24 @@ def dowhy_estimates(frame: pd.DataFrame, outcome: str, covariate_columns: Sequen
                                  "(not its logit)")
                 notes.append(f"propensity: logistic regression on standardised confounders, L2 C={PS_C:g} "
                              "(practically unpenalised)")
+                reps = _replicates_of(replicates, outcome, label, bootstrap_replicates)
                 if n > bootstrap_max_rows:
                     if boot_prep is None:
-                        pos = stratified_subsample(t, bootstrap_max_rows, seed)
-                        boot_data = data.iloc[pos][keep].reset_index(drop=True)
-                        boot_prep = _Prepared(boot_data, prep.confounders, prep.column_names,
-                                              prep.instrument, [])
+                        boot_prep = _bootstrap_sample(prep, seed, bootstrap_max_rows)
                         boot = _model(boot_prep)
                     _drop_added(boot_prep.data, keep)
-                    boot_est = _estimate(*boot, method, target, seed)
-                    _drop_added(boot_prep.data, keep)  # so each replicate refits the score
-                    se_m, (lo_m, hi_m) = _bootstrap(boot_est, bootstrap_replicates, seed)
+                    boot_value = float(_estimate(*boot, method, target, seed).value)
+                    _drop_added(boot_prep.data, keep)
+                    se_m, lo_m, hi_m = bootstrap_interval(boot_value, reps)
                     m = len(boot_prep.data)
                     scale = math.sqrt(m / n)
                     se = se_m * scale
-                    lo = value - scale * (float(boot_est.value) - lo_m)
-                    hi = value + scale * (hi_m - float(boot_est.value))
+                    lo = value - scale * (boot_value - lo_m)
+                    hi = value + scale * (hi_m - boot_value)
                     notes.append(f"bootstrap: {bootstrap_replicates} replicates on a stratified subsample "
                                  f"of {m} rows, SE and CI scaled by sqrt({m}/{n})")
                 else:
-                    _drop_added(data, keep)  # so each replicate refits the score
-                    se, (lo, hi) = _bootstrap(est, bootstrap_replicates, seed)
+                    se, lo, hi = bootstrap_interval(value, reps)
                     notes.append(f"bootstrap: {bootstrap_replicates} replicates")
                 p = _wald_p(value, se)
                 notes.append("p: normal approximation from the bootstrap SE")
@@ -454,14 +463,120 @@ def dowhy_estimates(frame: pd.DataFrame, outcome: str, covariate_columns: Sequen
     return out
 
 
-def _bootstrap(estimate, replicates: int, seed: int) -> tuple[float, tuple[float, float]]:
-    """DoWhy's bootstrap SE and basic CI, from one seeded set of replicates (DoWhy caches them)."""
-    np.random.seed(seed)
-    se = _scalar(estimate.get_standard_error(method="bootstrap", num_simulations=replicates))
-    ci = estimate.get_confidence_intervals(method="bootstrap", num_simulations=replicates,
-                                           confidence_level=CONFIDENCE_LEVEL)
-    lo, hi = np.asarray(ci, dtype=float).ravel()[:2]
-    return se, (float(lo), float(hi))
+# -------------------------------------------------------------------------------- bootstrap
+
+#: Columns of a table of bootstrap replicate estimates.
+REPLICATE_COLUMNS = ["outcome", "method", "replicate", "estimate"]
+
+
+def _bootstrap_sample(prep: _Prepared, seed: int, max_rows: int) -> _Prepared:
+    """The rows the bootstrap resamples: all, or a stratified subsample of `max_rows`."""
+    keep = [c for c in prep.data.columns]
+    pos = stratified_subsample(prep.data[TREATMENT].to_numpy(), max_rows, seed)
+    data = prep.data.iloc[pos][keep].reset_index(drop=True)
+    return _Prepared(data, prep.confounders, prep.column_names, prep.instrument, [])
+
+
+def replicate_range(replicates: int, jobs: int, job: int) -> range:
+    """The bootstrap replicates job number `job` (0-based) of `jobs` computes: consecutive blocks.
+
+    Examples
+    --------
+    >>> [list(replicate_range(10, 3, j)) for j in range(3)]
+    [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    >>> list(replicate_range(2, 3, 2))
+    []
+    """
+    if jobs < 1 or not 0 <= job < jobs:
+        raise ValueError(f"job must be in 0..{jobs - 1}, got {job}")
+    size = -(-replicates // jobs)
+    return range(min(job * size, replicates), min((job + 1) * size, replicates))
+
+
+def dowhy_bootstrap_replicates(frame: pd.DataFrame, outcome: str, covariate_columns: Sequence[Any], seed: int,
+                         replicates: Sequence[int], instrument: str | None = None, max_rows: int | None = None,
+                         bootstrap_max_rows: int = BOOTSTRAP_MAX_ROWS,
+                         prepared: _Prepared | None = None) -> pd.DataFrame:
+    """DoWhy's matching and weighting estimates on the bootstrap resamples numbered `replicates`.
+
+    Each replicate is DoWhy 0.14's own bootstrap step
+    (``CausalEstimator._generate_bootstrap_estimates``): draw ``n`` rows with replacement
+    (``sklearn.utils.resample``), build a new estimator of the same kind, fit it (the propensity
+    model is refitted) and estimate. DoWhy draws all replicates from numpy's global generator in
+    one loop; here replicate ``r`` draws from ``RandomState([seed, r])``, so a replicate's number
+    alone fixes it and any split of the replicates over jobs gives the same estimates.
+
+    The data are those of :func:`dowhy_estimates` with the same arguments (rows with `outcome`
+    measured, the `max_rows` subsample), cut to a stratified subsample of `bootstrap_max_rows`
+    rows when larger. `prepared` passes those data when the caller has built them.
+
+    Returns
+    -------
+    pandas.DataFrame
+        outcome, method (``dowhy_psm``, ``dowhy_ipw``), replicate, estimate: one row per
+        method and replicate, in that order.
+    """
+    prep = prepared or _prepare(frame, outcome, covariate_columns, seed, instrument, max_rows)
+    boot = _bootstrap_sample(prep, seed, bootstrap_max_rows)
+    keep = list(boot.data.columns)
+    rows = []
+    with _quiet_dowhy():
+        model, estimand = _model(boot)
+        for label, method, target in METHODS:
+            if method == PRIMARY_METHOD:
+                continue
+            _drop_added(boot.data, keep)
+            estimator = _estimate(model, estimand, method, target, seed).estimator
+            _drop_added(boot.data, keep)  # resamples then refit the score (DoWhy reuses a present one)
+            for r in replicates:
+                rows.append((outcome, label, int(r), _one_replicate(estimator, boot.data, seed, int(r))))
+    return pd.DataFrame(rows, columns=REPLICATE_COLUMNS).astype({"replicate": "int64", "estimate": float})
+
+
+def _one_replicate(estimator, data: pd.DataFrame, seed: int, replicate: int) -> float:
+    """One pass of DoWhy's bootstrap loop, with the replicate's own seed."""
+    from sklearn.utils import resample
+
+    new_data = resample(data, n_samples=len(data), random_state=np.random.RandomState([seed, replicate]))
+    new = estimator.get_new_estimator_object(estimator._target_estimand, test_significance=False,
+                                             evaluate_effect_strength=False, confidence_intervals=False)
+    new.fit(new_data, effect_modifier_names=estimator._effect_modifier_names)
+    effect = new.estimate_effect(new_data, treatment_value=estimator._treatment_value,
+                                 control_value=estimator._control_value, target_units=estimator._target_units)
+    return float(effect.value)
+
+
+def _replicates_of(table: pd.DataFrame, outcome: str, method: str, expected: int) -> np.ndarray:
+    rows = table[(table["outcome"] == outcome) & (table["method"] == method)].sort_values("replicate")
+    numbers = rows["replicate"].to_numpy()
+    if not np.array_equal(numbers, np.arange(expected)):
+        raise ValueError(f"bootstrap replicates of {method} for {outcome}: expected 0..{expected - 1}, "
+                         f"got {len(numbers)} ({numbers[:5].tolist()}...); rerun the dowhy_bootstrap jobs")
+    return rows["estimate"].to_numpy(dtype=float)
+
+
+def bootstrap_interval(value: float, replicates: np.ndarray,
+                       confidence_level: float = CONFIDENCE_LEVEL) -> tuple[float, float, float]:
+    """DoWhy's bootstrap standard error and basic interval from replicate estimates.
+
+    As DoWhy 0.14 (``_estimate_std_error_with_bootstrap`` and
+    ``_estimate_confidence_intervals_with_bootstrap``): SE = ``np.std`` of the replicates
+    (ddof 0); with the sorted deviations ``v = sort(replicates - value)``, the interval is
+    ``(value - v[int(0.975 R)], value - v[int(0.025 R)])`` (the reverse percentile interval).
+
+    Examples
+    --------
+    >>> se, lo, hi = bootstrap_interval(1.0, np.linspace(0.8, 1.4, 101))
+    >>> round(se, 4), round(lo, 3), round(hi, 3)
+    (0.1749, 0.612, 1.188)
+    """
+    reps = np.asarray(replicates, dtype=float)
+    se = float(np.std(reps))
+    variations = np.sort(reps - value)
+    left = (1 - confidence_level) / 2
+    lower = value - variations[int((1 - left) * len(variations))]
+    upper = value - variations[int(left * len(variations))]
+    return se, float(lower), float(upper)
 
 
 # ------------------------------------------------------------------------------- refutations

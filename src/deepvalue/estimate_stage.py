@@ -258,13 +258,48 @@ def _quiet_dowhy():
         logging.getLogger("dowhy").setLevel(level)
 
 
-def dowhy_rows(analysis: pd.DataFrame, cfg: dict) -> pd.DataFrame:
-    """DoWhy's three estimates per outcome (whole cohort), in the estimates.csv format."""
-    from .dowhy_checks import dowhy_estimates
+def _dowhy_settings(cfg: dict) -> dict:
+    from .dowhy_checks import BOOTSTRAP_MAX_ROWS, BOOTSTRAP_REPLICATES
 
     settings = ((cfg.get("estimation") or {}).get("dowhy") or {})
+    return {"enabled": settings.get("enabled", True), "max_rows": settings.get("max_rows"),
+            "bootstrap_replicates": settings.get("bootstrap_replicates", BOOTSTRAP_REPLICATES),
+            "bootstrap_max_rows": settings.get("bootstrap_max_rows", BOOTSTRAP_MAX_ROWS),
+            "bootstrap_jobs": settings.get("bootstrap_jobs", 1)}
+
+
+def bootstrap_rows(analysis: pd.DataFrame, cfg: dict, job: int = 0, jobs: int = 1) -> pd.DataFrame:
+    """Job `job` of `jobs`: its share of DoWhy's bootstrap replicates, for every outcome.
+
+    An outcome DoWhy cannot be run on gives no rows here (the estimates job says why).
+    """
+    from .dowhy_checks import REPLICATE_COLUMNS, dowhy_bootstrap_replicates, replicate_range
+
+    settings = _dowhy_settings(cfg)
+    numbers = replicate_range(settings["bootstrap_replicates"], jobs, job)
+    parts = [pd.DataFrame(columns=REPLICATE_COLUMNS).astype({"replicate": "int64", "estimate": float})]
+    if settings["enabled"] and len(numbers):
+        for spec in cfg["outcomes"]:
+            try:
+                with _quiet_dowhy():
+                    parts.append(dowhy_bootstrap_replicates(
+                        analysis, spec["name"], cfg["covariates"], cfg["seed"], numbers,
+                        max_rows=settings["max_rows"], bootstrap_max_rows=settings["bootstrap_max_rows"]))
+            except AnalysisError:
+                continue
+    return pd.concat(parts, ignore_index=True)
+
+
+def dowhy_rows(analysis: pd.DataFrame, cfg: dict, replicates: pd.DataFrame | None = None) -> pd.DataFrame:
+    """DoWhy's three estimates per outcome (whole cohort), in the estimates.csv format.
+
+    ``replicates``: the bootstrap replicates from the :func:`bootstrap_rows` jobs (None: made here).
+    """
+    from .dowhy_checks import dowhy_estimates
+
+    settings = _dowhy_settings(cfg)
     rows: list[est.EffectEstimate] = []
-    if not settings.get("enabled", True):
+    if not settings["enabled"]:
         return est.estimates_frame(rows)
     fields = {f.name for f in dataclasses.fields(est.EffectEstimate)}
     for spec in cfg["outcomes"]:
@@ -272,9 +307,10 @@ def dowhy_rows(analysis: pd.DataFrame, cfg: dict) -> pd.DataFrame:
         try:
             with _quiet_dowhy():
                 found = dowhy_estimates(analysis, spec["name"], cfg["covariates"], cfg["seed"],
-                                        max_rows=settings.get("max_rows"),
-                                        bootstrap_replicates=settings.get("bootstrap_replicates", 100),
-                                        bootstrap_max_rows=settings.get("bootstrap_max_rows", 20000))
+                                        max_rows=settings["max_rows"],
+                                        bootstrap_replicates=settings["bootstrap_replicates"],
+                                        bootstrap_max_rows=settings["bootstrap_max_rows"],
+                                        replicates=replicates)
         except AnalysisError as exc:
             reason = "; ".join(p.message for p in exc.problems)
             log.warning("%s: DoWhy estimates not made: %s", spec["name"], reason)
@@ -305,7 +341,7 @@ def refutation_rows(analysis: pd.DataFrame, cfg: dict) -> pd.DataFrame:
         try:
             with _quiet_dowhy():
                 parts.append(dowhy_refutations(analysis, spec["name"], cfg["covariates"], cfg["seed"],
-                                               max_rows=settings.get("refutation_rows", 20000),
+                                               max_rows=settings.get("refutation_rows", 10000),
                                                simulations=settings.get("simulations", 100)))
         except AnalysisError as exc:
             reason = "; ".join(p.message for p in exc.problems)

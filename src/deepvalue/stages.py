@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Sequence
 
 from .config import load_config
 from .ingest import ingest_extract, write_interim
@@ -72,13 +73,32 @@ def match_stage(config: dict, analysis_path: str | Path, out: dict[str, str | Pa
     log.info("matched %s of %s treated clients", s.get("n_treated_matched"), s.get("n_treated"))
 
 
-def dowhy_stage(config: dict, analysis_path: str | Path, out_path: str | Path) -> None:
+def dowhy_bootstrap_stage(config: dict, analysis_path: str | Path, job: int, out_path: str | Path) -> None:
+    """One job's share of DoWhy's bootstrap replicates (``estimation.dowhy.bootstrap_jobs`` jobs)."""
+    import pandas as pd
+
+    from .estimate_stage import bootstrap_rows
+    from .tabular import write_parquet
+
+    cfg = load_config(config)
+    jobs = cfg["estimation"]["dowhy"]["bootstrap_jobs"]
+    table = bootstrap_rows(pd.read_parquet(analysis_path), cfg, int(job), jobs)
+    write_parquet(table, out_path)
+    log.info("bootstrap job %s of %s: %s replicate estimates", int(job) + 1, jobs, len(table))
+
+
+def dowhy_stage(config: dict, analysis_path: str | Path, out_path: str | Path,
+                bootstrap_paths: Sequence[str | Path] | None = None) -> None:
+    """DoWhy's estimates; their bootstrap SEs from the replicates of the dowhy_bootstrap jobs."""
     import pandas as pd
 
     from .estimate_stage import dowhy_rows
     from .tabular import write_csv
 
-    write_csv(dowhy_rows(pd.read_parquet(analysis_path), load_config(config)), out_path)
+    replicates = None
+    if bootstrap_paths is not None:
+        replicates = pd.concat([pd.read_parquet(p) for p in bootstrap_paths], ignore_index=True)
+    write_csv(dowhy_rows(pd.read_parquet(analysis_path), load_config(config), replicates), out_path)
 
 
 def refute_stage(config: dict, analysis_path: str | Path, out_path: str | Path) -> None:

@@ -48,6 +48,12 @@ def get_values_file(wildcards):
     return given if given else f"{workflow.basedir}/config/values.yaml"
 
 
+def dowhy_bootstrap_jobs(wildcards):
+    """The dowhy_bootstrap jobs' outputs (estimation.dowhy.bootstrap_jobs of them)."""
+    jobs = config["estimation"]["dowhy"]["bootstrap_jobs"]
+    return [f"results/dowhy/bootstrap/job_{j}.parquet" for j in range(jobs)]
+
+
 def get_publishable_tables(wildcards):
     """Tables that may leave the secure environment, by their path under results/publish/."""
     return {

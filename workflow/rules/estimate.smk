@@ -1,6 +1,9 @@
 # Estimate: every method for every outcome and subgroup, with standard errors and 95% CIs.
-# Our estimators, DoWhy's and DoWhy's refuters are three independent jobs (they share the
-# cores); a small last step joins the rows, draws the forest plot and compares with a truth.
+# Our estimators, DoWhy's and DoWhy's refuters are independent jobs (they share the cores);
+# the bootstrap replicates of DoWhy's matching and weighting SEs are split over
+# estimation.dowhy.bootstrap_jobs jobs (results do not depend on the split), so they spread
+# over a cluster; a small last step joins the rows, draws the forest plot and compares with a
+# truth.
 
 
 rule estimate_effects:
@@ -25,9 +28,33 @@ rule estimate_effects:
         "../../scripts/estimate_effects.py"
 
 
+rule dowhy_bootstrap:
+    input:
+        analysis=rules.build_cohort.output.analysis,
+    output:
+        "results/dowhy/bootstrap/job_{job}.parquet",
+    wildcard_constraints:
+        job=r"\d+",
+    params:
+        config=config,
+    log:
+        "logs/dowhy_bootstrap/job_{job}.log",
+    benchmark:
+        "logs/benchmarks/dowhy_bootstrap_{job}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../envs/deepvalue.yaml"
+    script:
+        "../../scripts/dowhy_bootstrap.py"
+
+
 rule estimate_dowhy:
     input:
         analysis=rules.build_cohort.output.analysis,
+        bootstrap=dowhy_bootstrap_jobs,
     output:
         "results/dowhy/estimates.csv",
     params:

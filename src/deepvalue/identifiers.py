@@ -40,6 +40,9 @@ IDENTIFIER_VALUE_PATTERNS: dict[str, str] = {
 
 PERSON_NAME_PATTERN = r"^[A-Z][a-z]+([ '-][A-Z][a-z]+)+$"
 
+#: Values looked at to decide whether a column is mostly distinct (see identifier_value_hits).
+DISTINCT_PROBE = 100_000
+
 
 def identifier_column_kind(column: str) -> str | None:
     """The kind of direct identifier a column name announces, or None."""
@@ -54,11 +57,16 @@ def identifier_value_hits(values: pa.ChunkedArray | pa.Array, id_column: bool) -
     """Positions (0-based) of values that look like a direct identifier, by kind.
 
     Only distinct values are matched, then mapped back to rows, so a column of a few thousand
-    categories over millions of rows costs little.
+    categories over millions of rows costs little. A column of mostly distinct values (ids) is
+    matched as it is: hashing 8 million distinct strings to find them takes several times
+    longer than the patterns (3.5 s against 0.5 s for contact ids at 1M clients). Which path a
+    column takes depends only on its first values, and both find the same rows.
     """
     if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
         return {}
-    distinct = pc.unique(values).drop_null()
+    head = values.slice(0, DISTINCT_PROBE)
+    mostly_distinct = len(head) and pc.count_distinct(head).as_py() > len(head) // 2
+    distinct = values.drop_null() if mostly_distinct else pc.unique(values).drop_null()
     patterns = dict(IDENTIFIER_VALUE_PATTERNS)
     if id_column:
         patterns["personal name"] = PERSON_NAME_PATTERN

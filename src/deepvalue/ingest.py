@@ -190,6 +190,13 @@ def parse_numbers(arr: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
         return np.asarray(vals, dtype=float), np.array([], dtype=np.int64)
     if _is_text(arr):
         arr = _blank_to_null(arr)
+        try:
+            # arrow parses clean text 10x faster than pandas; the first bad value makes it raise,
+            # and pandas then finds every bad row
+            vals = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+            return np.asarray(vals, dtype=float), np.array([], dtype=np.int64)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
     series = pd.Series(arr.to_pandas(), copy=False)
     text = series.str.strip() if _is_text(arr) else series.astype(str)
     vals = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)

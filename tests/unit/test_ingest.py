@@ -299,3 +299,32 @@ def test_cli_validate_reports_counts_on_a_good_extract(tiny, tmp_path):
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert "contacts: 200 rows read, 200 kept, 0 dropped" in res.stdout
+
+
+def test_identifier_values_found_alike_in_distinct_and_repeated_columns(monkeypatch):
+    from deepvalue import identifiers
+
+    ids = [f"K{i:07d}" for i in range(3000)]
+    ids[5], ids[2500] = "mary.smith@example.org", "AB 12 34 56 C"
+    repeated = ["employment", "welfare"] * 1400 + ["SW1A 1AA"] + ["welfare"] * 199
+    hits = {}
+    for probe in (10, 100_000):  # a first slice of 10 distinct values, or all 3,000 values
+        monkeypatch.setattr(identifiers, "DISTINCT_PROBE", probe)
+        for name, values in (("ids", ids), ("repeated", repeated)):
+            found = identifiers.identifier_value_hits(pa.chunked_array([pa.array(values)]), id_column=True)
+            hits[probe, name] = {k: v.tolist() for k, v in found.items()}
+    assert hits[10, "ids"] == hits[100_000, "ids"] == {"e-mail address": [5], "National Insurance number": [2500]}
+    assert hits[10, "repeated"] == hits[100_000, "repeated"] == {"full postcode": [2800]}
+
+
+def test_numbers_parse_alike_on_arrow_and_pandas_paths():
+    from deepvalue.ingest import parse_numbers
+
+    clean = pa.chunked_array([pa.array([" 1", "2.5", None, "", "NaN", "-3e2", ".5"])])
+    vals, bad = parse_numbers(clean)  # arrow parses all of it
+    assert bad.size == 0
+    assert vals[[0, 1, 5, 6]].tolist() == [1.0, 2.5, -300.0, 0.5] and pd.isna(vals[[2, 3, 4]]).all()
+    dirty = pa.chunked_array([pa.array([" 1", "2.5", None, "1,000", "x", "-3e2"])])
+    vals, bad = parse_numbers(dirty)  # arrow refuses, pandas names the bad rows
+    assert bad.tolist() == [3, 4]
+    assert vals[[0, 1, 5]].tolist() == [1.0, 2.5, -300.0]

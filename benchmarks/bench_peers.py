@@ -8,9 +8,12 @@ estimation alone):
   exact strata, with replacement, random order) and the matched regression with its SE. DoWhy:
   ``backdoor.propensity_score_matching`` as the pipeline runs it (1-NN with replacement on the
   score, no caliper; the same converged logistic model, ``deepvalue.dowhy_checks``), point
-  estimate only (its SE needs the bootstrap, 100 more fits). A third row, ours with DoWhy's rules
-  (1-NN on the score, no caliper, no strata, with replacement), separates the implementations
-  from the matching rules: it must agree with DoWhy up to the propensity fits.
+  estimate only (its SE needs the bootstrap, 100 more fits). A second row, ours with DoWhy's
+  rules (1-NN on the score, no caliper, no strata, with replacement), separates the
+  implementations from the matching rules; a third, our matcher on DoWhy's own scores, also
+  removes the two logistic fits, leaving only ties: the share of treated clients whose nearest
+  control is not unique (identical scores), where we take the lowest row and DoWhy's ball tree
+  another.
 - AIPW (ATE). Ours: propensity fit and :func:`deepvalue.estimators.aipw` (OLS outcome models by
   arm, stacked sandwich SE). DoWhy: ``backdoor.doubly_robust`` (one linear regression of the
   outcome on treatment and confounders, scores clipped to [0.01, 0.99]), point estimate only.
@@ -91,11 +94,26 @@ def compare_outcome(analysis: pd.DataFrame, cfg: dict, spec: dict) -> list[dict]
                                                method_params=params).value)
 
     psm_dowhy, psm_dowhy_s = _timed(lambda: dowhy("backdoor.propensity_score_matching", "att"))
+    their_scores = data["propensity_score"].to_numpy(dtype=float).copy()
     for label, args in (("PSM as configured", (mcfg["caliper"], strata, False)),
                         ("PSM with DoWhy's rules", (None, None, True))):
         ours, secs = _timed(lambda: ours_psm(*args))
         out.append(dict(outcome=name, estimand="ATT", comparison=label, n=len(y), ours=ours.estimate,
                         ours_se=ours.std_error, ours_s=secs, dowhy=psm_dowhy, dowhy_s=psm_dowhy_s))
+    # the implementations alone: our matcher on DoWhy's own scores, and how many treated clients
+    # have two equally near controls (identical scores), where the tie rules differ
+    m = match_nearest(their_scores, t, caliper=None, ratio=1, replace=True, strata=None, seed=cfg["seed"])
+    same = est.matched_regression(y, t, m.weights, m.subclass, True, scale=scale, outcome=name)
+    control = np.sort(their_scores[t == 0])
+    treated = their_scores[t == 1]
+    at = np.clip(np.searchsorted(control, treated), 1, control.size - 1)
+    nearest = np.minimum(np.abs(control[at] - treated), np.abs(treated - control[at - 1]))
+    lo = np.searchsorted(control, treated - nearest, side="left")
+    hi = np.searchsorted(control, treated + nearest, side="right")
+    tied = float(np.mean(hi - lo > 1))
+    out.append(dict(outcome=name, estimand="ATT", comparison=f"PSM, ours on DoWhy's scores ({tied:.0%} tied)",
+                    n=len(y), ours=same.estimate, ours_se=same.std_error, ours_s=np.nan, dowhy=psm_dowhy,
+                    dowhy_s=psm_dowhy_s))
 
     def ours_aipw():
         fit = fit_propensity(X, t)
@@ -125,7 +143,8 @@ def markdown(table: pd.DataFrame) -> list[str]:
              "DoWhy / ours time | DoWhy - ours (in our SEs) |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in table.itertuples():
         lines.append(f"| {r.outcome} | {r.estimand} | {r.comparison} | {r.n:,} | {r.ours:.4g} ({r.ours_se:.2g}) | "
-                     f"{r.ours_s:.2f} | {r.dowhy:.4g} | {r.dowhy_s:.2f} | {r.time_ratio:.1f}x | "
+                     f"{'' if np.isnan(r.ours_s) else f'{r.ours_s:.2f}'} | {r.dowhy:.4g} | {r.dowhy_s:.2f} | "
+                     f"{'' if np.isnan(r.time_ratio) else f'{r.time_ratio:.1f}x'} | "
                      f"{r.difference:+.3g} ({r.difference_in_se:+.2f}) |")
     return lines
 

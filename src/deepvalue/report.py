@@ -538,9 +538,71 @@ def _pass_fail(x: Any) -> str:
     return '<span class="pass">PASS</span>' if _as_bool(x) else '<span class="fail">FAIL</span>'
 
 
+_SUBSAMPLE = re.compile(r"stratified subsample of (\d+) of (\d+) rows")
+_BOOT_SUBSAMPLE = re.compile(r"bootstrap: (\d+) replicates on a stratified subsample of (\d+) rows")
+
+
+def subsample_note(estimates: pd.DataFrame | None, refutations: pd.DataFrame | None) -> str:
+    """One sentence naming every DoWhy step that ran on a subsample, from the tables' own notes.
+
+    Examples
+    --------
+    >>> est = pd.DataFrame({"outcome": ["y"] * 3, "subgroup": [""] * 3,
+    ...     "method": ["naive", "dowhy_regression", "dowhy_psm"], "n_treated": [200000, 52000, 52000],
+    ...     "n_control": [253355, 48000, 48000], "notes": ["",
+    ...     "stratified subsample of 100000 of 453355 rows (seed 1)",
+    ...     "stratified subsample of 100000 of 453355 rows (seed 1); bootstrap: 100 replicates on a "
+    ...     "stratified subsample of 10000 rows, SE and CI scaled by sqrt(10000/100000)"]})
+    >>> subsample_note(est, pd.DataFrame({"outcome": ["y"], "n_used": [10000]}))
+    'Run on subsamples (stratified by treatment): DoWhy estimates, y 100,000 of 453,355 clients; their bootstrap, 10,000 rows (SE and CI rescaled to the full size); DoWhy refuters, y 10,000 of 453,355 clients. Our own estimates use every client.'
+    >>> subsample_note(est.iloc[:1], pd.DataFrame({"outcome": ["y"], "n_used": [453355]}))
+    ''
+    """
+    parts = []
+    if estimates is not None and "notes" in estimates:
+        dowhy = estimates[estimates["method"].astype(str).str.startswith("dowhy_")]
+        sub = {}
+        boot = set()
+        for outcome, note in zip(dowhy["outcome"], dowhy["notes"].fillna("").astype(str)):
+            if m := _SUBSAMPLE.search(note):
+                sub[outcome] = (int(m.group(1)), int(m.group(2)))
+            if m := _BOOT_SUBSAMPLE.search(note):
+                boot.add(int(m.group(2)))
+        if sub:
+            parts.append("DoWhy estimates, " + ", ".join(f"{o} {fmt_count(a)} of {fmt_count(b)} clients"
+                                                         for o, (a, b) in sub.items()))
+        if boot:
+            parts.append("their bootstrap, " + " or ".join(f"{fmt_count(b)}" for b in sorted(boot))
+                         + " rows (SE and CI rescaled to the full size)")
+    if refutations is not None and "n_used" in refutations and not refutations.empty:
+        used = refutations.dropna(subset=["n_used"]).groupby("outcome", sort=False)["n_used"].max()
+        total = _analysed_clients(estimates)
+        cut = [(o, n, total[o]) for o, n in used.items() if o in total and n < total[o]]
+        if cut:
+            parts.append("DoWhy refuters, " + ", ".join(f"{o} {fmt_count(n)} of {fmt_count(t)} clients"
+                                                        for o, n, t in cut))
+    if not parts:
+        return ""
+    return ("Run on subsamples (stratified by treatment): " + "; ".join(parts)
+            + ". Our own estimates use every client.")
+
+
+def _analysed_clients(estimates: pd.DataFrame | None) -> dict[str, int]:
+    """Clients analysed per outcome: treated + control of the whole-cohort naive comparison."""
+    if estimates is None or not {"method", "subgroup", "n_treated", "n_control"} <= set(estimates):
+        return {}
+    whole = estimates["subgroup"].isna() | (estimates["subgroup"].astype(str) == "")
+    rows = estimates[(estimates["method"] == "naive") & whole]
+    return {o: int(a + b) for o, a, b in zip(rows["outcome"], rows["n_treated"], rows["n_control"])
+            if not (_is_missing(a) or _is_missing(b))}
+
+
 def section_refutations(results: Path, cfg: dict) -> str:
     parts = ["<h3>Refutations (DoWhy)</h3>"]
     ref = _checked(results, "refutations.csv")
+    note = subsample_note(_checked(results, "estimates.csv"), ref)
+    if note:
+        parts.append(f'<p class="info">{esc(note)}</p>')
     if ref is None:
         parts.append(missing("refutations.csv"))
     else:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deepvalue: run the whole workflow through SLURM (snakemake-executor-plugin-slurm) on a private
 # one-node SLURM cluster on this machine, run it again locally, and require byte-identical
-# results/MANIFEST.sha256 files. See tests/cluster/README.md.
+# results/MANIFEST.sha256 files; then run the validation study (workflow/validation.smk) as
+# SLURM jobs and require the same tables as `deepvalue simulate`. See tests/cluster/README.md.
 #
 #   bash tests/cluster/run_slurm_test.sh        (from the repo root, as root, Debian 12)
 #
@@ -214,11 +215,32 @@ if ! cmp -s "$M_S" "$M_L"; then
 fi
 N_FILES=$(wc -l <"$M_S")
 SHA=$(sha256sum "$M_S" | cut -c1-16)
+N_BOOT=$(grep -c "rule dowhy_bootstrap" "$TMP/slurm_run.log" || true)
+# ---------------------------------------------------------------- 8. validation replicates as SLURM jobs
+log "validation study through SLURM (4 extracts of 600 clients, 2 seeds per job) -> $TMP/validation_run"
+T_V=$(date +%s)
+if ! timeout -k 30 "$SNAKEMAKE_TIMEOUT" "$VENV_BIN/snakemake" -s "$REPO/workflow/validation.smk" \
+      --executor slurm --profile "$PROFILE" --directory "$TMP/validation_run" \
+      --config reps=4 clients=600 first_seed=1 seeds_per_job=2 >"$TMP/validation_run.log" 2>&1; then
+  tail -40 "$TMP/validation_run.log"
+  fail "SLURM validation run failed or timed out (log: $TMP/validation_run.log)"
+fi
+T_VALID=$(( $(date +%s) - T_V ))
+N_VJOBS=$(grep -c "Job .* has been submitted with SLURM jobid" "$TMP/validation_run.log" || true)
+(( N_VJOBS == 2 )) || fail "expected 2 validation_chunk jobs through sbatch, saw $N_VJOBS"
+"$VENV_BIN/deepvalue" simulate --reps 4 --clients 600 --seed 1 --out "$TMP/validation_local/summary.csv" \
+  >"$TMP/validation_local.log" 2>&1 || { cat "$TMP/validation_local.log"; fail "deepvalue simulate"; }
+for f in summary.csv summary_replicates.csv; do
+  cmp -s "$TMP/validation_run/results/validation/$f" "$TMP/validation_local/$f" \
+    || fail "validation $f differs between SLURM jobs and deepvalue simulate"
+done
+log "validation through SLURM: ${T_VALID}s, $N_VJOBS chunk jobs; summary equals deepvalue simulate"
 T_TOTAL=$(( $(date +%s) - T0 ))
 echo
 echo "=== deepvalue SLURM test: PASS ==="
 echo "slurm:      $SLURM_VERSION, node $NODE (CPUs=2, RealMemory=${REAL_MEM}MB), partition debug"
 echo "snakemake:  $SMK_VERSION, snakemake-executor-plugin-slurm $PLUGIN_VERSION"
 echo "slurm run:  ${T_SLURM}s, $N_SUBMITTED jobs via sbatch; local run: ${T_LOCAL}s"
-echo "manifest:   identical ($N_FILES entries, sha256 $SHA...)"
+echo "manifest:   identical ($N_FILES entries, sha256 $SHA...); $N_BOOT dowhy_bootstrap jobs"
+echo "validation: ${T_VALID}s, $N_VJOBS validation_chunk jobs via sbatch; summary and replicates equal deepvalue simulate"
 echo "total:      ${T_TOTAL}s (cluster start $(( T_CLUSTER - T0 ))s); logs in $TMP"

@@ -182,3 +182,24 @@ def test_each_figure_is_embedded_byte_for_byte(small_run, built):
     for rel in report.FIGURES:
         encoded = base64.b64encode((results / rel).read_bytes()).decode("ascii")
         assert f"data:image/png;base64,{encoded}" in srcs, rel
+
+
+def test_steps_on_a_subsample_are_said_in_the_refutations_section(tmp_path):
+    # DoWhy ran on 100 of 900 clients, its bootstrap on 50 rows, the refuters on 60: all said;
+    # a refuter that used every client is not called a subsample
+    pd.DataFrame({
+        "outcome": ["y", "y", "z"], "subgroup": ["", "", ""], "method": ["naive", "dowhy_psm", "naive"],
+        "n_treated": [400, 50, 300], "n_control": [500, 50, 300],
+        "notes": ["", "stratified subsample of 100 of 900 rows (seed 1); bootstrap: 100 replicates on a "
+                  "stratified subsample of 50 rows, SE and CI scaled by sqrt(50/100)", ""],
+    }).to_csv(tmp_path / "estimates.csv", index=False)
+    pd.DataFrame({"outcome": ["y", "z"], "refuter": ["placebo_treatment_refuter"] * 2, "passed": [True, True],
+                  "n_used": [60, 600]}).to_csv(tmp_path / "refutations.csv", index=False)
+    html = report.section_refutations(tmp_path, {})
+    assert ("Run on subsamples (stratified by treatment): DoWhy estimates, y 100 of 900 clients; their "
+            "bootstrap, 50 rows (SE and CI rescaled to the full size); DoWhy refuters, y 60 of 900 clients. "
+            "Our own estimates use every client.") in html
+    pd.DataFrame({"outcome": ["z"], "refuter": ["placebo_treatment_refuter"], "passed": [True],
+                  "n_used": [600]}).to_csv(tmp_path / "refutations.csv", index=False)
+    pd.read_csv(tmp_path / "estimates.csv").iloc[[2]].to_csv(tmp_path / "estimates.csv", index=False)
+    assert "Run on subsamples" not in report.section_refutations(tmp_path, {})

@@ -86,7 +86,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     write_validation(reps, summary, args.out)
     command = " ".join(["deepvalue simulate"] + sys.argv[2:]) if sys.argv[1:2] == ["simulate"] else "deepvalue simulate"
     if args.docs:
-        Path(args.docs).write_text(validation_markdown(summary, args.reps, args.clients, command))
+        page = validation_markdown(summary, args.reps, args.clients, command, first_seed=args.seed)
+        Path(args.docs).write_text(page)
     print(summary.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     print(f"{args.reps} replicates in {time.perf_counter() - t0:.0f} s; wrote {args.out}")
     return 0

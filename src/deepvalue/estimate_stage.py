@@ -264,8 +264,7 @@ def _dowhy_settings(cfg: dict) -> dict:
     settings = ((cfg.get("estimation") or {}).get("dowhy") or {})
     return {"enabled": settings.get("enabled", True), "max_rows": settings.get("max_rows"),
             "bootstrap_replicates": settings.get("bootstrap_replicates", BOOTSTRAP_REPLICATES),
-            "bootstrap_max_rows": settings.get("bootstrap_max_rows", BOOTSTRAP_MAX_ROWS),
-            "bootstrap_jobs": settings.get("bootstrap_jobs", 1)}
+            "bootstrap_max_rows": settings.get("bootstrap_max_rows", BOOTSTRAP_MAX_ROWS)}
 
 
 def bootstrap_rows(analysis: pd.DataFrame, cfg: dict, job: int = 0, jobs: int = 1) -> pd.DataFrame:

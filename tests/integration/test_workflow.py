@@ -334,3 +334,22 @@ def test_real_extract_without_workers_table_or_truth(tmp_path):
     prov = json.loads((results / "provenance.json").read_text())
     assert set(prov["inputs"]) == {"clients", "contacts", "outcomes"}
     assert "Not available" not in (results / "report.html").read_text()
+
+
+def test_dowhy_bootstrap_split_over_more_jobs_gives_the_same_estimates(clean_run, tmp_path):
+    results, _ = clean_run
+    study = yaml.safe_load((results.parents[1] / "extract" / "config.yaml").read_text())
+    study.setdefault("estimation", {}).setdefault("dowhy", {})["bootstrap_jobs"] = 3  # the default is 2
+    cfg = tmp_path / "three_jobs.yaml"
+    cfg.write_text(yaml.safe_dump(study))
+    res = run_workflow(tmp_path / "run", cfg, "results/dowhy/estimates.csv")
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = tmp_path / "run" / "results" / "dowhy"
+    assert (out / "estimates.csv").read_bytes() == (results / "dowhy" / "estimates.csv").read_bytes()
+    jobs = sorted(out.glob("bootstrap/job_*.parquet"))
+    assert [p.name for p in jobs] == ["job_0.parquet", "job_1.parquet", "job_2.parquet"]
+    reps = pd.concat([pd.read_parquet(p) for p in jobs])
+    # every outcome and method has replicates 0..99 exactly once, spread over the three jobs
+    counts = reps.groupby(["outcome", "method"])["replicate"].apply(lambda r: sorted(r) == list(range(100)))
+    assert counts.all() and len(counts) == 6
+    assert min(len(pd.read_parquet(p)) for p in jobs) > 0

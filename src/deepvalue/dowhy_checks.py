@@ -471,7 +471,7 @@ REPLICATE_COLUMNS = ["outcome", "method", "replicate", "estimate"]
 
 def _bootstrap_sample(prep: _Prepared, seed: int, max_rows: int) -> _Prepared:
     """The rows the bootstrap resamples: all, or a stratified subsample of `max_rows`."""
-    keep = [c for c in prep.data.columns]
+    keep = list(prep.data.columns)
     pos = stratified_subsample(prep.data[TREATMENT].to_numpy(), max_rows, seed)
     data = prep.data.iloc[pos][keep].reset_index(drop=True)
     return _Prepared(data, prep.confounders, prep.column_names, prep.instrument, [])

@@ -658,3 +658,33 @@ def test_cluster_robust_weighting_se_sums_influence_within_clusters(sim):
     assert_allclose(own.std_error, plain.std_error * np.sqrt(n / (n - 1)), rtol=1e-12)
     clustered = aipw(y, d, X, ps, "ATE", cluster=sim["cluster"])
     assert "clustered (60 clusters)" in clustered.notes
+
+
+def test_collinear_propensity_design_leaves_the_stacked_weighting_se_unchanged(sim):
+    # the propensity correction drops collinear columns on the weighted Gram e(1-e) Z'Z; a copy
+    # of a column and a constant span nothing new, so the logit MLE and the SE are the same
+    y, d, ps, X = sim["y"], sim["d"], sim["ps"], sim["X"]
+    wide = X.assign(age_copy=2 * X["age_std"], constant=1.0)
+    for fn in (lambda M: ipw(y, d, ps, "ATE", M), lambda M: ipw(y, d, ps, "ATT", M),
+               lambda M: overlap_weighted(y, d, ps, M), lambda M: aipw(y, d, X, ps, "ATE", ps_design=M)):
+        ref, est = fn(X), fn(wide)
+        assert "sandwich" in est.notes and "ps treated as known" not in est.notes
+        assert_allclose([est.estimate, est.std_error], [ref.estimate, ref.std_error], rtol=1e-9)
+
+
+def test_cluster_ids_as_text_or_integer_codes_give_the_same_standard_errors(sim):
+    from deepvalue.estimate_stage import _cluster_codes
+
+    y, d, ps, X = sim["y"], sim["d"], sim["ps"], sim["X"]
+    text = pd.Series([f"W{c:05d}" for c in sim["cluster"]], dtype="string[pyarrow]")
+    codes = _cluster_codes(text)
+    assert codes.dtype.kind == "i" and len(np.unique(codes)) == len(np.unique(sim["cluster"]))
+    for fn in (lambda c: ipw(y, d, ps, "ATE", X, cluster=c), lambda c: aipw(y, d, X, ps, "ATT", ps_design=X, cluster=c),
+               lambda c: regression_adjustment(y, d, X, c, "ATE")):
+        by_text, by_code = fn(text), fn(codes)
+        assert by_text.std_error == by_code.std_error  # exact: the same cluster codes, in the same order
+    missing = text.copy()
+    missing[3] = None
+    kept = _cluster_codes(missing)  # a missing id keeps the column, so the estimator names it
+    with pytest.raises(AnalysisError, match="missing for 1 measured rows"):
+        ipw(y, d, ps, "ATE", X, cluster=kept)

@@ -24,13 +24,18 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# style and workflow checks (ruff at line length 120, snakefmt, snakemake's linter); CI runs
+# them before the tests
 lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check Snakefile workflow/
 	$(BIN)/snakemake --lint
 
 # Re-resolve the lock from pyproject.toml in a throwaway venv.
 lock:
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv && .lockenv/bin/python -m pip install --quiet --upgrade pip
-	.lockenv/bin/python -m pip install --quiet -e ".[test]"
+	.lockenv/bin/python -m pip install --quiet -e ".[test,lint]"
 	( echo "# Pinned environment for deepvalue (Python 3.11). Regenerate with: make lock"; \
 	  .lockenv/bin/python -m pip freeze --exclude-editable | grep -v '^-e' ) > requirements.lock
 	rm -rf .lockenv

@@ -30,6 +30,7 @@ include: "workflow/rules/reproduce.smk"
 
 
 rule all:
+    default_target: True
     input:
         rules.ingest_extract.output,
         rules.write_provenance.output,
@@ -42,4 +43,3 @@ rule all:
         rules.publish_results.output,
         rules.write_report.output,
         rules.write_manifest.output,
-    default_target: True

@@ -1,4 +1,4 @@
-"""Benchmark deepvalue.continuity at the DESIGN section 9 scale; prints a markdown table.
+"""Benchmark deepvalue.cohort.continuity at the DESIGN section 9 scale; prints a markdown table.
 
 Cases: 1,000,000 clients x 4 contacts (the default exposure window, K = 4), and 8,000,000 contacts over
 1,000,000 clients (unequal lengths, every client at least one contact). Time is the best and median of
@@ -19,10 +19,9 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-
-from deepvalue.continuity import continuity_indices, primary_worker
-
 from bench_common import peak_extra_mib
+
+from deepvalue.cohort.continuity import continuity_indices, primary_worker
 
 N_WORKERS = 20_000  # DESIGN section 9: about 20,000 worker clusters at this scale
 P_PRIMARY = 0.7  # chance a contact is with the client's own worker, so runs and ties are realistic
@@ -86,8 +85,10 @@ def main() -> None:
             peak = peak_extra_mib(call)
             rows.append((label, fname, best, median, peak, inputs_mib))
 
-    print(f"numpy {np.__version__}, Python {platform.python_version()}, {platform.machine()}, "
-          f"repeats={args.repeats}, workers={N_WORKERS:,}, p(main worker)={P_PRIMARY}\n")
+    print(
+        f"numpy {np.__version__}, Python {platform.python_version()}, {platform.machine()}, "
+        f"repeats={args.repeats}, workers={N_WORKERS:,}, p(main worker)={P_PRIMARY}\n"
+    )
     print("| case | function | best (s) | median (s) | peak extra memory (MiB) | inputs (MiB) |")
     print("|---|---|---:|---:|---:|---:|")
     for label, fname, best, median, peak, inputs_mib in rows:

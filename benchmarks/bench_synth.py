@@ -19,7 +19,8 @@ import sys
 import tempfile
 import time
 
-from deepvalue.synth import generate_extract, write_extract
+from deepvalue.synth.generate import generate_extract
+from deepvalue.synth.write import write_extract
 
 
 def main(argv: list[str] | None = None) -> int:

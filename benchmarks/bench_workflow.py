@@ -34,8 +34,11 @@ def machine() -> str:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-        mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                      if line.startswith("MemTotal"))
+        mem_kb = next(
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        )
         mem = f"{mem_kb / 1024**2:.0f} GiB"
     except (OSError, StopIteration):
         mem = "unknown memory"
@@ -89,12 +92,34 @@ def main() -> None:
     workdir = args.out / f"run_{args.clients}_{args.seed}"
     synth_s = None
     if not (extract / "config.yaml").exists():
-        synth_s, _ = run([str(BIN / "deepvalue"), "synth", "--clients", str(args.clients), "--seed",
-                          str(args.seed), "--out", str(extract)], stdout=subprocess.DEVNULL)
+        synth_s, _ = run(
+            [
+                str(BIN / "deepvalue"),
+                "synth",
+                "--clients",
+                str(args.clients),
+                "--seed",
+                str(args.seed),
+                "--out",
+                str(extract),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
     if workdir.exists():
         shutil.rmtree(workdir)
-    snake = [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-             "--configfile", str(extract / "config.yaml"), "--cores", args.cores, "--quiet", "all"]
+    snake = [
+        str(BIN / "snakemake"),
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(extract / "config.yaml"),
+        "--cores",
+        args.cores,
+        "--quiet",
+        "all",
+    ]
     total_s, tree_mb = run(snake)
     noop_s, _ = run(snake)
 
@@ -105,30 +130,44 @@ def main() -> None:
         rows.append((tsv.stem, float(rec["s"]), float(rec["max_rss"])))
     contacts = sum(1 for _ in open(extract / "contacts.csv")) - 1
 
-    lines = [START, "",
-             f"Machine: {machine()}. Extract: {args.clients:,} clients, {contacts:,} contacts "
-             f"(`deepvalue synth --seed {args.seed}`). Command: `python benchmarks/bench_workflow.py "
-             f"--clients {args.clients}`.", "",
-             "| step | wall time (s) | peak memory (MB) |", "|---|---:|---:|"]
+    lines = [
+        START,
+        "",
+        f"Machine: {machine()}. Extract: {args.clients:,} clients, {contacts:,} contacts "
+        f"(`deepvalue synth --seed {args.seed}`). Command: `python benchmarks/bench_workflow.py "
+        f"--clients {args.clients}`.",
+        "",
+        "| step | wall time (s) | peak memory (MB) |",
+        "|---|---:|---:|",
+    ]
     if synth_s is not None:
         lines.append(f"| synthesize (deepvalue synth, outside the workflow) | {synth_s:.1f} | |")
     for name, secs, rss in rows:
         lines.append(f"| rule {name} | {secs:.1f} | {rss:,.0f} |")
-    lines.append(f"| **whole workflow** (snakemake, from the extract) | **{total_s:.1f}** | "
-                 f"**{tree_mb:,.0f}** (all jobs at once; largest rule {max(r[2] for r in rows):,.0f}) |")
+    lines.append(
+        f"| **whole workflow** (snakemake, from the extract) | **{total_s:.1f}** | "
+        f"**{tree_mb:,.0f}** (all jobs at once; largest rule {max(r[2] for r in rows):,.0f}) |"
+    )
     lines.append(f"| no-op rerun | {noop_s:.1f} | |")
     met = total_s < 90 and tree_mb < 5000 and noop_s < 3
     lines += ["", f"Targets (under 90 s, under 5 GB, no-op under 3 s): {'met' if met else 'NOT met'}.", ""]
     if not args.no_peers:
-        from bench_peers import compare, markdown
-        from deepvalue.config import load_config
         import pandas as pd
+        from bench_peers import compare, markdown
+
+        from deepvalue.core.settings import load_settings
 
         print("peer comparison (ours vs DoWhy) on the workflow's cohort ...", flush=True)
-        peers = compare(pd.read_parquet(workdir / "results" / "cohort" / "analysis.parquet"),
-                        load_config(extract / "config.yaml"))
-        lines += ["Peer comparison on the same cohort (`benchmarks/bench_peers.py`, after the workflow, "
-                  "one process, point estimates; DoWhy as the pipeline runs it):", "", *markdown(peers), ""]
+        peers = compare(
+            pd.read_parquet(workdir / "results" / "cohort" / "analysis.parquet"), load_settings(extract / "config.yaml")
+        )
+        lines += [
+            "Peer comparison on the same cohort (`benchmarks/bench_peers.py`, after the workflow, "
+            "one process, point estimates; DoWhy as the pipeline runs it):",
+            "",
+            *markdown(peers),
+            "",
+        ]
     lines += [END]
     table = "\n".join(lines)
     print(table)

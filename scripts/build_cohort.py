@@ -1,15 +1,25 @@
 """Rule build_cohort: the analysis cohort, its flow and the exposure figures."""
+
 import sys
 from pathlib import Path
 
 # the library is importable without installation (e.g. under --use-conda)
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # noqa: F821
 
-from deepvalue.runner import run_step
-from deepvalue.stages import cohort_stage
+from deepvalue.pipeline.runner import run_step
+from deepvalue.pipeline.stages import cohort_stage
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 interim = {name: sm.input[name] for name in ("clients", "contacts", "outcomes", "workers")}
 out = sm.output
-run_step(sm.log[0], cohort_stage, dict(sm.params.config), interim, out.analysis, out.flow, out.outcome_flow,
-         out.index_figure, out.site_figure)
+run_step(
+    sm.log[0],
+    cohort_stage,
+    dict(sm.params.settings),
+    interim,
+    out.analysis,
+    out.flow,
+    out.outcome_flow,
+    out.index_figure,
+    out.site_figure,
+)

@@ -1,12 +1,13 @@
 """Rule estimate_effects: our estimators for every outcome, method and subgroup."""
+
 import sys
 from pathlib import Path
 
 # the library is importable without installation (e.g. under --use-conda)
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # noqa: F821
 
-from deepvalue.runner import run_step
-from deepvalue.stages import estimate_stage
+from deepvalue.pipeline.runner import run_step
+from deepvalue.pipeline.stages import estimate_stage
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-run_step(sm.log[0], estimate_stage, dict(sm.params.config), sm.input.analysis, sm.input.matched, sm.output[0])
+run_step(sm.log[0], estimate_stage, dict(sm.params.settings), sm.input.analysis, sm.input.matched, sm.output[0])

@@ -1,12 +1,13 @@
 """Rule match_cohort: propensity, matching, weights and balance."""
+
 import sys
 from pathlib import Path
 
 # the library is importable without installation (e.g. under --use-conda)
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # noqa: F821
 
-from deepvalue.runner import run_step
-from deepvalue.stages import match_stage
+from deepvalue.pipeline.runner import run_step
+from deepvalue.pipeline.stages import match_stage
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-run_step(sm.log[0], match_stage, dict(sm.params.config), sm.input.analysis, dict(sm.output.items()))
+run_step(sm.log[0], match_stage, dict(sm.params.settings), sm.input.analysis, dict(sm.output.items()))

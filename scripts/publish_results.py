@@ -1,12 +1,13 @@
 """Rule publish_results: disclosure-checked copies and the check log."""
+
 import sys
 from pathlib import Path
 
 # the library is importable without installation (e.g. under --use-conda)
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # noqa: F821
 
-from deepvalue.runner import run_step
-from deepvalue.stages import publish_stage
+from deepvalue.pipeline.runner import run_step
+from deepvalue.pipeline.stages import publish_stage
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-run_step(sm.log[0], publish_stage, dict(sm.params.config), dict(sm.input.items()), sm.output[0])
+run_step(sm.log[0], publish_stage, dict(sm.params.settings), dict(sm.input.items()), sm.output[0])

@@ -1,12 +1,13 @@
 """Rule refute_effects: DoWhy's refuters of the primary estimate."""
+
 import sys
 from pathlib import Path
 
 # the library is importable without installation (e.g. under --use-conda)
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # noqa: F821
 
-from deepvalue.runner import run_step
-from deepvalue.stages import refute_stage
+from deepvalue.pipeline.runner import run_step
+from deepvalue.pipeline.stages import refute_stage
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-run_step(sm.log[0], refute_stage, dict(sm.params.config), sm.input.analysis, sm.output[0])
+run_step(sm.log[0], refute_stage, dict(sm.params.settings), sm.input.analysis, sm.output[0])

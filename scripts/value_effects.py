@@ -1,12 +1,13 @@
 """Rule value_effects: the effects in money, with bootstrap intervals."""
+
 import sys
 from pathlib import Path
 
 # the library is importable without installation (e.g. under --use-conda)
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # noqa: F821
 
-from deepvalue.runner import run_step
-from deepvalue.stages import value_stage
+from deepvalue.pipeline.runner import run_step
+from deepvalue.pipeline.stages import value_stage
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-run_step(sm.log[0], value_stage, dict(sm.params.config), sm.input.estimates, sm.input.values, sm.output[0])
+run_step(sm.log[0], value_stage, dict(sm.params.settings), sm.input.estimates, sm.input.values, sm.output[0])

@@ -1,11 +1,12 @@
 """Rule write_provenance: checksums, row counts, config, software and code version."""
+
 import sys
 from pathlib import Path
 
 # the library is importable without installation (e.g. under --use-conda)
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # noqa: F821
-from deepvalue.runner import run_step
-from deepvalue.stages import provenance_stage
+from deepvalue.pipeline.runner import run_step
+from deepvalue.pipeline.stages import provenance_stage
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-run_step(sm.log[0], provenance_stage, dict(sm.params.config), sm.input.report, sm.output[0], sm.params.code_dir)
+run_step(sm.log[0], provenance_stage, dict(sm.params.settings), sm.input.report, sm.output[0], sm.params.code_dir)

@@ -1,13 +1,15 @@
 """Rule write_report: the self-contained HTML report."""
+
 import sys
 from pathlib import Path
 
 # the library is importable without installation (e.g. under --use-conda)
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # noqa: F821
 
-from deepvalue.runner import run_step
-from deepvalue.stages import report_stage
+from deepvalue.pipeline.runner import run_step
+from deepvalue.pipeline.stages import report_stage
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-run_step(sm.log[0], report_stage, dict(sm.params.config), Path(sm.output[0]).parent, sm.output[0],
-         sm.params.validation_md)
+run_step(
+    sm.log[0], report_stage, dict(sm.params.settings), Path(sm.output[0]).parent, sm.output[0], sm.params.validation_md
+)

@@ -21,12 +21,40 @@ def run_small_workflow(base: Path, clients: int = 1500, seed: int = 3) -> tuple[
     import yaml
 
     extract, run = base / "extract", base / "run"
-    subprocess.run([sys.executable, "-m", "deepvalue.cli", "synth", "--clients", str(clients), "--seed", str(seed),
-                    "--out", str(extract)], check=True, capture_output=True, text=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "deepvalue.cli",
+            "synth",
+            "--clients",
+            str(clients),
+            "--seed",
+            str(seed),
+            "--out",
+            str(extract),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("SNAKEMAKE")}
-    res = subprocess.run([SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(run),
-                          "--configfile", str(extract / "config.yaml"), "--cores", "2"],
-                         capture_output=True, text=True, env=env)
+    res = subprocess.run(
+        [
+            SNAKEMAKE,
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(run),
+            "--configfile",
+            str(extract / "config.yaml"),
+            "--cores",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     return run / "results", yaml.safe_load((extract / "config.yaml").read_text())
 
@@ -41,50 +69,79 @@ def make_tiny_extract(folder: Path, n_clients: int = 40) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     ids = [f"C{i:04d}" for i in range(n_clients)]
     start = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 200, n_clients), unit="D")
-    clients = pd.DataFrame({
-        "client_id": ids,
-        "service": np.where(np.arange(n_clients) % 2 == 0, "employment", "welfare_advice"),
-        "site": np.where(np.arange(n_clients) % 3 == 0, "S01", "S02"),
-        "start_date": start.strftime("%Y-%m-%d"),
-        "age": rng.integers(18, 70, n_clients),
-        "disability": np.where(rng.random(n_clients) < 0.3, "Y", "N"),
-        "ethnicity": rng.choice(["White", "Asian", "Black"], n_clients),
-    })
+    clients = pd.DataFrame(
+        {
+            "client_id": ids,
+            "service": np.where(np.arange(n_clients) % 2 == 0, "employment", "welfare_advice"),
+            "site": np.where(np.arange(n_clients) % 3 == 0, "S01", "S02"),
+            "start_date": start.strftime("%Y-%m-%d"),
+            "age": rng.integers(18, 70, n_clients),
+            "disability": np.where(rng.random(n_clients) < 0.3, "Y", "N"),
+            "ethnicity": rng.choice(["White", "Asian", "Black"], n_clients),
+        }
+    )
     rows = []
     k = 0
     for i, cid in enumerate(ids):
         for j in range(5):
             k += 1
-            rows.append({"contact_id": f"K{k:05d}", "client_id": cid, "worker_id": f"W{(i + j * (i % 2)) % 6:02d}",
-                         "contact_date": (start[i] + pd.Timedelta(days=7 * j + 1)).strftime("%Y-%m-%d")})
+            rows.append(
+                {
+                    "contact_id": f"K{k:05d}",
+                    "client_id": cid,
+                    "worker_id": f"W{(i + j * (i % 2)) % 6:02d}",
+                    "contact_date": (start[i] + pd.Timedelta(days=7 * j + 1)).strftime("%Y-%m-%d"),
+                }
+            )
     contacts = pd.DataFrame(rows)
-    outcomes = pd.DataFrame({
-        "client_id": ids,
-        "outcome": "job_start",
-        "value": rng.integers(0, 2, n_clients),
-        "outcome_date": (start + pd.Timedelta(days=150)).strftime("%Y-%m-%d"),
-    })
-    workers = pd.DataFrame({"worker_id": [f"W{w:02d}" for w in range(6)],
-                            "end_date": ["", "2024-05-01", "", "", "", ""]})
+    outcomes = pd.DataFrame(
+        {
+            "client_id": ids,
+            "outcome": "job_start",
+            "value": rng.integers(0, 2, n_clients),
+            "outcome_date": (start + pd.Timedelta(days=150)).strftime("%Y-%m-%d"),
+        }
+    )
+    workers = pd.DataFrame(
+        {"worker_id": [f"W{w:02d}" for w in range(6)], "end_date": ["", "2024-05-01", "", "", "", ""]}
+    )
     for name, frame in (("clients", clients), ("contacts", contacts), ("outcomes", outcomes), ("workers", workers)):
         frame.to_csv(folder / f"{name}.csv", index=False)
     return {
         "extract": {
-            "clients": {"path": str(folder / "clients.csv"),
-                        "columns": {"client_id": "client_id", "service": "service", "site": "site",
-                                    "start_date": "start_date"}},
-            "contacts": {"path": str(folder / "contacts.csv"),
-                         "columns": {"client_id": "client_id", "worker_id": "worker_id",
-                                     "contact_date": "contact_date", "contact_id": "contact_id"}},
-            "outcomes": {"path": str(folder / "outcomes.csv"),
-                         "columns": {"client_id": "client_id", "outcome": "outcome", "value": "value",
-                                     "outcome_date": "outcome_date"}},
-            "workers": {"path": str(folder / "workers.csv"),
-                        "columns": {"worker_id": "worker_id", "end_date": "end_date"}},
+            "clients": {
+                "path": str(folder / "clients.csv"),
+                "columns": {"client_id": "client_id", "service": "service", "site": "site", "start_date": "start_date"},
+            },
+            "contacts": {
+                "path": str(folder / "contacts.csv"),
+                "columns": {
+                    "client_id": "client_id",
+                    "worker_id": "worker_id",
+                    "contact_date": "contact_date",
+                    "contact_id": "contact_id",
+                },
+            },
+            "outcomes": {
+                "path": str(folder / "outcomes.csv"),
+                "columns": {
+                    "client_id": "client_id",
+                    "outcome": "outcome",
+                    "value": "value",
+                    "outcome_date": "outcome_date",
+                },
+            },
+            "workers": {
+                "path": str(folder / "workers.csv"),
+                "columns": {"worker_id": "worker_id", "end_date": "end_date"},
+            },
             "extract_date": "2025-06-30",
         },
-        "covariates": [{"name": "age", "type": "numeric"}, {"name": "disability", "type": "binary"},
-                       {"name": "ethnicity", "type": "categorical"}],
+        "covariates": [
+            {"name": "age", "type": "numeric"},
+            {"name": "disability", "type": "binary"},
+            {"name": "ethnicity", "type": "categorical"},
+        ],
         "outcomes": [{"name": "job_start", "type": "binary", "follow_up_days": 182}],
     }
 

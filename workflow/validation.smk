@@ -1,5 +1,5 @@
 # deepvalue: validation against known truth as independent jobs, one per chunk of seeds, so that the
-# replicates spread over a cluster. The same study as `deepvalue simulate` (src/deepvalue/validation.py):
+# replicates spread over a cluster. The same study as `deepvalue simulate` (src/deepvalue/simulate/study.py):
 #
 #   snakemake -s workflow/validation.smk --cores 2 \
 #       --config reps=200 clients=5000 first_seed=1 seeds_per_job=10 [set='{matching: {replace: false}}']
@@ -24,7 +24,7 @@ min_version("9.0")
 # the library is importable without installation (as in scripts/*.py)
 sys.path.insert(0, str(Path(workflow.basedir).parent / "src"))
 
-from deepvalue.validation import chunks, validation_settings
+from deepvalue.simulate.study import chunks, validation_settings
 
 try:
     S = validation_settings(config)
@@ -55,26 +55,25 @@ localrules:
 
 
 rule validation_all:
+    default_target: True
     input:
         "results/validation/summary.csv",
         "results/validation/summary_replicates.csv",
         "results/validation/validation.md",
-    default_target: True
 
 
 rule validation_chunk:
     output:
         CHUNK_CSV,
-    params:
-        clients=S["clients"],
-        overrides=S["overrides"],
-    wildcard_constraints:
-        first=r"\d+",
-        last=r"\d+",
     log:
         "logs/validation/seeds_{first}_{last}.log",
     benchmark:
         "logs/benchmarks/validation/seeds_{first}_{last}.tsv"
+    wildcard_constraints:
+        first=r"\d+",
+        last=r"\d+",
+    conda:
+        "envs/deepvalue.yaml"
     threads: 1
     # Measured: a 5,000-client replicate takes about 1 s and 430 MB (20,000 clients: 1.6 s, 520 MB).
     # Budget ten times the time (10 s + 10 s per 5,000 clients per seed) plus 5 min of start-up,
@@ -82,8 +81,9 @@ rule validation_chunk:
     resources:
         mem_mb=1000 + S["clients"] // 50,
         runtime=5 + math.ceil(S["seeds_per_job"] * (10 + 10 * S["clients"] / 5000) / 60),
-    conda:
-        "envs/deepvalue.yaml"
+    params:
+        clients=S["clients"],
+        overrides=S["overrides"],
     script:
         "../scripts/validation_chunk.py"
 
@@ -95,20 +95,20 @@ rule validation_summary:
         summary="results/validation/summary.csv",
         replicates="results/validation/summary_replicates.csv",
         markdown="results/validation/validation.md",
+    log:
+        "logs/validation/summary.log",
+    benchmark:
+        "logs/benchmarks/validation/summary.tsv"
+    conda:
+        "envs/deepvalue.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         reps=S["reps"],
         clients=S["clients"],
         first_seed=S["first_seed"],
         command=validation_command(),
-    log:
-        "logs/validation/summary.log",
-    benchmark:
-        "logs/benchmarks/validation/summary.tsv"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    conda:
-        "envs/deepvalue.yaml"
     script:
         "../scripts/validation_summary.py"

@@ -12,29 +12,31 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import DeepvalueError
+from deepvalue.core.errors import DeepvalueError
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from .synth import generate_extract, write_extract
+    from deepvalue.synth.generate import generate_extract
+    from deepvalue.synth.write import write_extract
 
     t0 = time.perf_counter()
     extract = generate_extract(args.clients, seed=args.seed, messy=args.messy)
     paths = write_extract(extract, args.out)
     elapsed = time.perf_counter() - t0
-    print(f"wrote {len(extract.clients)} clients, {len(extract.contacts)} contacts, "
-          f"{len(extract.outcomes)} outcome rows, {len(extract.workers)} workers to {args.out} "
-          f"in {elapsed:.1f} s")
+    print(
+        f"wrote {len(extract.clients)} clients, {len(extract.contacts)} contacts, "
+        f"{len(extract.outcomes)} outcome rows, {len(extract.workers)} workers to {args.out} "
+        f"in {elapsed:.1f} s"
+    )
     print(f"run it with: snakemake --cores all --configfile {paths['config']}")
     return 0
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from .config import load_config
-    from .ingest import ingest_extract
+    from deepvalue.core.settings import load_settings
+    from deepvalue.extract.ingest import ingest_extract
 
-    cfg = load_config(args.config)
-    extract = ingest_extract(cfg)
+    extract = ingest_extract(load_settings(args.config))
     print(f"{args.config}: the extract is valid.")
     for name, rep in extract.report["tables"].items():
         dropped = sum(d["rows"] for d in rep["dropped"])
@@ -50,7 +52,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
-    from .stages import ingest_stage
+    from deepvalue.pipeline.stages import ingest_stage
 
     out = Path(args.out)
     ingest_stage(str(args.config), out / "interim", out / "ingest_report.json")
@@ -59,7 +61,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _cmd_cohort(args: argparse.Namespace) -> int:
-    from .stages import cohort_stage
+    from deepvalue.pipeline.stages import cohort_stage
 
     out = Path(args.out)
     interim = Path(args.interim)
@@ -68,8 +70,15 @@ def _cmd_cohort(args: argparse.Namespace) -> int:
     if missing:
         print(f"deepvalue cohort: missing {', '.join(missing)}; run `deepvalue ingest` first", file=sys.stderr)
         return 2
-    cohort_stage(str(args.config), tables, out / "analysis.parquet", out / "flow.csv", out / "outcome_flow.csv",
-                 out / "figures" / "continuity_by_service.png", out / "figures" / "continuous_share_by_site.png")
+    cohort_stage(
+        str(args.config),
+        tables,
+        out / "analysis.parquet",
+        out / "flow.csv",
+        out / "outcome_flow.csv",
+        out / "figures" / "continuity_by_service.png",
+        out / "figures" / "continuous_share_by_site.png",
+    )
     print(f"wrote {out}/analysis.parquet, flow.csv, outcome_flow.csv and figures/")
     return 0
 
@@ -77,7 +86,7 @@ def _cmd_cohort(args: argparse.Namespace) -> int:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     import yaml
 
-    from .validation import simulate, summarise, validation_markdown, write_validation
+    from deepvalue.simulate.study import simulate, summarise, validation_markdown, write_validation
 
     overrides = yaml.safe_load(args.set) if args.set else None
     t0 = time.perf_counter()
@@ -94,14 +103,23 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_estimate(args: argparse.Namespace) -> int:
-    from .own_table import check_out_dir, estimate_own_table
-    from .tabular import write_csv
+    from deepvalue.core.tabular import write_csv
+    from deepvalue.effects.own_table import check_out_dir, estimate_own_table
 
     out = check_out_dir(args.out)
     covariates = [c.strip() for c in args.covariates.split(",") if c.strip()] if args.covariates else []
     methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
-    estimates = estimate_own_table(args.table, args.treatment, args.outcome, covariates, cluster=args.cluster,
-                                   methods=methods, instrument=args.instrument, index=args.index, seed=args.seed)
+    estimates = estimate_own_table(
+        args.table,
+        args.treatment,
+        args.outcome,
+        covariates,
+        cluster=args.cluster,
+        methods=methods,
+        instrument=args.instrument,
+        index=args.index,
+        seed=args.seed,
+    )
     write_csv(estimates, out / "estimates.csv")
     shown = estimates[["method", "estimand", "estimate", "std_error", "ci_lower", "ci_upper"]]
     print(shown.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
@@ -110,7 +128,7 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from .reproduce import verify
+    from deepvalue.pipeline.reproduce import verify
 
     differences = verify(args.results, snakefile=args.snakefile, cores=args.cores)
     if differences:
@@ -155,8 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--outcome", required=True, help="the outcome column")
     p.add_argument("--covariates", default="", help="comma-separated confounder columns")
     p.add_argument("--cluster", help="column to cluster standard errors by (e.g. primary worker)")
-    p.add_argument("--methods", help="comma-separated subset of: naive, regression, logit_ame, psm, ipw, aipw, "
-                   "overlap, iv, dose_response")
+    p.add_argument(
+        "--methods",
+        help="comma-separated subset of: naive, regression, logit_ame, psm, ipw, aipw, overlap, iv, dose_response",
+    )
     p.add_argument("--instrument", help="0/1 instrument column for the iv row")
     p.add_argument("--index", help="continuous continuity index column for the dose_response row")
     p.add_argument("--seed", type=int, default=20261125, help="seed of the matching order")

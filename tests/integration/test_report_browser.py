@@ -15,9 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepvalue import report
-
 from conftest import run_small_workflow
+from deepvalue.publish import report, sections
 
 pytestmark = pytest.mark.slow
 
@@ -28,13 +27,24 @@ CHROMIUM = Path("/usr/bin/chromium")
 needs_chromium = pytest.mark.skipif(
     not CHROMIUM.exists(),
     reason="/usr/bin/chromium is absent: install the Debian package with "
-           "`apt-get install -y --no-install-recommends chromium` to run the browser test")
+    "`apt-get install -y --no-install-recommends chromium` to run the browser test",
+)
 
 
 def chromium_cmd(user_data_dir: Path, *extra: str) -> list[str]:
-    return [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            f"--user-data-dir={user_data_dir}", *extra]
+    return [
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={user_data_dir}",
+        *extra,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -62,13 +72,17 @@ class DomCollector(HTMLParser):
 
 @needs_chromium
 def test_rendered_dom_has_every_section_and_image(report_html, tmp_path):
-    res = subprocess.run(chromium_cmd(tmp_path / "profile", "--dump-dom", report_html.as_uri()),
-                         capture_output=True, text=True, timeout=180)
+    res = subprocess.run(
+        chromium_cmd(tmp_path / "profile", "--dump-dom", report_html.as_uri()),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     dom = DomCollector()
     dom.feed(res.stdout)
     assert dom.ids == list(report.SECTION_IDS), res.stdout[:500]
-    assert len(dom.imgs) == len(report.FIGURES)
+    assert len(dom.imgs) == len(sections.FIGURES)
     assert all(src.startswith("data:image/png;base64,") for src in dom.imgs)
 
 
@@ -77,9 +91,12 @@ def test_screenshot_is_not_blank(report_html, tmp_path):
     from matplotlib import image as mpimg
 
     shot = report_html.with_name("report.png")
-    res = subprocess.run(chromium_cmd(tmp_path / "profile", f"--screenshot={shot}", "--window-size=1280,6000",
-                                      report_html.as_uri()),
-                         capture_output=True, text=True, timeout=180)
+    res = subprocess.run(
+        chromium_cmd(tmp_path / "profile", f"--screenshot={shot}", "--window-size=1280,6000", report_html.as_uri()),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     assert shot.is_file() and shot.stat().st_size > 0, res.stderr[-3000:]
     pixels = mpimg.imread(shot)

@@ -25,15 +25,35 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
 def synth(out: Path, clients: int, seed: int, messy: bool = False) -> Path:
-    cmd = [sys.executable, "-m", "deepvalue.cli", "synth", "--clients", str(clients), "--seed", str(seed),
-           "--out", str(out)] + (["--messy"] if messy else [])
+    cmd = [
+        sys.executable,
+        "-m",
+        "deepvalue.cli",
+        "synth",
+        "--clients",
+        str(clients),
+        "--seed",
+        str(seed),
+        "--out",
+        str(out),
+    ] + (["--messy"] if messy else [])
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     return out / "config.yaml"
 
 
 def run_workflow(workdir: Path, configfile: Path, *targets: str) -> subprocess.CompletedProcess:
-    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile",
-           str(configfile), "--cores", "2", *targets]
+    cmd = [
+        SNAKEMAKE,
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(configfile),
+        "--cores",
+        "2",
+        *targets,
+    ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("SNAKEMAKE")}
     return subprocess.run(cmd, capture_output=True, text=True, env=env)
 
@@ -57,22 +77,48 @@ def test_cli_stages_give_the_workflows_tables(clean_run, tmp_path):
     cfg = results.parents[1] / "extract" / "config.yaml"
     cli = [sys.executable, "-m", "deepvalue.cli"]
     subprocess.run(cli + ["ingest", "--config", str(cfg), "--out", str(tmp_path)], check=True, capture_output=True)
-    subprocess.run(cli + ["cohort", "--config", str(cfg), "--interim", str(tmp_path / "interim"), "--out",
-                          str(tmp_path / "cohort")], check=True, capture_output=True)
+    subprocess.run(
+        cli
+        + ["cohort", "--config", str(cfg), "--interim", str(tmp_path / "interim"), "--out", str(tmp_path / "cohort")],
+        check=True,
+        capture_output=True,
+    )
     for rel in ("interim/contacts.parquet", "cohort/analysis.parquet", "cohort/flow.csv"):
         assert (tmp_path / rel).read_bytes() == (results / rel).read_bytes(), rel
 
 
 def test_clean_run_writes_every_output(clean_run):
     results, _ = clean_run
-    for rel in ("interim/clients.parquet", "interim/contacts.parquet", "interim/outcomes.parquet",
-                "interim/workers.parquet", "ingest_report.json", "provenance.json", "cohort/analysis.parquet",
-                "cohort/flow.csv", "cohort/outcome_flow.csv", "cohort/figures/continuity_by_service.png",
-                "cohort/figures/continuous_share_by_site.png", "match/propensity.parquet", "match/matched.parquet",
-                "match/balance.csv", "match/summary.json", "match/figures/love_plot.png",
-                "match/figures/propensity_overlap.png", "estimates.csv", "figures/forest.png",
-                "estimates_vs_truth.csv", "refutations.csv", "value.csv", "sensitivity.csv", "publish/estimates.csv",
-                "publish/cohort/flow.csv", "publish/disclosure_log.csv", "MANIFEST.sha256", "report.html"):
+    for rel in (
+        "interim/clients.parquet",
+        "interim/contacts.parquet",
+        "interim/outcomes.parquet",
+        "interim/workers.parquet",
+        "ingest_report.json",
+        "provenance.json",
+        "cohort/analysis.parquet",
+        "cohort/flow.csv",
+        "cohort/outcome_flow.csv",
+        "cohort/figures/continuity_by_service.png",
+        "cohort/figures/continuous_share_by_site.png",
+        "match/propensity.parquet",
+        "match/matched.parquet",
+        "match/balance.csv",
+        "match/summary.json",
+        "match/figures/love_plot.png",
+        "match/figures/propensity_overlap.png",
+        "estimates.csv",
+        "figures/forest.png",
+        "estimates_vs_truth.csv",
+        "refutations.csv",
+        "value.csv",
+        "sensitivity.csv",
+        "publish/estimates.csv",
+        "publish/cohort/flow.csv",
+        "publish/disclosure_log.csv",
+        "MANIFEST.sha256",
+        "report.html",
+    ):
         assert (results / rel).is_file(), rel
 
 
@@ -183,8 +229,13 @@ def test_cohort_targets_alone_and_byte_identical_reruns(tmp_path):
         assert res.returncode == 0, res.stderr[-3000:]
         results = tmp_path / run / "results"
         assert not (results / "provenance.json").exists()  # only what was asked for, and its inputs
-        digests.append({str(p.relative_to(results)): hashlib.sha256(p.read_bytes()).hexdigest()
-                        for p in sorted(results.rglob("*")) if p.is_file()})
+        digests.append(
+            {
+                str(p.relative_to(results)): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(results.rglob("*"))
+                if p.is_file()
+            }
+        )
     assert digests[0] == digests[1]
     assert "cohort/figures/continuity_by_service.png" in digests[0]
 
@@ -204,13 +255,37 @@ def test_matching_balances_what_the_raw_comparison_does_not(clean_run):
 def test_estimates_table_and_truth(clean_run):
     results, truth = clean_run
     est = pd.read_csv(results / "estimates.csv", keep_default_na=False, na_values=[""])
-    assert list(est.columns) == ["outcome", "subgroup", "method", "estimand", "estimate", "std_error", "ci_lower",
-                                 "ci_upper", "p_value", "n_treated", "n_control", "scale", "notes"]
+    assert list(est.columns) == [
+        "outcome",
+        "subgroup",
+        "method",
+        "estimand",
+        "estimate",
+        "std_error",
+        "ci_lower",
+        "ci_upper",
+        "p_value",
+        "n_treated",
+        "n_control",
+        "scale",
+        "notes",
+    ]
     whole = est[est["subgroup"].isna()]
     for outcome in truth["outcomes"]:
         methods = set(whole.loc[whole["outcome"] == outcome, "method"])
-        assert {"naive", "regression", "psm", "ipw", "aipw", "overlap", "iv", "dose_response", "dowhy_regression",
-                "dowhy_psm", "dowhy_ipw"} <= methods
+        assert {
+            "naive",
+            "regression",
+            "psm",
+            "ipw",
+            "aipw",
+            "overlap",
+            "iv",
+            "dose_response",
+            "dowhy_regression",
+            "dowhy_psm",
+            "dowhy_ipw",
+        } <= methods
     done = est[est["estimate"].notna()]
     wald = done[~done["method"].str.startswith("dowhy")]  # DoWhy's bootstrap intervals need not be symmetric
     assert (wald["ci_lower"] <= wald["estimate"]).all() and (wald["estimate"] <= wald["ci_upper"]).all()
@@ -229,8 +304,12 @@ def test_refutations_cover_every_outcome(clean_run):
     ref = pd.read_csv(results / "refutations.csv")
     for outcome in truth["outcomes"]:
         refuters = set(ref.loc[ref["outcome"] == outcome, "refuter"])
-        assert refuters == {"placebo_treatment_refuter", "random_common_cause", "data_subset_refuter",
-                            "add_unobserved_common_cause"}
+        assert refuters == {
+            "placebo_treatment_refuter",
+            "random_common_cause",
+            "data_subset_refuter",
+            "add_unobserved_common_cause",
+        }
     placebo = ref[ref["refuter"] == "placebo_treatment_refuter"]
     assert placebo["passed"].all() and (placebo["new_effect"].abs() < placebo["estimate"].abs() / 3).all()
     assert ref["reading"].str.len().gt(0).all() and (ref["n_used"] > 0).all()
@@ -242,7 +321,8 @@ def test_value_sensitivity_and_publication(clean_run, tmp_path):
     per_client = value[(value["level"] == "per_client") & (value["outcome"] == "total")].set_index("quantity")
     assert {"benefit", "cost", "net_benefit", "benefit_cost_ratio"} <= set(per_client.index)
     assert per_client.loc["benefit_cost_ratio", "value"] == pytest.approx(
-        per_client.loc["benefit", "value"] / per_client.loc["cost", "value"])
+        per_client.loc["benefit", "value"] / per_client.loc["cost", "value"]
+    )
     assert (value["ci_lower"] <= value["value"] + 1e-9).all() and (value["value"] <= value["ci_upper"] + 1e-9).all()
     assert value["illustrative"].all()  # the bundled unit values are placeholders until replaced
 
@@ -255,10 +335,16 @@ def test_value_sensitivity_and_publication(clean_run, tmp_path):
     # the default run publishes everything (no small cells); a high threshold must suppress, and log
     # where and why without the value
     assert pd.read_csv(results / "publish" / "disclosure_log.csv").empty
-    from deepvalue.disclosure import publish
+    from deepvalue.publish.disclosure import publish
 
-    log = publish({"estimates.csv": results / "estimates.csv", "cohort/outcome_flow.csv":
-                   results / "cohort" / "outcome_flow.csv"}, tmp_path, min_cell=1000)
+    log = publish(
+        {
+            "estimates.csv": results / "estimates.csv",
+            "cohort/outcome_flow.csv": results / "cohort" / "outcome_flow.csv",
+        },
+        tmp_path,
+        min_cell=1000,
+    )
     assert len(log) > 0 and set(log.columns) == {"table", "row", "column", "rule", "action"}
     published = pd.read_csv(tmp_path / "estimates.csv")
     small = published["n_control"].isna()
@@ -268,7 +354,7 @@ def test_value_sensitivity_and_publication(clean_run, tmp_path):
 def test_manifest_and_verify(clean_run, tmp_path):
     import shutil
 
-    from deepvalue.reproduce import read_manifest, verify
+    from deepvalue.pipeline.reproduce import read_manifest, verify
 
     results, _ = clean_run
     manifest = read_manifest(results / "MANIFEST.sha256")
@@ -290,7 +376,7 @@ def test_manifest_and_verify(clean_run, tmp_path):
 
 
 def test_verify_reports_changed_inputs(tmp_path):
-    from deepvalue.reproduce import verify
+    from deepvalue.pipeline.reproduce import verify
 
     cfg = synth(tmp_path / "extract", 300, seed=21)
     res = run_workflow(tmp_path / "run", cfg, "results/provenance.json")
@@ -306,8 +392,17 @@ def test_snakemake_report_with_captions(clean_run, tmp_path):
     results, _ = clean_run
     cfg = results.parents[1] / "extract" / "config.yaml"
     out = tmp_path / "snakemake_report.html"
-    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(results.parent), "--configfile",
-           str(cfg), "--report", str(out)]
+    cmd = [
+        SNAKEMAKE,
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(results.parent),
+        "--configfile",
+        str(cfg),
+        "--report",
+        str(out),
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-2000:]
     assert out.stat().st_size > 100_000

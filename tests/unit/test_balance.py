@@ -18,10 +18,10 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy.stats import ks_2samp
 
-from deepvalue.balance import BALANCE_COLUMNS, balance_summary, balance_table
-from deepvalue.match_figures import plot_love, plot_overlap
-from deepvalue.propensity import fit_propensity
-from deepvalue.weighting import propensity_weights
+from deepvalue.adjust.balance import BALANCE_COLUMNS, balance_summary, balance_table
+from deepvalue.adjust.figures import plot_love, plot_overlap
+from deepvalue.adjust.propensity import fit_propensity
+from deepvalue.adjust.weighting import propensity_weights
 
 
 @pytest.fixture
@@ -29,11 +29,13 @@ def sample():
     rng = np.random.default_rng(21)
     n = 500
     t = (rng.random(n) < 0.4).astype(int)
-    X = pd.DataFrame({
-        "age": rng.normal(40, 12, n) + 5 * t,
-        "n_issues": rng.integers(0, 5, n).astype(float),  # many ties
-        "disability": (rng.random(n) < 0.2 + 0.2 * t).astype(float),
-    })
+    X = pd.DataFrame(
+        {
+            "age": rng.normal(40, 12, n) + 5 * t,
+            "n_issues": rng.integers(0, 5, n).astype(float),  # many ties
+            "disability": (rng.random(n) < 0.2 + 0.2 * t).astype(float),
+        }
+    )
     return X, t
 
 
@@ -55,8 +57,9 @@ def test_unweighted_statistics_equal_direct_formulas(sample):
     assert row["binary"]
     assert row["smd"] == pytest.approx((pt - pc) / np.sqrt((pt * (1 - pt) + pc * (1 - pc)) / 2), rel=1e-12)
     assert row["variance_ratio"] == pytest.approx(pt * (1 - pt) / (pc * (1 - pc)), rel=1e-12)
-    assert row["ks"] == pytest.approx(ks_2samp(X.loc[t == 1, "disability"], X.loc[t == 0, "disability"]).statistic,
-                                      rel=1e-12)
+    assert row["ks"] == pytest.approx(
+        ks_2samp(X.loc[t == 1, "disability"], X.loc[t == 0, "disability"]).statistic, rel=1e-12
+    )
 
 
 def test_weighted_statistics_by_hand():

@@ -7,10 +7,9 @@ import copy
 import pytest
 import yaml
 
-from deepvalue.config import load_config
-from deepvalue.errors import ConfigError
-
 from conftest import REPO
+from deepvalue.core.config import load_config
+from deepvalue.core.errors import ConfigError
 
 
 def default_config() -> dict:
@@ -44,21 +43,45 @@ def test_defaults_filled_for_missing_sections():
 @pytest.mark.parametrize(
     "mutate,key,text,fix",
     [
-        (lambda c: c["exposure"].update(threshold=1.5), "exposure.threshold", "greater than the maximum",
-         "between 0 and 1"),
-        (lambda c: c["exposure"].update(window_contacts=1), "exposure.window_contacts", "less than the minimum",
-         "between 2 and 50"),
+        (
+            lambda c: c["exposure"].update(threshold=1.5),
+            "exposure.threshold",
+            "greater than the maximum",
+            "between 0 and 1",
+        ),
+        (
+            lambda c: c["exposure"].update(window_contacts=1),
+            "exposure.window_contacts",
+            "less than the minimum",
+            "between 2 and 50",
+        ),
         (lambda c: c["exposure"].update(index="upcc"), "exposure.index", "is not one of", "did you mean 'upc'"),
         (lambda c: c["outcomes"][0].update(type="binomial"), "outcomes[0].type", "is not one of", "binary"),
-        (lambda c: c["exposure"].update(window_max_day=10), "exposure", "unknown key(s) 'window_max_day'",
-         "did you mean 'window_max_days'"),
-        (lambda c: c["extract"]["clients"]["columns"].pop("site"), "extract.clients.columns",
-         "'site' is a required property", "add 'site'"),
-        (lambda c: c["extract"]["clients"].update(path="clients.txt"), "extract.clients.path", "does not match",
-         "matching"),
+        (
+            lambda c: c["exposure"].update(window_max_day=10),
+            "exposure",
+            "unknown key(s) 'window_max_day'",
+            "did you mean 'window_max_days'",
+        ),
+        (
+            lambda c: c["extract"]["clients"]["columns"].pop("site"),
+            "extract.clients.columns",
+            "'site' is a required property",
+            "add 'site'",
+        ),
+        (
+            lambda c: c["extract"]["clients"].update(path="clients.txt"),
+            "extract.clients.path",
+            "does not match",
+            "matching",
+        ),
         (lambda c: c.pop("covariates"), "(top level)", "'covariates' is a required property", "add 'covariates'"),
-        (lambda c: c["extract"].update(extract_date="31/12/2025"), "extract.extract_date", "does not match",
-         "matching"),
+        (
+            lambda c: c["extract"].update(extract_date="31/12/2025"),
+            "extract.extract_date",
+            "does not match",
+            "matching",
+        ),
     ],
 )
 def test_schema_errors_name_key_and_fix(mutate, key, text, fix):
@@ -119,10 +142,16 @@ def _schema_keys(node, prefix=""):
 
 
 def test_config_readme_documents_every_key():
-    from deepvalue.config import config_schema
+    from deepvalue.core.config import config_schema
 
     readme = (REPO / "config" / "README.md").read_text()
     leaves = {k.rsplit(".", 1)[-1] for k in _schema_keys(config_schema())}
-    undocumented = sorted(k for k in leaves if f"`{k}`" not in readme and f"`extract.{k}`" not in readme
-                          and f".{k}`" not in readme and f"## {k}" not in readme)
+    undocumented = sorted(
+        k
+        for k in leaves
+        if f"`{k}`" not in readme
+        and f"`extract.{k}`" not in readme
+        and f".{k}`" not in readme
+        and f"## {k}" not in readme
+    )
     assert not undocumented

@@ -1,4 +1,4 @@
-"""Tests for deepvalue.continuity: hand-worked reference values, properties, and a naive reference."""
+"""Tests for deepvalue.cohort.continuity: hand-worked reference values, properties, and a naive reference."""
 
 from __future__ import annotations
 
@@ -14,17 +14,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
-from deepvalue.continuity import (
-    INDEX_NAMES,
-    continuity_from_sequences,
-    continuity_indices,
-    primary_worker,
-)
+from deepvalue.cohort.continuity import INDEX_NAMES, continuity_from_sequences, continuity_indices, primary_worker
 
 REFERENCE_CSV = Path(__file__).resolve().parents[1] / "reference" / "continuity_examples.csv"
 # Reference file column -> library column (the file predates the `k_index` name).
 REFERENCE_COLUMNS = {
-    "upc": "upc", "coc": "coc", "secon": "secon", "hhi": "hhi", "mmci": "mmci", "k": "k_index",
+    "upc": "upc",
+    "coc": "coc",
+    "secon": "secon",
+    "hhi": "hhi",
+    "mmci": "mmci",
+    "k": "k_index",
 }
 
 # Exact integers and a handful of float operations: anything beyond rounding noise is a bug.
@@ -83,9 +83,7 @@ def assert_matches_naive(result: pd.DataFrame, sequences: Sequence[Sequence[Hash
     assert_array_equal(result["n_workers"].to_numpy(), expected["n_workers"].to_numpy())
     for name in INDEX_NAMES:
         # assert_allclose treats NaN == NaN, so undefined values must be undefined in both.
-        assert_allclose(
-            result[name].to_numpy(), expected[name].to_numpy(), rtol=RTOL, atol=ATOL, err_msg=name
-        )
+        assert_allclose(result[name].to_numpy(), expected[name].to_numpy(), rtol=RTOL, atol=ATOL, err_msg=name)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -365,9 +363,7 @@ def test_mmci_depends_only_on_n_and_m(seq: list[int]) -> None:
 # --------------------------------------------------------------------------------------------------------
 
 
-def random_sequences(
-    rng: np.random.Generator, n_clients: int, n_workers: int, max_len: int
-) -> list[list[int]]:
+def random_sequences(rng: np.random.Generator, n_clients: int, n_workers: int, max_len: int) -> list[list[int]]:
     lengths = rng.integers(1, max_len + 1, size=n_clients)
     return [rng.integers(0, n_workers, size=k).tolist() for k in lengths]
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepvalue.disclosure import LOG_COLUMNS, check_table, is_count_column, publish
-from deepvalue.tabular import write_csv
+from deepvalue.core.tabular import write_csv
+from deepvalue.publish.disclosure import LOG_COLUMNS, check_table, is_count_column, publish
 
 STATS = ["estimate", "std_error", "ci_lower", "ci_upper", "p_value"]
 
@@ -135,11 +135,18 @@ def test_residual_df_uses_df_resid_column_and_n_used():
     assert pd.isna(checked.at[0, "coef"]) and checked.at[1, "coef"] == 2.0
     assert checked["df_resid"].tolist() == [9, 10]
     refutations = pd.DataFrame(
-        {"refuter": ["x", "y"], "new_effect": [0.1, 0.2], "passed": [True, False], "n_used": [11, 12],
-         "reading": ["effect 0.1", "effect 0.2"]}
+        {
+            "refuter": ["x", "y"],
+            "new_effect": [0.1, 0.2],
+            "passed": [True, False],
+            "n_used": [11, 12],
+            "reading": ["effect 0.1", "effect 0.2"],
+        }
     )
     checked, log = check_table(refutations, "refutations.csv")
-    assert pd.isna(checked.at[0, "new_effect"]) and pd.isna(checked.at[0, "passed"]) and pd.isna(checked.at[0, "reading"])
+    assert (
+        pd.isna(checked.at[0, "new_effect"]) and pd.isna(checked.at[0, "passed"]) and pd.isna(checked.at[0, "reading"])
+    )
     assert checked.at[1, "new_effect"] == 0.2 and not checked.at[1, "passed"]
     assert checked["n_used"].tolist() == [11, 12]
 
@@ -195,9 +202,7 @@ def test_flow_small_remaining_counts():
 
 
 def test_flow_chains_are_separate_per_outcome():
-    original = pd.concat(
-        [flow([100, 4, 50, 0], outcome="a"), flow([100, 200, 50, 0], outcome="b")], ignore_index=True
-    )
+    original = pd.concat([flow([100, 4, 50, 0], outcome="a"), flow([100, 200, 50, 0], outcome="b")], ignore_index=True)
     checked, log = check_table(original, "outcome_flow.csv")
     assert {e["row"] for e in log} <= set(range(5))
     pd.testing.assert_frame_equal(
@@ -242,8 +247,11 @@ def test_log_never_contains_the_suppressed_value(tmp_path):
 
 
 def test_publish_writes_checked_tables_log_and_is_deterministic(tmp_path):
-    sources = {"estimates.csv": estimates([5, 300], [400, 200]), "cohort/flow.csv": flow([0, 996, 4, 75, 0], start=5000),
-               "match/flow.csv": flow([10, 20])}
+    sources = {
+        "estimates.csv": estimates([5, 300], [400, 200]),
+        "cohort/flow.csv": flow([0, 996, 4, 75, 0], start=5000),
+        "match/flow.csv": flow([10, 20]),
+    }
     paths = {}
     for name, frame in sources.items():
         paths[name] = tmp_path / "in" / name

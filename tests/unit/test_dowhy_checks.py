@@ -15,30 +15,35 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from deepvalue.cohort import build_cohort
-from deepvalue.config import load_config
-from deepvalue.design import covariate_design
-from deepvalue.dowhy_checks import (
-    REFUTERS,
-    bootstrap_interval,
-    causal_graph,
-    dowhy_bootstrap_replicates,
-    dowhy_estimates,
-    dowhy_refutations,
-    replicate_range,
-    stratified_subsample,
-)
-from deepvalue.errors import AnalysisError
-from deepvalue.ingest import ingest_extract
-from deepvalue.synth import generate_extract, write_extract
+from deepvalue.adjust.design import covariate_design
+from deepvalue.cohort.build import build_cohort
+from deepvalue.core.errors import AnalysisError
+from deepvalue.core.settings import Covariate, load_settings
+from deepvalue.extract.ingest import ingest_extract
+from deepvalue.robustness.dowhy import bootstrap_interval, dowhy_bootstrap_replicates, dowhy_estimates, replicate_range
+from deepvalue.robustness.dowhy_model import causal_graph, stratified_subsample
+from deepvalue.robustness.dowhy_refuters import REFUTERS, dowhy_refutations
+from deepvalue.synth.generate import generate_extract
+from deepvalue.synth.write import write_extract
 
 N_CLIENTS = 6000  # about 4,700 eligible clients
 SYNTH_SEED = 7
 SEED = 20261125
 OUTCOMES = ("job_start", "income_gain_gbp", "crisis_contacts")
 BOOT = 50  # bootstrap replicates in the shared fixture (the default is 100)
-COLUMNS = ["outcome", "method", "estimand", "estimate", "std_error", "ci_lower", "ci_upper", "p_value",
-           "n_treated", "n_control", "notes"]
+COLUMNS = [
+    "outcome",
+    "method",
+    "estimand",
+    "estimate",
+    "std_error",
+    "ci_lower",
+    "ci_upper",
+    "p_value",
+    "n_treated",
+    "n_control",
+    "notes",
+]
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +51,7 @@ def cohort(tmp_path_factory):
     """The analysis table of a synthetic extract, its config and its truth."""
     extract = generate_extract(N_CLIENTS, seed=SYNTH_SEED)
     paths = write_extract(extract, tmp_path_factory.mktemp("synthetic"))
-    cfg = load_config(paths["config"])
+    cfg = load_settings(paths["config"])
     analysis = build_cohort(ingest_extract(cfg).tables, cfg).analysis
     return analysis, cfg, extract.truth
 
@@ -54,17 +59,18 @@ def cohort(tmp_path_factory):
 @pytest.fixture(scope="module")
 def estimates(cohort):
     analysis, cfg, _ = cohort
-    return {o: dowhy_estimates(analysis, o, cfg["covariates"], SEED, instrument="first_worker_left",
-                               bootstrap_replicates=BOOT)
-            for o in OUTCOMES}
+    return {
+        o: dowhy_estimates(analysis, o, cfg.covariates, SEED, instrument="first_worker_left", bootstrap_replicates=BOOT)
+        for o in OUTCOMES
+    }
 
 
 # ------------------------------------------------------------------------------------ graph
 
+
 def test_graph_points_confounders_to_both_and_the_instrument_to_treatment_only():
     g = nx.parse_gml(causal_graph("t", "y", ["age", "site=S02"], instrument="z"))
-    assert set(g.edges()) == {("age", "t"), ("age", "y"), ("site=S02", "t"), ("site=S02", "y"), ("t", "y"),
-                              ("z", "t")}
+    assert set(g.edges()) == {("age", "t"), ("age", "y"), ("site=S02", "t"), ("site=S02", "y"), ("t", "y"), ("z", "t")}
     assert list(g.successors("z")) == ["t"] and not g.has_edge("z", "y")
     assert nx.is_directed_acyclic_graph(g)
 
@@ -87,14 +93,16 @@ def test_dowhy_reads_the_graph_and_finds_the_instrument():
     assert set(model._graph._graph.predecessors("y")) == {"t", "a b=1"}
 
 
-@pytest.mark.parametrize("names", [("t", "y", ["x.dot"]), ("t", "y", ['say "hi"']), ("t", "y", ["t"]),
-                                   ("t", "y", [""])])
+@pytest.mark.parametrize(
+    "names", [("t", "y", ["x.dot"]), ("t", "y", ['say "hi"']), ("t", "y", ["t"]), ("t", "y", [""])]
+)
 def test_graph_refuses_names_dowhy_would_misread(names):
     with pytest.raises(ValueError):
         causal_graph(*names)
 
 
 # ------------------------------------------------------------------------------- subsample
+
 
 def test_stratified_subsample_keeps_arm_shares_and_is_seeded():
     t = np.r_[np.ones(700, int), np.zeros(300, int)]
@@ -107,6 +115,7 @@ def test_stratified_subsample_keeps_arm_shares_and_is_seeded():
 
 
 # ------------------------------------------------------------------------------- estimates
+
 
 def test_estimates_have_the_documented_rows_and_columns(cohort, estimates):
     analysis, _, _ = cohort
@@ -152,7 +161,7 @@ def test_matching_and_weighting_are_near_their_targets(cohort, estimates, outcom
 def test_regression_equals_numpy_least_squares_on_the_same_design(cohort, estimates):
     analysis, cfg, _ = cohort
     rows = analysis[analysis["income_gain_gbp"].notna()].sort_values("client_id")
-    X = covariate_design(rows, cfg["covariates"]).X.to_numpy()
+    X = covariate_design(rows, cfg.covariates).X.to_numpy()
     A = np.column_stack([np.ones(len(rows)), rows["treatment"].to_numpy(float), X])
     beta, *_ = np.linalg.lstsq(A, rows["income_gain_gbp"].to_numpy(float), rcond=None)
     assert_allclose(estimates["income_gain_gbp"][0]["estimate"], beta[1], rtol=1e-9)
@@ -161,22 +170,31 @@ def test_regression_equals_numpy_least_squares_on_the_same_design(cohort, estima
 def test_estimates_are_identical_on_rerun_and_after_shuffling_rows(cohort):
     analysis, cfg, _ = cohort
     shuffled = analysis.sample(frac=1.0, random_state=5)
-    runs = [dowhy_estimates(frame, "income_gain_gbp", cfg["covariates"], SEED, bootstrap_replicates=20)
-            for frame in (analysis, analysis, shuffled)]
+    runs = [
+        dowhy_estimates(frame, "income_gain_gbp", cfg.covariates, SEED, bootstrap_replicates=20)
+        for frame in (analysis, analysis, shuffled)
+    ]
     assert runs[0] == runs[1] == runs[2]  # exact, including the bootstrap SEs and the PSM ATT
 
 
 def test_input_frame_is_left_untouched(cohort):
     analysis, cfg, _ = cohort
     before = analysis.copy()
-    dowhy_estimates(analysis, "crisis_contacts", cfg["covariates"], SEED, bootstrap_replicates=5)
+    dowhy_estimates(analysis, "crisis_contacts", cfg.covariates, SEED, bootstrap_replicates=5)
     pd.testing.assert_frame_equal(analysis, before)
 
 
 def test_bootstrap_on_a_subsample_is_rescaled_and_noted(cohort, estimates):
     analysis, cfg, _ = cohort
-    rows = dowhy_estimates(analysis, "crisis_contacts", cfg["covariates"], SEED, bootstrap_max_rows=2000,
-                           bootstrap_replicates=40, instrument="first_worker_left")
+    rows = dowhy_estimates(
+        analysis,
+        "crisis_contacts",
+        cfg.covariates,
+        SEED,
+        bootstrap_max_rows=2000,
+        bootstrap_replicates=40,
+        instrument="first_worker_left",
+    )
     full = estimates["crisis_contacts"]
     for sub, ref in zip(rows[1:], full[1:]):
         assert sub["estimate"] == ref["estimate"]  # the point estimate still uses every row
@@ -190,18 +208,20 @@ def test_bootstrap_on_a_subsample_is_rescaled_and_noted(cohort, estimates):
 def test_design_names_with_equals_and_spaces_reach_dowhy_and_back():
     rng = np.random.default_rng(11)
     n = 600
-    frame = pd.DataFrame({
-        "client_id": [f"C{i:04d}" for i in range(n)],
-        "service": rng.choice(["employment", "welfare advice"], n),
-        "site": rng.choice(["North = 1", "South site"], n),
-        "start_quarter": "2024Q1",
-        "prior months": rng.gamma(2.0, 3.0, n),
-        "ethnicity": rng.choice(["White British", "Mixed = other", "Asian"], n),
-    })
+    frame = pd.DataFrame(
+        {
+            "client_id": [f"C{i:04d}" for i in range(n)],
+            "service": rng.choice(["employment", "welfare advice"], n),
+            "site": rng.choice(["North = 1", "South site"], n),
+            "start_quarter": "2024Q1",
+            "prior months": rng.gamma(2.0, 3.0, n),
+            "ethnicity": rng.choice(["White British", "Mixed = other", "Asian"], n),
+        }
+    )
     x = frame["prior months"].to_numpy() + 2.0 * (frame["site"] == "South site")
     frame["treatment"] = (rng.random(n) < 1 / (1 + np.exp(-(x - 6) / 3))).astype("int8")
     frame["y"] = 2.0 * frame["treatment"] + 0.5 * x + rng.normal(0, 1, n)
-    covs = [{"name": "prior months", "type": "numeric"}, {"name": "ethnicity", "type": "categorical"}]
+    covs = [Covariate("prior months", "numeric"), Covariate("ethnicity", "categorical")]
     rows = dowhy_estimates(frame, "y", covs, SEED, bootstrap_replicates=20)
     reg = rows[0]
     assert reg["ci_lower"] < 2.0 < reg["ci_upper"]
@@ -225,18 +245,19 @@ def test_known_warnings_are_filtered_without_leaking_the_filter(cohort):
     filters_before = list(warnings.filters)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        dowhy_estimates(analysis, "income_gain_gbp", cfg["covariates"], SEED, bootstrap_replicates=3)
-        dowhy_refutations(analysis, "income_gain_gbp", cfg["covariates"], SEED, simulations=3)
+        dowhy_estimates(analysis, "income_gain_gbp", cfg.covariates, SEED, bootstrap_replicates=3)
+        dowhy_refutations(analysis, "income_gain_gbp", cfg.covariates, SEED, simulations=3)
     assert [str(w.message) for w in caught] == []
     assert warnings.filters == filters_before
 
 
 # ----------------------------------------------------------------------------- refutations
 
+
 @pytest.fixture(scope="module")
 def refutations(cohort):
     analysis, cfg, _ = cohort
-    return dowhy_refutations(analysis, "income_gain_gbp", cfg["covariates"], SEED, simulations=30)
+    return dowhy_refutations(analysis, "income_gain_gbp", cfg.covariates, SEED, simulations=30)
 
 
 def test_refutations_of_the_regression_behave(cohort, estimates, refutations):
@@ -261,12 +282,13 @@ def test_refutations_of_the_regression_behave(cohort, estimates, refutations):
 
 def test_refutations_on_a_stratified_subsample_are_reproducible(cohort):
     analysis, cfg, _ = cohort
-    runs = [dowhy_refutations(analysis, "job_start", cfg["covariates"], SEED, max_rows=1000, simulations=10)
-            for _ in range(2)]
+    runs = [
+        dowhy_refutations(analysis, "job_start", cfg.covariates, SEED, max_rows=1000, simulations=10) for _ in range(2)
+    ]
     pd.testing.assert_frame_equal(runs[0], runs[1])
     measured = analysis[analysis["job_start"].notna()]
     assert (runs[0]["n_used"] == 1000).all()
-    other = dowhy_refutations(analysis, "job_start", cfg["covariates"], SEED + 1, max_rows=1000, simulations=10)
+    other = dowhy_refutations(analysis, "job_start", cfg.covariates, SEED + 1, max_rows=1000, simulations=10)
     assert other["estimate"].iloc[0] != runs[0]["estimate"].iloc[0]  # the seed picks the subsample
     assert len(measured) > 1000
 
@@ -275,8 +297,9 @@ def test_data_subset_simulations_draw_different_subsets(cohort):
     # a RandomState is passed, not an int: DoWhy's data-subset refuter would otherwise take the
     # same 80% in every simulation and its p-value would divide by a zero spread
     analysis, cfg, _ = cohort
-    ref = dowhy_refutations(analysis, "crisis_contacts", cfg["covariates"], SEED, max_rows=1500,
-                            simulations=5).set_index("refuter")
+    ref = dowhy_refutations(analysis, "crisis_contacts", cfg.covariates, SEED, max_rows=1500, simulations=5).set_index(
+        "refuter"
+    )
     p = ref.loc["data_subset_refuter", "p_value"]
     assert np.isfinite(p) and 0 < p < 1
 
@@ -284,7 +307,7 @@ def test_data_subset_simulations_draw_different_subsets(cohort):
 _PROCESS_SCRIPT = """
 import json, sys
 import numpy as np, pandas as pd
-from deepvalue.dowhy_checks import dowhy_estimates
+from deepvalue.robustness.dowhy import dowhy_estimates
 rng = np.random.default_rng(5)
 n = 800
 frame = pd.DataFrame({f"x{i}": rng.normal(size=n) for i in range(12)})
@@ -308,19 +331,20 @@ def test_estimates_do_not_depend_on_the_string_hash_seed():
     outputs = []
     for hash_seed in ("1", "2"):
         env = dict(os.environ, PYTHONHASHSEED=hash_seed)
-        done = subprocess.run([sys.executable, "-c", _PROCESS_SCRIPT], env=env, capture_output=True, text=True,
-                              check=True)
+        done = subprocess.run(
+            [sys.executable, "-c", _PROCESS_SCRIPT], env=env, capture_output=True, text=True, check=True
+        )
         outputs.append(done.stdout)
     assert outputs[0] == outputs[1] and '"dowhy_psm"' in outputs[0]
 
 
 def test_weighting_is_the_hajek_estimator_by_hand(cohort, estimates):
     # Reference: the Hajek formula written out, on scores from the same propensity model
-    from deepvalue.dowhy_checks import PS_CLIP, _propensity_model
+    from deepvalue.robustness.dowhy_model import PS_CLIP, _propensity_model
 
     analysis, cfg, _ = cohort
     rows = analysis[analysis["income_gain_gbp"].notna()].sort_values("client_id")
-    X = covariate_design(rows, cfg["covariates"]).X.to_numpy()
+    X = covariate_design(rows, cfg.covariates).X.to_numpy()
     t = rows["treatment"].to_numpy(float)
     y = rows["income_gain_gbp"].to_numpy(float)
     e = np.clip(_propensity_model().fit(X, t.astype(int)).predict_proba(X)[:, 1], *PS_CLIP)
@@ -330,6 +354,7 @@ def test_weighting_is_the_hajek_estimator_by_hand(cohort, estimates):
 
 
 # -------------------------------------------------------------------------------- bootstrap
+
 
 def test_bootstrap_interval_is_dowhys_own_computation():
     # Reference: DoWhy 0.14's CausalEstimator methods, fed the same replicate estimates
@@ -345,8 +370,11 @@ def test_bootstrap_interval_is_dowhys_own_computation():
         ref.num_simulations, ref.sample_size_fraction = len(reps), 1
         se, lo, hi = bootstrap_interval(value, reps)
         assert se == ref._estimate_std_error_with_bootstrap(None, len(reps), 1)
-        assert (lo, hi) == tuple(ref._estimate_confidence_intervals_with_bootstrap(
-            None, value, confidence_level=0.95, num_simulations=len(reps), sample_size_fraction=1))
+        assert (lo, hi) == tuple(
+            ref._estimate_confidence_intervals_with_bootstrap(
+                None, value, confidence_level=0.95, num_simulations=len(reps), sample_size_fraction=1
+            )
+        )
 
 
 def test_replicate_ranges_cover_every_replicate_once_in_order():
@@ -361,38 +389,60 @@ def test_replicate_ranges_cover_every_replicate_once_in_order():
 def test_bootstrap_replicates_split_over_jobs_equal_one_run_and_feed_the_estimates(cohort):
     analysis, cfg, _ = cohort
     kw = dict(instrument="first_worker_left", bootstrap_max_rows=1500)
-    whole = dowhy_bootstrap_replicates(analysis, "job_start", cfg["covariates"], SEED, range(12), **kw)
-    parts = pd.concat([dowhy_bootstrap_replicates(analysis, "job_start", cfg["covariates"], SEED,
-                                                  replicate_range(12, 3, j), **kw) for j in range(3)])
+    whole = dowhy_bootstrap_replicates(analysis, "job_start", cfg.covariates, SEED, range(12), **kw)
+    parts = pd.concat(
+        [
+            dowhy_bootstrap_replicates(analysis, "job_start", cfg.covariates, SEED, replicate_range(12, 3, j), **kw)
+            for j in range(3)
+        ]
+    )
+
     def ordered(t):
         return t.sort_values(["method", "replicate"], kind="mergesort").reset_index(drop=True)
 
     pd.testing.assert_frame_equal(ordered(whole), ordered(parts))
     assert whole.groupby("method")["replicate"].apply(list).to_dict() == {
-        "dowhy_ipw": list(range(12)), "dowhy_psm": list(range(12))}
+        "dowhy_ipw": list(range(12)),
+        "dowhy_psm": list(range(12)),
+    }
     assert whole.groupby("method")["estimate"].nunique().min() > 6  # replicates differ
-    inside = dowhy_estimates(analysis, "job_start", cfg["covariates"], SEED, bootstrap_replicates=12, **kw)
-    given = dowhy_estimates(analysis, "job_start", cfg["covariates"], SEED, bootstrap_replicates=12,
-                            replicates=parts.sample(frac=1.0, random_state=1), **kw)
+    inside = dowhy_estimates(analysis, "job_start", cfg.covariates, SEED, bootstrap_replicates=12, **kw)
+    given = dowhy_estimates(
+        analysis,
+        "job_start",
+        cfg.covariates,
+        SEED,
+        bootstrap_replicates=12,
+        replicates=parts.sample(frac=1.0, random_state=1),
+        **kw,
+    )
     assert inside == given
     with pytest.raises(ValueError, match="expected 0..11"):
-        dowhy_estimates(analysis, "job_start", cfg["covariates"], SEED, bootstrap_replicates=12,
-                        replicates=parts[parts["replicate"] != 5], **kw)
+        dowhy_estimates(
+            analysis,
+            "job_start",
+            cfg.covariates,
+            SEED,
+            bootstrap_replicates=12,
+            replicates=parts[parts["replicate"] != 5],
+            **kw,
+        )
 
 
 def test_bootstrap_se_agrees_with_dowhys_own_bootstrap(cohort):
     # Reference: DoWhy's get_standard_error(method="bootstrap") on the same estimate. Both are
     # SDs over 150 resamples (Monte Carlo error about 6% each), so they agree within 25%.
-    from deepvalue.dowhy_checks import _estimate, _model, _prepare, _quiet_dowhy
+    from deepvalue.robustness.dowhy_model import _estimate, _model, _prepare, _quiet_dowhy
 
     analysis, cfg, _ = cohort
-    prep = _prepare(analysis, "income_gain_gbp", cfg["covariates"], SEED, None, 2500)
-    ours = dowhy_bootstrap_replicates(analysis, "income_gain_gbp", cfg["covariates"], SEED, range(150),
-                                      max_rows=2500)
+    prep = _prepare(analysis, "income_gain_gbp", cfg.covariates, SEED, None, 2500)
+    ours = dowhy_bootstrap_replicates(analysis, "income_gain_gbp", cfg.covariates, SEED, range(150), max_rows=2500)
     with _quiet_dowhy():
         model, estimand = _model(prep)
-        for label, method, target in (("dowhy_psm", "backdoor.propensity_score_matching", "att"),
-                                      ("dowhy_ipw", "backdoor.propensity_score_weighting", "ate")):
+        for label, method, target in (
+            ("dowhy_psm", "backdoor.propensity_score_matching", "att"),
+            ("dowhy_ipw", "backdoor.propensity_score_weighting", "ate"),
+        ):
             est = _estimate(model, estimand, method, target, SEED)
             for column in [c for c in prep.data if c.startswith("propensity")]:
                 del prep.data[column]  # so DoWhy's bootstrap refits the score, as ours does

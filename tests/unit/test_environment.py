@@ -25,7 +25,7 @@ def lock_versions() -> dict[str, str]:
 
 def test_lock_pins_every_dependency_of_pyproject():
     meta = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    deps = meta["dependencies"] + meta["optional-dependencies"]["test"]
+    deps = meta["dependencies"] + meta["optional-dependencies"]["test"] + meta["optional-dependencies"]["lint"]
     lock = lock_versions()
     missing = [d for d in deps if _name(d) not in lock]
     assert not missing
@@ -33,7 +33,10 @@ def test_lock_pins_every_dependency_of_pyproject():
 
 def test_environment_yml_pins_the_same_versions_as_the_lock():
     meta = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    deps = {_name(d) for d in meta["dependencies"] + meta["optional-dependencies"]["test"]}
+    deps = {
+        _name(d)
+        for d in meta["dependencies"] + meta["optional-dependencies"]["test"] + meta["optional-dependencies"]["lint"]
+    }
     env = yaml.safe_load((REPO / "environment.yml").read_text())
     conda = {}
     for item in env["dependencies"]:

@@ -1,4 +1,4 @@
-"""Tests of the effect estimators (deepvalue.estimators).
+"""Tests of the effect estimators (deepvalue.effects).
 
 Three kinds of check, each with its tolerance and the origin of its reference beside it:
 
@@ -26,25 +26,12 @@ from scipy import stats
 from statsmodels.tools.numdiff import approx_fprime
 from statsmodels.treatment.treatment_effects import TreatmentEffect
 
-from deepvalue.errors import AnalysisError
-from deepvalue.estimators import (
-    ESTIMATE_COLUMNS,
-    EffectEstimate,
-    FirstStage,
-    aipw,
-    dose_response,
-    estimates_frame,
-    iv_2sls,
-    iv_first_stage,
-    ipw,
-    logit_ame,
-    matched_regression,
-    naive_difference,
-    overlap_weighted,
-    regression_adjustment,
-    skipped_estimate,
-    weak_instrument,
-)
+from deepvalue.core.errors import AnalysisError
+from deepvalue.effects.base import ESTIMATE_COLUMNS, EffectEstimate, estimates_frame, skipped_estimate
+from deepvalue.effects.dose import dose_response
+from deepvalue.effects.iv import FirstStage, iv_2sls, iv_first_stage, weak_instrument
+from deepvalue.effects.linear import logit_ame, matched_regression, naive_difference, regression_adjustment
+from deepvalue.effects.weighting import aipw, ipw, overlap_weighted
 
 TIGHT = 1e-8  # two exact implementations of the same closed form: only rounding differs
 
@@ -87,7 +74,7 @@ def stacked_se(moments, theta: np.ndarray, contrast: np.ndarray, cluster: np.nda
 
     V = J^{-1} S J^{-T} / n with J = d mean(g)/d theta (central differences) and S = mean(g g')
     or, with ``cluster``, S = G/(G-1) sum_g (sum_{i in g} g_i)(...)' / n (moments summed within
-    clusters); independent of the analytic derivatives in deepvalue.estimators.
+    clusters); independent of the analytic derivatives in deepvalue.effects.
     """
     g = moments(theta)
     n = g.shape[0]
@@ -165,9 +152,10 @@ def imputation_moments(y, d, Z, estimand):
         if estimand == "ATT":
             b0 = theta[1:]
             return np.column_stack([d * (y - Z @ b0 - tau), ((1 - d) * (y - Z @ b0))[:, None] * Z])
-        b1, b0 = theta[1:k + 1], theta[k + 1:]
-        return np.column_stack([Z @ (b1 - b0) - tau, (d * (y - Z @ b1))[:, None] * Z,
-                                ((1 - d) * (y - Z @ b0))[:, None] * Z])
+        b1, b0 = theta[1 : k + 1], theta[k + 1 :]
+        return np.column_stack(
+            [Z @ (b1 - b0) - tau, (d * (y - Z @ b1))[:, None] * Z, ((1 - d) * (y - Z @ b0))[:, None] * Z]
+        )
 
     return moments
 
@@ -237,7 +225,8 @@ def test_regression_adjustment_matches_statsmodels_treatment_effect_ra(sim, esti
     # integer treatment: with a float one it fails on a slice index.)
     y, d = sim["y"], sim["d"]
     ref = TreatmentEffect(sm.OLS(y, sim["Z"]), d.astype(int), results_select=sim["ps_fit"]).ra(
-        effect_group=effect_group)
+        effect_group=effect_group
+    )
     est = regression_adjustment(y, d, sim["X"], None, estimand)
     assert_allclose([est.estimate, est.std_error], [ref.effect[0], ref.sd[0]], rtol=TIGHT)
     assert "(robust, HC0)" in est.notes
@@ -303,7 +292,8 @@ def test_matched_regression_without_replacement_matches_statsmodels_wls():
     mm = m[keep]
     # reference: statsmodels WLS with cov_type="cluster" by matched set (CR1)
     fit = sm.WLS(mm["y"], sm.add_constant(mm["d"]), weights=mm["w"]).fit(
-        cov_type="cluster", cov_kwds={"groups": mm["subclass"].astype(int)})
+        cov_type="cluster", cov_kwds={"groups": mm["subclass"].astype(int)}
+    )
     assert_allclose([est.estimate, est.std_error], [fit.params["d"], fit.bse["d"]], rtol=TIGHT)
     assert (est.n_treated, est.n_control) == (400, 800)
     assert "dropped 2 rows not in the matched sample" in est.notes  # weight 0 and weight missing
@@ -351,8 +341,9 @@ def hajek_moments(y, d, Z, tilt):
     return moments
 
 
-@pytest.mark.parametrize(("method", "tilt"), [
-    ("ATE", lambda e: np.ones_like(e)), ("ATT", lambda e: e), ("ATO", lambda e: e * (1 - e))])
+@pytest.mark.parametrize(
+    ("method", "tilt"), [("ATE", lambda e: np.ones_like(e)), ("ATT", lambda e: e), ("ATO", lambda e: e * (1 - e))]
+)
 def test_weighting_se_matches_numerical_stacked_sandwich(sim, method, tilt):
     # reference: generic M-estimation sandwich with a numerical Jacobian (stacked_se above), for
     # IPW (ATE, ATT) and overlap weights (ATO, Li, Morgan and Zaslavsky 2018); tolerance 1e-5
@@ -402,11 +393,12 @@ def test_aipw_att_matches_formula_and_numerical_stacked_sandwich(sim):
     k = Z.shape[1]
 
     def moments(theta):
-        t, gamma, beta = theta[0], theta[1:k + 1], theta[k + 1:]
+        t, gamma, beta = theta[0], theta[1 : k + 1], theta[k + 1 :]
         e = expit(Z @ beta)
         r = y - Z @ gamma
-        return np.column_stack([d * r - (1 - d) * e / (1 - e) * r - t * d,
-                                ((1 - d) * r)[:, None] * Z, (d - e)[:, None] * Z])
+        return np.column_stack(
+            [d * r - (1 - d) * e / (1 - e) * r - t * d, ((1 - d) * r)[:, None] * Z, (d - e)[:, None] * Z]
+        )
 
     theta = np.r_[tau, g0, sim["ps_fit"].params]
     contrast = np.r_[1.0, np.zeros(2 * k)]
@@ -450,8 +442,9 @@ def test_iv_2sls_matches_two_stage_hand_computation_and_linearmodels(sim):
     assert_allclose(est.estimate, second[-1], rtol=TIGHT)
     # reference 2: linearmodels IV2SLS, clustered, debiased=True; first-stage diagnostics
     lm_fit = IV2SLS(y, Z, d[:, None], z[:, None]).fit(cov_type="clustered", clusters=cl, debiased=True)
-    assert_allclose([est.estimate, est.std_error],
-                    [np.asarray(lm_fit.params)[-1], np.asarray(lm_fit.std_errors)[-1]], rtol=TIGHT)
+    assert_allclose(
+        [est.estimate, est.std_error], [np.asarray(lm_fit.params)[-1], np.asarray(lm_fit.std_errors)[-1]], rtol=TIGHT
+    )
     diag = lm_fit.first_stage.diagnostics.iloc[0]
     fs = iv_first_stage(d, z, sim["X"], cl)
     assert_allclose([fs.f_stat, fs.partial_r2], [diag["f.stat"], diag["partial.rsquared"]], rtol=TIGHT)
@@ -470,27 +463,28 @@ N_SYNTH = 20000
 @pytest.fixture(scope="module")
 def synthetic() -> dict:
     """Cohorts of three synthetic extracts (20,000 clients each) with their truth."""
-    from deepvalue.cohort import build_cohort
-    from deepvalue.config import load_config
-    from deepvalue.ingest import ingest_extract
-    from deepvalue.synth import generate_extract, write_extract
+    from deepvalue.cohort.build import build_cohort
+    from deepvalue.core.settings import load_settings
+    from deepvalue.extract.ingest import ingest_extract
+    from deepvalue.synth.generate import generate_extract
+    from deepvalue.synth.write import write_extract
 
     out = {}
     for seed in SEEDS:
         extract = generate_extract(N_SYNTH, seed=seed)
         with tempfile.TemporaryDirectory() as folder:
             write_extract(extract, folder)
-            cfg = load_config(Path(folder) / "config.yaml")
+            cfg = load_settings(Path(folder) / "config.yaml")
             analysis = build_cohort(ingest_extract(cfg).tables, cfg).analysis
         out[seed] = (analysis, cfg, extract.truth["outcomes"])
     return out
 
 
-def outcome_inputs(analysis: pd.DataFrame, cfg: dict, outcome: str) -> dict:
-    from deepvalue.design import covariate_design
+def outcome_inputs(analysis: pd.DataFrame, cfg, outcome: str) -> dict:
+    from deepvalue.adjust.design import covariate_design
 
     sub = analysis[analysis[outcome].notna()].reset_index(drop=True)
-    X = covariate_design(sub, cfg["covariates"]).X
+    X = covariate_design(sub, cfg.covariates).X
     d = sub["treatment"].to_numpy(float)
     # the propensity model is fitted elsewhere in the pipeline; a plain logit on X stands in here
     ps = sm.Logit(d, sm.add_constant(X.to_numpy())).fit(disp=0, method="newton").predict()
@@ -505,14 +499,18 @@ def test_adjusted_estimators_recover_true_att(synthetic, seed):
     for outcome, tr in truth.items():
         a = outcome_inputs(analysis, cfg, outcome)
         y, d, X, ps, cl = a["y"], a["d"], a["X"], a["ps"], a["cluster"]
-        rows = [regression_adjustment(y, d, X, cl, "ATT"), ipw(y, d, ps, "ATT", X, cluster=cl),
-                aipw(y, d, X, ps, "ATT", cluster=cl)]
+        rows = [
+            regression_adjustment(y, d, X, cl, "ATT"),
+            ipw(y, d, ps, "ATT", X, cluster=cl),
+            aipw(y, d, X, ps, "ATT", cluster=cl),
+        ]
         if outcome == "job_start":
             rows.append(logit_ame(y, d, X, cl))
         for row in rows:
             z = (row.estimate - tr["att"]) / row.std_error
-            assert abs(z) < 3, (f"seed {seed} {outcome} {row.method}: {row.estimate:.4f} "
-                                f"vs ATT {tr['att']:.4f} ({z:.1f} SE)")
+            assert abs(z) < 3, (
+                f"seed {seed} {outcome} {row.method}: {row.estimate:.4f} vs ATT {tr['att']:.4f} ({z:.1f} SE)"
+            )
             assert row.outcome == outcome and row.n_treated == tr["n_treated"] and row.n_control == tr["n_control"]
 
 
@@ -546,8 +544,19 @@ def all_methods(y, d, X, ps, cl, z, w):
 
 
 @pytest.mark.parametrize("treated_left", [0, 1])
-@pytest.mark.parametrize("method", ["naive_difference", "regression_adjustment", "logit_ame",
-                                    "matched_regression", "ipw", "aipw", "overlap_weights", "iv_2sls"])
+@pytest.mark.parametrize(
+    "method",
+    [
+        "naive_difference",
+        "regression_adjustment",
+        "logit_ame",
+        "matched_regression",
+        "ipw",
+        "aipw",
+        "overlap_weights",
+        "iv_2sls",
+    ],
+)
 def test_group_with_fewer_than_two_units_is_an_analysis_error(sim, method, treated_left):
     n = 400
     d = np.zeros(n)
@@ -560,8 +569,19 @@ def test_group_with_fewer_than_two_units_is_an_analysis_error(sim, method, treat
     assert "income_gain_gbp" in str(info.value) or method == "logit_ame"
 
 
-@pytest.mark.parametrize("method", ["naive_difference", "regression_adjustment", "logit_ame",
-                                    "matched_regression", "ipw", "aipw", "overlap_weights", "iv_2sls"])
+@pytest.mark.parametrize(
+    "method",
+    [
+        "naive_difference",
+        "regression_adjustment",
+        "logit_ame",
+        "matched_regression",
+        "ipw",
+        "aipw",
+        "overlap_weights",
+        "iv_2sls",
+    ],
+)
 def test_missing_outcomes_are_dropped_and_noted(sim, method):
     n = 600
     y = pd.Series(sim["y"][:n].copy(), name="y")
@@ -569,11 +589,15 @@ def test_missing_outcomes_are_dropped_and_noted(sim, method):
     args = (sim["X"].iloc[:n], sim["ps"][:n], sim["cluster"][:n], sim["z"][:n], np.ones(n))
     with_missing = all_methods(y, sim["d"][:n], *args)[method]()
     keep = y.notna().to_numpy()
-    measured = all_methods(y[keep].reset_index(drop=True), sim["d"][:n][keep],
-                           *(a.iloc[keep] if isinstance(a, pd.DataFrame) else a[keep] for a in args))[method]()
+    measured = all_methods(
+        y[keep].reset_index(drop=True),
+        sim["d"][:n][keep],
+        *(a.iloc[keep] if isinstance(a, pd.DataFrame) else a[keep] for a in args),
+    )[method]()
     assert "dropped 4 rows with missing outcome" in with_missing.notes
-    assert_allclose([with_missing.estimate, with_missing.std_error], [measured.estimate, measured.std_error],
-                    rtol=1e-12)
+    assert_allclose(
+        [with_missing.estimate, with_missing.std_error], [measured.estimate, measured.std_error], rtol=1e-12
+    )
     assert with_missing.n_treated + with_missing.n_control == n - 4
 
 
@@ -621,18 +645,43 @@ def test_weak_instrument_helper_and_skipped_row():
     assert weak_instrument(9.99) and not weak_instrument(10.0) and weak_instrument(float("nan"))
     fs = FirstStage(f_stat=4.2, partial_r2=0.001, coefficient=0.05, std_error=0.024, n=900, n_clusters=40)
     assert weak_instrument(fs)
-    row = skipped_estimate("job_start", "iv_2sls", "LATE", "risk_difference", f"weak instrument: {fs.describe()}",
-                           n_treated=500, n_control=400)
+    row = skipped_estimate(
+        "job_start",
+        "iv_2sls",
+        "LATE",
+        "risk_difference",
+        f"weak instrument: {fs.describe()}",
+        n_treated=500,
+        n_control=400,
+    )
     assert np.isnan(row.estimate) and row.notes.startswith("skipped: weak instrument: first-stage F = 4.2")
 
 
 def test_estimates_frame_has_the_documented_columns(sim):
-    rows = [naive_difference(sim["y"], sim["d"], outcome="y", subgroup="service=employment"),
-            skipped_estimate("y", "iv_2sls", "LATE", "mean_difference", "no instrument")]
+    rows = [
+        naive_difference(sim["y"], sim["d"], outcome="y", subgroup="service=employment"),
+        skipped_estimate("y", "iv_2sls", "LATE", "mean_difference", "no instrument"),
+    ]
     frame = estimates_frame(rows)
-    assert tuple(frame.columns) == ESTIMATE_COLUMNS == (
-        "outcome", "subgroup", "method", "estimand", "estimate", "std_error", "ci_lower", "ci_upper",
-        "p_value", "n_treated", "n_control", "scale", "notes")
+    assert (
+        tuple(frame.columns)
+        == ESTIMATE_COLUMNS
+        == (
+            "outcome",
+            "subgroup",
+            "method",
+            "estimand",
+            "estimate",
+            "std_error",
+            "ci_lower",
+            "ci_upper",
+            "p_value",
+            "n_treated",
+            "n_control",
+            "scale",
+            "notes",
+        )
+    )
     assert frame.loc[0, "subgroup"] == "service=employment" and frame["n_treated"].dtype == "int64"
     assert len(estimates_frame([])) == 0 and tuple(estimates_frame([]).columns) == ESTIMATE_COLUMNS
     first = rows[0]
@@ -644,8 +693,9 @@ def test_normal_wald_interval_and_p_value(sim):
     est = ipw(sim["y"], sim["d"], sim["ps"], "ATE", sim["X"])
     # reference: the normal 97.5% quantile and two-sided p-value from scipy
     q = stats.norm.ppf(0.975)
-    assert_allclose([est.ci_lower, est.ci_upper], [est.estimate - q * est.std_error, est.estimate + q * est.std_error],
-                    rtol=1e-12)
+    assert_allclose(
+        [est.ci_lower, est.ci_upper], [est.estimate - q * est.std_error, est.estimate + q * est.std_error], rtol=1e-12
+    )
     assert_allclose(est.p_value, 2 * stats.norm.sf(abs(est.estimate / est.std_error)), rtol=1e-12)
 
 
@@ -665,22 +715,29 @@ def test_collinear_propensity_design_leaves_the_stacked_weighting_se_unchanged(s
     # of a column and a constant span nothing new, so the logit MLE and the SE are the same
     y, d, ps, X = sim["y"], sim["d"], sim["ps"], sim["X"]
     wide = X.assign(age_copy=2 * X["age_std"], constant=1.0)
-    for fn in (lambda M: ipw(y, d, ps, "ATE", M), lambda M: ipw(y, d, ps, "ATT", M),
-               lambda M: overlap_weighted(y, d, ps, M), lambda M: aipw(y, d, X, ps, "ATE", ps_design=M)):
+    for fn in (
+        lambda M: ipw(y, d, ps, "ATE", M),
+        lambda M: ipw(y, d, ps, "ATT", M),
+        lambda M: overlap_weighted(y, d, ps, M),
+        lambda M: aipw(y, d, X, ps, "ATE", ps_design=M),
+    ):
         ref, est = fn(X), fn(wide)
         assert "sandwich" in est.notes and "ps treated as known" not in est.notes
         assert_allclose([est.estimate, est.std_error], [ref.estimate, ref.std_error], rtol=1e-9)
 
 
 def test_cluster_ids_as_text_or_integer_codes_give_the_same_standard_errors(sim):
-    from deepvalue.estimate_stage import _cluster_codes
+    from deepvalue.effects.table import _cluster_codes
 
     y, d, ps, X = sim["y"], sim["d"], sim["ps"], sim["X"]
     text = pd.Series([f"W{c:05d}" for c in sim["cluster"]], dtype="string[pyarrow]")
     codes = _cluster_codes(text)
     assert codes.dtype.kind == "i" and len(np.unique(codes)) == len(np.unique(sim["cluster"]))
-    for fn in (lambda c: ipw(y, d, ps, "ATE", X, cluster=c), lambda c: aipw(y, d, X, ps, "ATT", ps_design=X, cluster=c),
-               lambda c: regression_adjustment(y, d, X, c, "ATE")):
+    for fn in (
+        lambda c: ipw(y, d, ps, "ATE", X, cluster=c),
+        lambda c: aipw(y, d, X, ps, "ATT", ps_design=X, cluster=c),
+        lambda c: regression_adjustment(y, d, X, c, "ATE"),
+    ):
         by_text, by_code = fn(text), fn(codes)
         assert by_text.std_error == by_code.std_error  # exact: the same cluster codes, in the same order
     missing = text.copy()

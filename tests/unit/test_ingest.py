@@ -8,18 +8,17 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
-from deepvalue.config import load_config
-from deepvalue.errors import ExtractError
-from deepvalue.ingest import ingest_extract, parse_dates, write_interim
-
-import pyarrow as pa
+from deepvalue.core.errors import ExtractError
+from deepvalue.core.settings import load_settings
+from deepvalue.extract.ingest import ingest_extract, parse_dates, write_interim
 
 
 def problems(cfg: dict) -> list:
     with pytest.raises(ExtractError) as info:
-        ingest_extract(load_config(cfg))
+        ingest_extract(load_settings(cfg))
     return list(info.value.problems)
 
 
@@ -36,7 +35,7 @@ def edit(cfg: dict, table: str, fn) -> None:
 
 
 def test_valid_tiny_extract_ingests(tiny):
-    extract = ingest_extract(load_config(tiny))
+    extract = ingest_extract(load_settings(tiny))
     assert set(extract.tables) == {"clients", "contacts", "outcomes", "workers"}
     clients = extract.tables["clients"]
     assert len(clients) == 40
@@ -70,6 +69,7 @@ def test_unparseable_dates_name_rows_and_format_fix(tiny):
     def bad(f):
         f.loc[[2, 5], "start_date"] = ["03/02/2024", "not a date"]
         return f
+
     edit(tiny, "clients", bad)
     p = only(problems(tiny), "clients", "start_date")
     assert "unparseable dates" in p.message and "'03/02/2024'" in p.message
@@ -81,19 +81,23 @@ def test_date_format_option_reads_uk_dates(tiny):
     def uk(f):
         f["start_date"] = pd.to_datetime(f["start_date"]).dt.strftime("%d/%m/%Y")
         return f
+
     for table, col in (("clients", "start_date"),):
         edit(tiny, table, uk)
+
     # every date column must follow the one configured format
     def uk_dates(column):
         def fn(f):
             f[column] = pd.to_datetime(f[column], errors="coerce").dt.strftime("%d/%m/%Y").fillna("")
             return f
+
         return fn
+
     edit(tiny, "contacts", uk_dates("contact_date"))
     edit(tiny, "outcomes", uk_dates("outcome_date"))
     edit(tiny, "workers", uk_dates("end_date"))
     tiny["extract"]["date_format"] = "%d/%m/%Y"
-    extract = ingest_extract(load_config(tiny))
+    extract = ingest_extract(load_settings(tiny))
     assert extract.tables["clients"]["start_date"].notna().all()
 
 
@@ -101,6 +105,7 @@ def test_text_in_numeric_covariate(tiny):
     def bad(f):
         f.loc[0, "age"] = "forty"
         return f
+
     edit(tiny, "clients", bad)
     p = only(problems(tiny), "clients", "age")
     assert "text in a numeric covariate" in p.message and "'forty'" in p.message and p.rows == (2,)
@@ -110,6 +115,7 @@ def test_duplicate_client_ids(tiny):
     def bad(f):
         f.loc[3, "client_id"] = f.loc[1, "client_id"]
         return f
+
     edit(tiny, "clients", bad)
     p = only(problems(tiny), "clients", "client_id")
     assert "duplicate client ids" in p.message and p.rows == (3, 5) and p.count == 2
@@ -119,6 +125,7 @@ def test_binary_outcome_not_zero_one(tiny):
     def bad(f):
         f.loc[4, "value"] = "2"
         return f
+
     edit(tiny, "outcomes", bad)
     p = only(problems(tiny), "outcomes", "value")
     assert "binary outcome 'job_start' has values other than 0 and 1 (e.g. 2)" in p.message
@@ -151,6 +158,7 @@ def test_direct_identifier_values(tiny, column, value, kind):
     def bad(f):
         f.loc[6, column] = value
         return f
+
     edit(tiny, "clients", bad)
     found = [p for p in problems(tiny) if p.column == column and kind in p.message]
     assert found, kind
@@ -161,17 +169,26 @@ def test_postcode_district_is_allowed(tiny):
     def district(f):
         f["postcode_district"] = "E1"
         return f
+
     edit(tiny, "clients", district)
-    ingest_extract(load_config(tiny))
+    ingest_extract(load_settings(tiny))
 
 
-@pytest.mark.parametrize("header,kind", [("Surname", "personal name"), ("email", "e-mail address"),
-                                         ("Mobile", "phone number"), ("NI Number", "National Insurance number"),
-                                         ("date_of_birth", "date of birth")])
+@pytest.mark.parametrize(
+    "header,kind",
+    [
+        ("Surname", "personal name"),
+        ("email", "e-mail address"),
+        ("Mobile", "phone number"),
+        ("NI Number", "National Insurance number"),
+        ("date_of_birth", "date of birth"),
+    ],
+)
 def test_direct_identifier_column_names(tiny, header, kind):
     def bad(f):
         f[header] = "x"
         return f
+
     edit(tiny, "clients", bad)
     p = only(problems(tiny), "clients", header)
     assert kind in p.message and "remove the column" in p.fix
@@ -182,15 +199,22 @@ def test_every_problem_reported_at_once(tiny):
         f.loc[0, "age"] = "old"
         f.loc[1, "start_date"] = "yesterday"
         return f
+
     edit(tiny, "clients", bad_clients)
+
     def bad_outcomes(f):
         f.loc[0, "value"] = "7"
         return f
+
     edit(tiny, "outcomes", bad_outcomes)
     Path(tiny["extract"]["workers"]["path"]).unlink()
     probs = problems(tiny)
-    assert {(p.table, p.column) for p in probs} >= {("clients", "age"), ("clients", "start_date"),
-                                                     ("outcomes", "value"), ("workers", None)}
+    assert {(p.table, p.column) for p in probs} >= {
+        ("clients", "age"),
+        ("clients", "start_date"),
+        ("outcomes", "value"),
+        ("workers", None),
+    }
 
 
 def test_cleaning_rules_are_counted(tiny):
@@ -200,8 +224,9 @@ def test_cleaning_rules_are_counted(tiny):
         early = f.iloc[[3]].assign(contact_date="2000-01-01", contact_id="K90002")
         future = f.iloc[[4]].assign(contact_date="2030-01-01", contact_id="K90003")
         return pd.concat([f, extra, unknown, early, future], ignore_index=True)
+
     edit(tiny, "contacts", messy)
-    extract = ingest_extract(load_config(tiny))
+    extract = ingest_extract(load_settings(tiny))
     rep = extract.report["tables"]["contacts"]
     dropped = {d["reason"]: d["rows"] for d in rep["dropped"]}
     assert dropped == {
@@ -217,6 +242,7 @@ def test_conflicting_contact_ids_are_an_error(tiny):
     def bad(f):
         f.loc[1, "contact_id"] = f.loc[0, "contact_id"]
         return f
+
     edit(tiny, "contacts", bad)
     p = only(problems(tiny), "contacts", "contact_id")
     assert "contact ids used for different contacts" in p.message and p.rows == (2, 3)
@@ -224,7 +250,7 @@ def test_conflicting_contact_ids_are_an_error(tiny):
 
 @pytest.mark.parametrize("fmt", ["parquet", "xlsx"])
 def test_parquet_and_xlsx_read_like_csv(tiny, fmt):
-    reference = ingest_extract(load_config(tiny)).tables
+    reference = ingest_extract(load_settings(tiny)).tables
     for table in ("clients", "contacts", "outcomes", "workers"):
         csv_path = Path(tiny["extract"][table]["path"])
         frame = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
@@ -234,7 +260,7 @@ def test_parquet_and_xlsx_read_like_csv(tiny, fmt):
         else:
             frame.to_excel(new, index=False)
         tiny["extract"][table]["path"] = str(new)
-    other = ingest_extract(load_config(tiny)).tables
+    other = ingest_extract(load_settings(tiny)).tables
     for table, frame in reference.items():
         pd.testing.assert_frame_equal(frame, other[table], check_dtype=False)
 
@@ -245,7 +271,7 @@ def test_typed_parquet_dates_and_numbers(tiny):
     frame["start_date"] = pd.to_datetime(frame["start_date"])
     frame.to_parquet(path.with_suffix(".parquet"), index=False)
     tiny["extract"]["clients"]["path"] = str(path.with_suffix(".parquet"))
-    clients = ingest_extract(load_config(tiny)).tables["clients"]
+    clients = ingest_extract(load_settings(tiny)).tables["clients"]
     assert clients["start_date"].min() >= pd.Timestamp("2024-01-01")
     assert clients["age"].dtype == float
 
@@ -253,9 +279,10 @@ def test_typed_parquet_dates_and_numbers(tiny):
 def test_column_names_with_spaces(tiny):
     def rename(f):
         return f.rename(columns={"client_id": "Client Ref", "start_date": "Date Referred"})
+
     edit(tiny, "clients", rename)
     tiny["extract"]["clients"]["columns"].update({"client_id": "Client Ref", "start_date": "Date Referred"})
-    assert len(ingest_extract(load_config(tiny)).tables["clients"]) == 40
+    assert len(ingest_extract(load_settings(tiny)).tables["clients"]) == 40
 
 
 def test_iso_datetimes_are_accepted():
@@ -267,7 +294,7 @@ def test_iso_datetimes_are_accepted():
 def test_write_interim_is_deterministic(tiny, tmp_path):
     outs = []
     for run in ("a", "b"):
-        extract = ingest_extract(load_config(tiny))
+        extract = ingest_extract(load_settings(tiny))
         write_interim(extract, tmp_path / run, tmp_path / run / "report.json")
         outs.append({p.name: p.read_bytes() for p in sorted((tmp_path / run).iterdir())})
     assert outs[0] == outs[1]
@@ -280,11 +307,13 @@ def test_cli_validate_exits_2_without_traceback(tiny, tmp_path):
     def bad(f):
         f.loc[0, "age"] = "forty"
         return f
+
     edit(tiny, "clients", bad)
     cfg_path = tmp_path / "cfg.yaml"
     cfg_path.write_text(yaml.safe_dump(tiny))
-    res = subprocess.run([sys.executable, "-m", "deepvalue.cli", "validate", "--config", str(cfg_path)],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "deepvalue.cli", "validate", "--config", str(cfg_path)], capture_output=True, text=True
+    )
     assert res.returncode == 2
     assert "Traceback" not in res.stderr
     assert "column 'age': text in a numeric covariate" in res.stderr and "fix:" in res.stderr
@@ -295,14 +324,15 @@ def test_cli_validate_reports_counts_on_a_good_extract(tiny, tmp_path):
 
     cfg_path = tmp_path / "cfg.yaml"
     cfg_path.write_text(yaml.safe_dump(tiny))
-    res = subprocess.run([sys.executable, "-m", "deepvalue.cli", "validate", "--config", str(cfg_path)],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "deepvalue.cli", "validate", "--config", str(cfg_path)], capture_output=True, text=True
+    )
     assert res.returncode == 0, res.stderr
     assert "contacts: 200 rows read, 200 kept, 0 dropped" in res.stdout
 
 
 def test_identifier_values_found_alike_in_distinct_and_repeated_columns(monkeypatch):
-    from deepvalue import identifiers
+    from deepvalue.extract import identifiers
 
     ids = [f"K{i:07d}" for i in range(3000)]
     ids[5], ids[2500] = "mary.smith@example.org", "AB 12 34 56 C"
@@ -318,7 +348,7 @@ def test_identifier_values_found_alike_in_distinct_and_repeated_columns(monkeypa
 
 
 def test_numbers_parse_alike_on_arrow_and_pandas_paths():
-    from deepvalue.ingest import parse_numbers
+    from deepvalue.extract.ingest import parse_numbers
 
     clean = pa.chunked_array([pa.array([" 1", "2.5", None, "", "NaN", "-3e2", ".5"])])
     vals, bad = parse_numbers(clean)  # arrow parses all of it

@@ -13,6 +13,7 @@ Reference values and where they come from:
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import logging
@@ -25,17 +26,18 @@ import statsmodels.api as sm
 from numpy.testing import assert_allclose
 from sklearn.linear_model import LogisticRegression
 
-from deepvalue import matching
-from deepvalue.cohort import build_cohort
-from deepvalue.config import load_config
-from deepvalue.design import covariate_design
-from deepvalue.errors import AnalysisError, ConfigError
-from deepvalue.ingest import ingest_extract
-from deepvalue.match_stage import run_matching, write_match_outputs
-from deepvalue.matching import NO_CALIPER, NO_STRATUM, USED_UP, match_nearest
-from deepvalue.propensity import fit_propensity
-from deepvalue.synth import generate_extract, write_extract
-from deepvalue.weighting import effective_sample_size, propensity_weights, trimmed
+from deepvalue.adjust import matching
+from deepvalue.adjust.design import covariate_design
+from deepvalue.adjust.matched_cohort import run_matching, write_match_outputs
+from deepvalue.adjust.matching import NO_CALIPER, NO_STRATUM, USED_UP, match_nearest
+from deepvalue.adjust.propensity import fit_propensity
+from deepvalue.adjust.weighting import effective_sample_size, propensity_weights, trimmed
+from deepvalue.cohort.build import build_cohort
+from deepvalue.core.errors import AnalysisError, ConfigError
+from deepvalue.core.settings import load_settings
+from deepvalue.extract.ingest import ingest_extract
+from deepvalue.synth.generate import generate_extract
+from deepvalue.synth.write import write_extract
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +45,7 @@ def synthetic():
     """The cohort and config of the synthetic extract generate_extract(4000, seed=3)."""
     with tempfile.TemporaryDirectory() as folder:
         paths = write_extract(generate_extract(4000, seed=3), folder)
-        cfg = load_config(paths["config"])
+        cfg = load_settings(paths["config"])
         cohort = build_cohort(ingest_extract(cfg).tables, cfg)
     return cohort.analysis, cfg
 
@@ -52,9 +54,10 @@ def synthetic():
 # propensity
 # ---------------------------------------------------------------------------------------------
 
+
 def test_propensity_agrees_with_statsmodels_on_the_synthetic_design(synthetic):
     analysis, cfg = synthetic
-    X = covariate_design(analysis, cfg["covariates"]).X
+    X = covariate_design(analysis, cfg.covariates).X
     t = analysis["treatment"].to_numpy()
     fit = fit_propensity(X, t)
     ref = sm.Logit(t, sm.add_constant(X, prepend=True)).fit(method="newton", tol=1e-12, maxiter=100, disp=0)
@@ -69,8 +72,13 @@ def test_propensity_on_badly_scaled_columns_agrees_with_statsmodels():
     # income in pounds next to a 0/1 column: the case where unscaled quasi-Newton fits crawl
     rng = np.random.default_rng(11)
     n = 3000
-    X = pd.DataFrame({"income": rng.normal(25_000, 8_000, n), "flag": (rng.random(n) < 0.3).astype(float),
-                      "age": rng.integers(18, 70, n).astype(float)})
+    X = pd.DataFrame(
+        {
+            "income": rng.normal(25_000, 8_000, n),
+            "flag": (rng.random(n) < 0.3).astype(float),
+            "age": rng.integers(18, 70, n).astype(float),
+        }
+    )
     eta = -1 + 4e-5 * X["income"] + 0.8 * X["flag"] - 0.02 * X["age"]
     t = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(int)
     fit = fit_propensity(X, t)
@@ -138,6 +146,7 @@ def test_collinear_column_is_left_out_without_changing_scores():
 # matching: a brute-force reference, obviously correct and O(n^2)
 # ---------------------------------------------------------------------------------------------
 
+
 def brute_force_match(logit, treatment, caliper, ratio, replace, strata, order, seed):
     """Greedy matching straight from the definition: scan every control for every treated."""
     logit = np.asarray(logit, dtype=float)
@@ -176,8 +185,11 @@ def brute_force_match(logit, treatment, caliper, ratio, replace, strata, order, 
     return pairs, weights, reasons
 
 
-SETTINGS = list(itertools.product([1, 2, 3], [False, True], [None, 0.2, 1.0], [False, True],
-                                  ["largest", "smallest", "random", "data"]))
+SETTINGS = list(
+    itertools.product(
+        [1, 2, 3], [False, True], [None, 0.2, 1.0], [False, True], ["largest", "smallest", "random", "data"]
+    )
+)
 
 
 @pytest.mark.parametrize(("ratio", "replace", "caliper", "use_strata", "order"), SETTINGS)
@@ -359,6 +371,7 @@ def test_effective_sample_size_by_hand():
 # the stage
 # ---------------------------------------------------------------------------------------------
 
+
 def test_acceptance_matching_balances_the_synthetic_cohort(synthetic, tmp_path):
     analysis, cfg = synthetic
     out = run_matching(analysis, cfg)
@@ -370,7 +383,7 @@ def test_acceptance_matching_balances_the_synthetic_cohort(synthetic, tmp_path):
     # order (largest score first): 0.097 for n_issues here; order "random" gives 0.039, and on the
     # default synthetic cohort (seed 1) or at 1M clients "largest" leaves 0.11-0.14 (benchmarks/bench_matching.py).
     assert matched.max() < 0.1
-    assert set(bal["covariate"]) == set(covariate_design(analysis, cfg["covariates"]).columns)
+    assert set(bal["covariate"]) == set(covariate_design(analysis, cfg.covariates).columns)
     assert out.summary["flagged"]["matched"] == []
 
     s = out.summary
@@ -392,8 +405,20 @@ def test_acceptance_matching_balances_the_synthetic_cohort(synthetic, tmp_path):
     assert out.flow["n_excluded"].sum() == s["n_treated"] - s["n_matched_treated"]
     assert list(out.weights.columns) == ["client_id", "treatment", "w_matched", "w_ipw_ate", "w_ipw_att", "w_overlap"]
 
-    paths = {name: tmp_path / name for name in ("p.parquet", "m.parquet", "w.parquet", "b.csv", "s.json",
-                                                "f.csv", "love.png", "overlap.png", "pairs.parquet")}
+    paths = {
+        name: tmp_path / name
+        for name in (
+            "p.parquet",
+            "m.parquet",
+            "w.parquet",
+            "b.csv",
+            "s.json",
+            "f.csv",
+            "love.png",
+            "overlap.png",
+            "pairs.parquet",
+        )
+    }
     write_match_outputs(out, *list(paths.values())[:8], pairs_path=paths["pairs.parquet"])
     assert all(p.stat().st_size > 0 for p in paths.values())
     assert pd.read_parquet(paths["m.parquet"]).equals(out.matched)
@@ -409,7 +434,7 @@ def test_stage_is_deterministic(synthetic):
 
 def test_too_few_matches_is_an_error_with_the_fix(synthetic):
     analysis, cfg = synthetic
-    cfg = {**cfg, "matching": {**cfg["matching"], "min_matched": 10**6}}
+    cfg = dataclasses.replace(cfg, matching=dataclasses.replace(cfg.matching, min_matched=10**6))
     with pytest.raises(AnalysisError) as err:
         run_matching(analysis, cfg)
     assert "too few matches" in str(err.value) and "widen matching.caliper" in str(err.value)
@@ -418,13 +443,13 @@ def test_too_few_matches_is_an_error_with_the_fix(synthetic):
 def test_unknown_exact_column_is_a_config_error(synthetic):
     analysis, cfg = synthetic
     with pytest.raises(ConfigError, match="did you mean 'service'"):
-        run_matching(analysis, {**cfg, "matching": {**cfg["matching"], "exact": ["servce"]}})
+        run_matching(analysis, dataclasses.replace(cfg, matching=dataclasses.replace(cfg.matching, exact=("servce",))))
 
 
 def test_flagged_covariates_are_logged(synthetic, caplog):
     # matching in row order lets early clients take the controls: start quarter ends up imbalanced
     analysis, cfg = synthetic
-    cfg = {**cfg, "matching": {**cfg["matching"], "order": "data", "replace": False}}
+    cfg = dataclasses.replace(cfg, matching=dataclasses.replace(cfg.matching, order="data", replace=False))
     with caplog.at_level(logging.WARNING, logger="deepvalue"):
         out = run_matching(analysis, cfg)
     flagged = out.summary["flagged"]["matched"]

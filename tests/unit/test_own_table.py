@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepvalue.errors import ExtractError
-from deepvalue.estimators import ESTIMATE_COLUMNS
-from deepvalue.own_table import estimate_own_table
+from deepvalue.core.errors import ExtractError
+from deepvalue.effects.base import ESTIMATE_COLUMNS
+from deepvalue.effects.own_table import estimate_own_table
 
 
 @pytest.fixture
@@ -64,12 +64,49 @@ def test_non_binary_treatment(own_table, tmp_path):
 
 def test_cli_writes_estimates_csv(own_table, tmp_path):
     out = tmp_path / "out"
-    res = subprocess.run([sys.executable, "-m", "deepvalue.cli", "estimate", "--table", str(own_table),
-                          "--treatment", "treated", "--outcome", "y", "--covariates", "x,group", "--cluster", "team",
-                          "--methods", "naive,regression", "--out", str(out)], capture_output=True, text=True)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "deepvalue.cli",
+            "estimate",
+            "--table",
+            str(own_table),
+            "--treatment",
+            "treated",
+            "--outcome",
+            "y",
+            "--covariates",
+            "x,group",
+            "--cluster",
+            "team",
+            "--methods",
+            "naive,regression",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0, res.stderr
     est = pd.read_csv(out / "estimates.csv")
     assert set(est["method"]) == {"naive", "regression"} and len(est) == 3
-    res = subprocess.run([sys.executable, "-m", "deepvalue.cli", "estimate", "--table", str(own_table),
-                          "--treatment", "treatd", "--outcome", "y", "--out", str(out)], capture_output=True, text=True)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "deepvalue.cli",
+            "estimate",
+            "--table",
+            str(own_table),
+            "--treatment",
+            "treatd",
+            "--outcome",
+            "y",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 2 and "Traceback" not in res.stderr and "did you mean 'treated'" in res.stderr

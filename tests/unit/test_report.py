@@ -1,4 +1,4 @@
-"""The HTML report (deepvalue.report) built from a real workflow run on a small synthetic extract.
+"""The HTML report (deepvalue.publish.report) built from a real workflow run on a small synthetic extract.
 
 The session fixture runs `deepvalue synth` (1,500 clients, seed 3) and the real snakemake
 workflow in a temporary folder (about 35 s), so every section is built from real results.
@@ -15,9 +15,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from deepvalue import report
-
 from conftest import run_small_workflow
+from deepvalue.publish import html, report, sections
 
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -70,13 +69,23 @@ def parse(path: Path) -> Collector:
 def test_every_section_has_an_h2_with_its_id(built):
     ids = parse(built).h2_ids
     assert ids == list(report.SECTION_IDS)
-    assert set(ids) >= {"question-and-data", "cohort-flow", "exposure", "balance", "estimates",
-                        "refutations-and-sensitivity", "value", "validation", "disclosure", "provenance"}
+    assert set(ids) >= {
+        "question-and-data",
+        "cohort-flow",
+        "exposure",
+        "balance",
+        "estimates",
+        "refutations-and-sensitivity",
+        "value",
+        "validation",
+        "disclosure",
+        "provenance",
+    }
 
 
 def test_every_image_is_an_embedded_png(built):
     srcs = parse(built).img_src
-    assert len(srcs) == len(report.FIGURES) == 5  # 2 cohort figures, Love plot, overlap, forest
+    assert len(srcs) == len(sections.FIGURES) == 5  # 2 cohort figures, Love plot, overlap, forest
     for src in srcs:
         assert src.startswith("data:image/png;base64,"), src[:60]
         assert base64.b64decode(src.split(",", 1)[1], validate=True)[:8] == b"\x89PNG\r\n\x1a\n"
@@ -103,7 +112,7 @@ def test_two_builds_give_identical_bytes(small_run, built, tmp_path):
 def test_illustrative_notice_is_prominent(built):
     text = built.read_text(encoding="utf-8")
     assert 'id="illustrative-notice"' in text
-    assert report.ILLUSTRATIVE_NOTICE in text
+    assert sections.ILLUSTRATIVE_NOTICE in text
     value = text.split('<h2 id="value"')[1].split("<h2 ")[0]
     assert value.index("illustrative-notice") < value.index("<table")  # above the tables
 
@@ -150,22 +159,31 @@ def test_validation_not_applicable_without_truth(small_run, tmp_path):
 
 def test_table_cells_are_escaped():
     frame = pd.DataFrame({"a": ["<script>alert(1)</script>"], "b": [1234567.0]})
-    out = report.html_table(frame, [report.Col("a"), report.Col("b", **report.NUM)])
+    out = html.html_table(frame, [html.Col("a"), html.Col("b", **html.NUM)])
     assert "<script>" not in out and "&lt;script&gt;" in out
     assert "1,235,000" in out
 
 
 def test_markdown_tables_are_escaped():
-    out = report.markdown_to_html("# T\n\ntext `x<1`\n\n| a |\n|---|\n| <b>no</b> |\n")
+    out = html.markdown_to_html("# T\n\ntext `x<1`\n\n| a |\n|---|\n| <b>no</b> |\n")
     assert "<b>" not in out and "&lt;b&gt;" in out and "<code>x&lt;1</code>" in out
 
 
-@pytest.mark.parametrize("value, expected", [
-    (0.0, "0"), (12345.678, "12,350"), (-1234.5, "-1,234"), (0.000123456, "0.0001235"),
-    (1e-7, "1.000e-07"), (float("nan"), report.DASH), (None, report.DASH), (1.0, "1"),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (0.0, "0"),
+        (12345.678, "12,350"),
+        (-1234.5, "-1,234"),
+        (0.000123456, "0.0001235"),
+        (1e-7, "1.000e-07"),
+        (float("nan"), html.DASH),
+        (None, html.DASH),
+        (1.0, "1"),
+    ],
+)
 def test_fmt_num(value, expected):
-    assert report.fmt_num(value) == expected
+    assert html.fmt_num(value) == expected
 
 
 def test_missing_inputs_do_not_stop_the_report(tmp_path):
@@ -179,7 +197,7 @@ def test_missing_inputs_do_not_stop_the_report(tmp_path):
 def test_each_figure_is_embedded_byte_for_byte(small_run, built):
     results, _ = small_run
     srcs = parse(built).img_src
-    for rel in report.FIGURES:
+    for rel in sections.FIGURES:
         encoded = base64.b64encode((results / rel).read_bytes()).decode("ascii")
         assert f"data:image/png;base64,{encoded}" in srcs, rel
 
@@ -187,19 +205,37 @@ def test_each_figure_is_embedded_byte_for_byte(small_run, built):
 def test_steps_on_a_subsample_are_said_in_the_refutations_section(tmp_path):
     # DoWhy ran on 100 of 900 clients, its bootstrap on 50 rows, the refuters on 60: all said;
     # a refuter that used every client is not called a subsample
-    pd.DataFrame({
-        "outcome": ["y", "y", "z"], "subgroup": ["", "", ""], "method": ["naive", "dowhy_psm", "naive"],
-        "n_treated": [400, 50, 300], "n_control": [500, 50, 300],
-        "notes": ["", "stratified subsample of 100 of 900 rows (seed 1); bootstrap: 100 replicates on a "
-                  "stratified subsample of 50 rows, SE and CI scaled by sqrt(50/100)", ""],
-    }).to_csv(tmp_path / "estimates.csv", index=False)
-    pd.DataFrame({"outcome": ["y", "z"], "refuter": ["placebo_treatment_refuter"] * 2, "passed": [True, True],
-                  "n_used": [60, 600]}).to_csv(tmp_path / "refutations.csv", index=False)
-    html = report.section_refutations(tmp_path, {})
-    assert ("Run on subsamples (stratified by treatment): DoWhy estimates, y 100 of 900 clients; their "
-            "bootstrap, 50 rows (SE and CI rescaled to the full size); DoWhy refuters, y 60 of 900 clients. "
-            "Our own estimates use every client.") in html
-    pd.DataFrame({"outcome": ["z"], "refuter": ["placebo_treatment_refuter"], "passed": [True],
-                  "n_used": [600]}).to_csv(tmp_path / "refutations.csv", index=False)
+    pd.DataFrame(
+        {
+            "outcome": ["y", "y", "z"],
+            "subgroup": ["", "", ""],
+            "method": ["naive", "dowhy_psm", "naive"],
+            "n_treated": [400, 50, 300],
+            "n_control": [500, 50, 300],
+            "notes": [
+                "",
+                "stratified subsample of 100 of 900 rows (seed 1); bootstrap: 100 replicates on a "
+                "stratified subsample of 50 rows, SE and CI scaled by sqrt(50/100)",
+                "",
+            ],
+        }
+    ).to_csv(tmp_path / "estimates.csv", index=False)
+    pd.DataFrame(
+        {
+            "outcome": ["y", "z"],
+            "refuter": ["placebo_treatment_refuter"] * 2,
+            "passed": [True, True],
+            "n_used": [60, 600],
+        }
+    ).to_csv(tmp_path / "refutations.csv", index=False)
+    page = sections.section_refutations(tmp_path, {})
+    assert (
+        "Run on subsamples (stratified by treatment): DoWhy estimates, y 100 of 900 clients; their "
+        "bootstrap, 50 rows (SE and CI rescaled to the full size); DoWhy refuters, y 60 of 900 clients. "
+        "Our own estimates use every client."
+    ) in page
+    pd.DataFrame(
+        {"outcome": ["z"], "refuter": ["placebo_treatment_refuter"], "passed": [True], "n_used": [600]}
+    ).to_csv(tmp_path / "refutations.csv", index=False)
     pd.read_csv(tmp_path / "estimates.csv").iloc[[2]].to_csv(tmp_path / "estimates.csv", index=False)
-    assert "Run on subsamples" not in report.section_refutations(tmp_path, {})
+    assert "Run on subsamples" not in sections.section_refutations(tmp_path, {})

@@ -34,7 +34,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from deepvalue.sensitivity import (
+from deepvalue.robustness.sensitivity import (
     SENSITIVITY_COLUMNS,
     count_md_to_rr,
     evalue_ci,
@@ -50,13 +50,86 @@ from deepvalue.sensitivity import (
 )
 
 # Lead example, Rosenbaum (2002) ch. 4; data as printed in rbounds' psens() help page.
-LEAD_TRT = np.array([38, 23, 41, 18, 37, 36, 23, 62, 31, 34, 24, 14, 21, 17, 16, 20, 15, 10, 45, 39, 22,
-                     35, 49, 48, 44, 35, 43, 39, 34, 13, 73, 25, 27], dtype=float)
-LEAD_CTRL = np.array([16, 18, 18, 24, 19, 11, 10, 15, 16, 18, 18, 13, 19, 10, 16, 16, 24, 13, 9, 14, 21,
-                      19, 7, 18, 19, 12, 11, 22, 25, 16, 13, 11, 13], dtype=float)
+LEAD_TRT = np.array(
+    [
+        38,
+        23,
+        41,
+        18,
+        37,
+        36,
+        23,
+        62,
+        31,
+        34,
+        24,
+        14,
+        21,
+        17,
+        16,
+        20,
+        15,
+        10,
+        45,
+        39,
+        22,
+        35,
+        49,
+        48,
+        44,
+        35,
+        43,
+        39,
+        34,
+        13,
+        73,
+        25,
+        27,
+    ],
+    dtype=float,
+)
+LEAD_CTRL = np.array(
+    [
+        16,
+        18,
+        18,
+        24,
+        19,
+        11,
+        10,
+        15,
+        16,
+        18,
+        18,
+        13,
+        19,
+        10,
+        16,
+        16,
+        24,
+        13,
+        9,
+        14,
+        21,
+        19,
+        7,
+        18,
+        19,
+        12,
+        11,
+        22,
+        25,
+        16,
+        13,
+        11,
+        13,
+    ],
+    dtype=float,
+)
 
 
 # ----------------------------------------------------------------------------- E-values
+
 
 def test_evalue_vanderweele_ding_2017_breastfeeding():
     # VanderWeele & Ding 2017 Ann Intern Med: RR 3.9 (1.8, 8.7) -> 7.26 and 3.0 (2 decimals
@@ -107,6 +180,7 @@ def test_conversions():
 
 # ----------------------------------------------------------------------------- robustness value
 
+
 def test_robustness_value_darfur_sensemakr():
     # sensemakr tests/testthat/test-02-darfur.R: estimate 0.09731582, se 0.02325654, dof 783
     # -> r2yd.x 0.02187309, rv_q 0.1387764, rv_qa 0.07625797 (sensemakr tolerance 1e-5;
@@ -135,6 +209,7 @@ def test_robustness_value_branches():
 
 # ----------------------------------------------------------------------------- Rosenbaum bounds
 
+
 def test_signed_rank_lead_gamma_one_matches_scipy():
     d = LEAD_TRT - LEAD_CTRL
     nz = d[d != 0]
@@ -144,8 +219,7 @@ def test_signed_rank_lead_gamma_one_matches_scipy():
     # Gamma = 1 is the ordinary normal-approximation test without continuity correction
     # (DOS::senWilcox help: agrees with wilcox.test(exact=FALSE, correct=FALSE)); scipy's
     # implementation is independent of ours. Tolerance 1e-12 relative.
-    ref = stats.wilcoxon(d, zero_method="wilcox", correction=False, alternative="greater",
-                         method="approx").pvalue
+    ref = stats.wilcoxon(d, zero_method="wilcox", correction=False, alternative="greater", method="approx").pvalue
     assert signed_rank_upper_p(d, 1.0) == pytest.approx(ref, rel=1e-9)
 
 
@@ -205,31 +279,54 @@ def test_rosenbaum_gamma_edge_cases():
 
 # ----------------------------------------------------------------------------- table
 
+
 @pytest.fixture
 def tiny():
     # Cohort: 10 treated, 10 control. job_start control risk p0 = 0.2; income SDs hand-set;
     # crisis control mean m0 = 2.0.
-    analysis = pd.DataFrame({
-        "client_id": [f"T{i}" for i in range(10)] + [f"C{i}" for i in range(10)],
-        "treatment": [1] * 10 + [0] * 10,
-        "job_start": [1, 1, 1, 1, 1, 0, 0, 0, 0, 0] + [1, 1, 0, 0, 0, 0, 0, 0, 0, 0],
-        "income_gain_gbp": [float(v) for v in range(10, 20)] + [float(v) for v in range(0, 10)],
-        "crisis_contacts": [1] * 10 + [2] * 10,
-    })
-    pairs = pd.DataFrame({"subclass": range(10), "treated_id": [f"T{i}" for i in range(10)],
-                          "control_id": [f"C{i}" for i in range(9)] + ["C0"], "distance": 0.0})
+    analysis = pd.DataFrame(
+        {
+            "client_id": [f"T{i}" for i in range(10)] + [f"C{i}" for i in range(10)],
+            "treatment": [1] * 10 + [0] * 10,
+            "job_start": [1, 1, 1, 1, 1, 0, 0, 0, 0, 0] + [1, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+            "income_gain_gbp": [float(v) for v in range(10, 20)] + [float(v) for v in range(0, 10)],
+            "crisis_contacts": [1] * 10 + [2] * 10,
+        }
+    )
+    pairs = pd.DataFrame(
+        {
+            "subclass": range(10),
+            "treated_id": [f"T{i}" for i in range(10)],
+            "control_id": [f"C{i}" for i in range(9)] + ["C0"],
+            "distance": 0.0,
+        }
+    )
     nan = float("nan")
-    estimates = pd.DataFrame([
-        # outcome, subgroup, method, estimand, estimate, se, lo, hi, n1, n0, scale, notes
-        ("job_start", nan, "regression", "ATT", 0.1, 0.02, 0.06, 0.14, 10, 10, "risk_difference", "r"),
-        ("job_start", nan, "psm", "ATT", 0.3, 0.1, 0.1, 0.5, 10, 9, "risk_difference", "m"),
-        ("job_start", "service=x", "regression", "ATT", 0.2, 0.05, 0.1, 0.3, 5, 5, "risk_difference", "sub"),
-        ("income_gain_gbp", nan, "naive", "ATE", 10.0, 1.0, 8.04, 11.96, 10, 10, "mean_difference", "n"),
-        ("crisis_contacts", nan, "iv", "LATE", -0.5, 0.4, -1.3, 0.3, 10, 10, "mean_difference", "iv"),
-        ("crisis_contacts", nan, "aipw", "ATE", nan, nan, nan, nan, 10, 10, "mean_difference",
-         "no overlap"),
-    ], columns=["outcome", "subgroup", "method", "estimand", "estimate", "std_error", "ci_lower",
-                "ci_upper", "n_treated", "n_control", "scale", "notes"])
+    estimates = pd.DataFrame(
+        [
+            # outcome, subgroup, method, estimand, estimate, se, lo, hi, n1, n0, scale, notes
+            ("job_start", nan, "regression", "ATT", 0.1, 0.02, 0.06, 0.14, 10, 10, "risk_difference", "r"),
+            ("job_start", nan, "psm", "ATT", 0.3, 0.1, 0.1, 0.5, 10, 9, "risk_difference", "m"),
+            ("job_start", "service=x", "regression", "ATT", 0.2, 0.05, 0.1, 0.3, 5, 5, "risk_difference", "sub"),
+            ("income_gain_gbp", nan, "naive", "ATE", 10.0, 1.0, 8.04, 11.96, 10, 10, "mean_difference", "n"),
+            ("crisis_contacts", nan, "iv", "LATE", -0.5, 0.4, -1.3, 0.3, 10, 10, "mean_difference", "iv"),
+            ("crisis_contacts", nan, "aipw", "ATE", nan, nan, nan, nan, 10, 10, "mean_difference", "no overlap"),
+        ],
+        columns=[
+            "outcome",
+            "subgroup",
+            "method",
+            "estimand",
+            "estimate",
+            "std_error",
+            "ci_lower",
+            "ci_upper",
+            "n_treated",
+            "n_control",
+            "scale",
+            "notes",
+        ],
+    )
     types = {"job_start": "binary", "income_gain_gbp": "continuous", "crisis_contacts": "count"}
     return estimates, analysis, pairs, types
 
@@ -247,7 +344,8 @@ def test_sensitivity_table_tiny(tiny):
     # t = 5, df = 10 + 10 - 2 = 18.
     assert key["job_start", "regression", "ATT", "rv_q1"] == pytest.approx(robustness_value(5.0, 18), rel=1e-12)
     assert key["job_start", "regression", "ATT", "rv_q1_alpha"] == pytest.approx(
-        robustness_value(5.0, 18, alpha=0.05), rel=1e-12)
+        robustness_value(5.0, 18, alpha=0.05), rel=1e-12
+    )
     # PSM row, by hand: pairs (T2,C2), (T3,C3), (T4,C4) have the event in the treated member
     # only; (T9,C0) in the control only (C0 reused by two pairs); a = 3, b = 1, so the upper
     # bound at Gamma = 1 is P(Bin(4, 1/2) >= 3) = 5/16 > 0.05 and Gamma* = 1.
@@ -266,7 +364,8 @@ def test_sensitivity_table_tiny(tiny):
     rr = math.exp(0.91 * 10 / sd)
     assert key["income_gain_gbp", "naive", "ATE", "evalue_point"] == pytest.approx(evalue_rr(rr), rel=1e-12)
     assert key["income_gain_gbp", "naive", "ATE", "evalue_ci"] == pytest.approx(
-        evalue_rr(math.exp(0.91 * 8.04 / sd)), rel=1e-12)
+        evalue_rr(math.exp(0.91 * 8.04 / sd)), rel=1e-12
+    )
     # Count IV row: rate ratio (2 - 0.5)/2 = 0.75; CI crosses 0 -> 1.
     assert key["crisis_contacts", "iv", "LATE", "evalue_point"] == pytest.approx(evalue_rr(0.75), rel=1e-12)
     assert key["crisis_contacts", "iv", "LATE", "evalue_ci"] == 1.0

@@ -19,14 +19,8 @@ import pytest
 import yaml
 from numpy.testing import assert_allclose
 
-from deepvalue.synth import (
-    DEFAULT_EXPOSURE,
-    OUTCOMES,
-    SyntheticExtract,
-    _window_continuity,
-    generate_extract,
-    write_extract,
-)
+from deepvalue.synth.generate import SyntheticExtract, _window_continuity, generate_extract
+from deepvalue.synth.write import DEFAULT_EXPOSURE, OUTCOMES, write_extract
 
 N_SMALL = 2000
 FILES = ("clients.csv", "contacts.csv", "outcomes.csv", "workers.csv", "truth.json", "config.yaml")
@@ -84,16 +78,12 @@ def sha256_ids(ids) -> str:
     return hashlib.sha256("\n".join(sorted(ids)).encode("utf-8")).hexdigest()
 
 
-def analysis_population(
-    tables: dict[str, pd.DataFrame], exposure: pd.DataFrame, outcome: str
-) -> pd.DataFrame:
+def analysis_population(tables: dict[str, pd.DataFrame], exposure: pd.DataFrame, outcome: str) -> pd.DataFrame:
     """Eligible clients with `outcome` dated after the index date and within follow-up."""
     o = tables["outcomes"][tables["outcomes"]["outcome"] == outcome]
     o = o.merge(exposure[exposure["eligible"]], left_on="client_id", right_index=True)
     follow_up = pd.to_timedelta(OUTCOMES[outcome]["follow_up_days"], unit="D")
-    keep = (o["outcome_date"] > o["index_date"]) & (
-        o["outcome_date"] <= o["index_date"] + follow_up
-    )
+    keep = (o["outcome_date"] > o["index_date"]) & (o["outcome_date"] <= o["index_date"] + follow_up)
     return o[keep]
 
 
@@ -315,19 +305,12 @@ def test_independent_exposure_recomputation_matches_generator(clean):
         population = analysis_population(t, exposure, name)
         applicable = t["outcomes"]["outcome"] == name
         got = truth["outcomes"][name]
-        assert got["n_eligible"] == int(
-            t["outcomes"].loc[applicable, "client_id"].isin(eligible.index).sum()
-        )
+        assert got["n_eligible"] == int(t["outcomes"].loc[applicable, "client_id"].isin(eligible.index).sum())
         assert got["n_treated"] == int(population["treated"].sum()), name
         assert got["n_control"] == int((~population["treated"]).sum()), name
-        assert (
-            got["n_treated"] + got["n_control"] + got["n_excluded_outcome_not_after_index"]
-            == got["n_eligible"]
-        )
+        assert got["n_treated"] + got["n_control"] + got["n_excluded_outcome_not_after_index"] == got["n_eligible"]
         assert got["population_sha256"] == sha256_ids(population["client_id"]), name
-        assert got["treated_sha256"] == sha256_ids(
-            population.loc[population["treated"], "client_id"]
-        ), name
+        assert got["treated_sha256"] == sha256_ids(population.loc[population["treated"], "client_id"]), name
 
 
 def test_exposure_config_relabels_the_same_world(tmp_path):
@@ -342,9 +325,7 @@ def test_exposure_config_relabels_the_same_world(tmp_path):
     recomputed = recompute_exposure(t["contacts"], exposure)
     eligible = recomputed[recomputed["eligible"]]
     assert other.truth["cohort"]["eligible_sha256"] == sha256_ids(eligible.index)
-    assert other.truth["cohort"]["treated_sha256"] == sha256_ids(
-        eligible.index[eligible["treated"]]
-    )
+    assert other.truth["cohort"]["treated_sha256"] == sha256_ids(eligible.index[eligible["treated"]])
     assert yaml.safe_load(paths["config"].read_text())["exposure"] == exposure
 
 
@@ -363,15 +344,11 @@ def test_truth_values_are_finite_and_att_differs_from_ate(clean):
         for key in ("att", "ate", "atc"):
             assert np.isfinite(got[key]), (name, key)
         assert abs(got["att"] - got["ate"]) > 0.01 * abs(got["ate"]), name
-        assert got["scale"] == (
-            "risk_difference" if spec["type"] == "binary" else "mean_difference"
-        )
+        assert got["scale"] == ("risk_difference" if spec["type"] == "binary" else "mean_difference")
     assert truth["outcomes"]["job_start"]["att"] > 0
     assert truth["outcomes"]["income_gain_gbp"]["att"] > 0
     assert truth["outcomes"]["crisis_contacts"]["att"] < 0
-    assert (
-        truth["seed"] == 1 and truth["n_clients"] == N_SMALL and truth["messy"]["enabled"] is False
-    )
+    assert truth["seed"] == 1 and truth["n_clients"] == N_SMALL and truth["messy"]["enabled"] is False
     assert truth["exposure"] == DEFAULT_EXPOSURE
     assert truth["extract_date"] == extract.extract_date.isoformat()
     assert {"generator_version", "dgp", "first_stage"} <= truth.keys()
@@ -451,18 +428,14 @@ def test_messy_counts_equal_the_defect_rows_in_the_files(messy):
         "duplicate_contacts": int(contacts.duplicated().sum()),
         "unknown_client_contacts": int((~known).sum()),
         "contacts_before_start": int((c["contact_date"] < c["start_date"]).sum()),
-        "future_contacts": int(
-            (contacts["contact_date"] > pd.Timestamp(extract.extract_date)).sum()
-        ),
+        "future_contacts": int((contacts["contact_date"] > pd.Timestamp(extract.extract_date)).sum()),
         "missing_age": int(clients["age"].isna().sum()),
         "missing_ethnicity": int(clients["ethnicity"].isna().sum()),
     }
     assert {key: counts[key] for key in found} == found
     # duplicates repeat the contact_id too; the defect kinds are disjoint
     assert contacts["contact_id"].duplicated().sum() == found["duplicate_contacts"]
-    n_clean = len(contacts) - sum(
-        v for k, v in found.items() if k.endswith("contacts") or k.startswith("contacts")
-    )
+    n_clean = len(contacts) - sum(v for k, v in found.items() if k.endswith("contacts") or k.startswith("contacts"))
     assert_allclose(found["duplicate_contacts"] / n_clean, 0.005, rtol=0.05)
     assert_allclose(found["unknown_client_contacts"] / n_clean, 0.003, rtol=0.05)
     assert_allclose(found["contacts_before_start"] / n_clean, 0.003, rtol=0.05)
@@ -477,10 +450,7 @@ def test_dropping_messy_defects_recovers_the_clean_extract_and_truth(clean, mess
     c = contacts.drop_duplicates()
     c = c[c["client_id"].isin(clients["client_id"])]
     c = c.merge(clients[["client_id", "start_date"]], on="client_id")
-    c = c[
-        (c["contact_date"] >= c["start_date"])
-        & (c["contact_date"] <= pd.Timestamp(messy_extract.extract_date))
-    ]
+    c = c[(c["contact_date"] >= c["start_date"]) & (c["contact_date"] <= pd.Timestamp(messy_extract.extract_date))]
     c = c.drop(columns="start_date").sort_values("contact_id").reset_index(drop=True)
     expected = clean_t["contacts"].sort_values("contact_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(c, expected)
@@ -555,9 +525,7 @@ CONTINUITY_EXAMPLES = [
 ]
 
 
-@pytest.mark.parametrize(
-    "index_col", list(enumerate(["upc", "coc", "secon", "hhi", "mmci", "k"], start=1))
-)
+@pytest.mark.parametrize("index_col", list(enumerate(["upc", "coc", "secon", "hhi", "mmci", "k"], start=1)))
 def test_window_continuity_matches_worked_examples(index_col):
     column, index = index_col
     width = 6

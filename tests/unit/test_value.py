@@ -1,4 +1,4 @@
-"""Tests for deepvalue.value: hand-worked PV and uprating, point values by hand, bootstrap
+"""Tests for deepvalue.value.valuation: hand-worked PV and uprating, point values by hand, bootstrap
 intervals, determinism, and validation messages that name the key."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from deepvalue.value import (
+from deepvalue.value.valuation import (
     VALUE_COLUMNS,
     load_values,
     present_value_factor,
@@ -30,19 +30,37 @@ def _values() -> dict:
     return {
         "discount_rate": 0.035,
         "price_year": 2025,
-        "uprating": {"source": "test", "illustrative": True,
-                     "index": {2020: 80.0, 2022: 90.0, 2025: 100.0}},
+        "uprating": {"source": "test", "illustrative": True, "index": {2020: 80.0, 2022: 90.0, 2025: 100.0}},
         "primary": {"method": "aipw", "estimand": "ATT"},
         "outcomes": {
-            "job_start": {"unit_value_gbp": 9000, "price_year": 2022, "source": "GMCA UCD",
-                          "duration_years": 3, "drop_off": 0.2, "deadweight": 0.0,
-                          "attribution": 0.1, "illustrative": True},
-            "crisis_contacts": {"unit_value_gbp": -400, "price_year": 2020, "source": "GMCA",
-                                "duration_years": 1, "drop_off": 0.0, "deadweight": 0.0,
-                                "attribution": 0.0, "illustrative": False},
+            "job_start": {
+                "unit_value_gbp": 9000,
+                "price_year": 2022,
+                "source": "GMCA UCD",
+                "duration_years": 3,
+                "drop_off": 0.2,
+                "deadweight": 0.0,
+                "attribution": 0.1,
+                "illustrative": True,
+            },
+            "crisis_contacts": {
+                "unit_value_gbp": -400,
+                "price_year": 2020,
+                "source": "GMCA",
+                "duration_years": 1,
+                "drop_off": 0.0,
+                "deadweight": 0.0,
+                "attribution": 0.0,
+                "illustrative": False,
+            },
         },
-        "cost": {"gbp_per_client": 180, "price_year": 2022, "basis": "4 h x 45 GBP",
-                 "source": "PSSRU", "illustrative": True},
+        "cost": {
+            "gbp_per_client": 180,
+            "price_year": 2022,
+            "basis": "4 h x 45 GBP",
+            "source": "PSSRU",
+            "illustrative": True,
+        },
     }
 
 
@@ -56,8 +74,7 @@ def _estimates(se_job: float = 0.02, se_crisis: float = 0.04, n=(100, 100)) -> p
         ("job_start", "", "ipw", "ATT", 0.70, 0.01, n[0]),
         ("crisis_contacts", "service=x", "aipw", "ATT", -9.0, 0.01, 10),
     ]
-    df = pd.DataFrame(rows, columns=["outcome", "subgroup", "method", "estimand", "estimate",
-                                     "std_error", "n_treated"])
+    df = pd.DataFrame(rows, columns=["outcome", "subgroup", "method", "estimand", "estimate", "std_error", "n_treated"])
     df["subgroup"] = df["subgroup"].replace("", np.nan)
     return df
 
@@ -72,8 +89,7 @@ def _get(t: pd.DataFrame, level: str, outcome: str, quantity: str) -> pd.Series:
 
 
 def test_present_value_factor_hand_worked():
-    assert present_value_factor(3, 0.2, 0.035) == pytest.approx(
-        1 + 0.8 / 1.035 + 0.64 / 1.035**2, rel=1e-12)
+    assert present_value_factor(3, 0.2, 0.035) == pytest.approx(1 + 0.8 / 1.035 + 0.64 / 1.035**2, rel=1e-12)
     assert present_value_factor(3, 0.2, 0.035) == pytest.approx(2.370394, abs=1e-6)
 
 
@@ -171,8 +187,7 @@ def test_interval_contains_point_and_shrinks_with_se():
 
 
 def test_zero_se_collapses_interval_to_point():
-    t = value_table(_estimates(0.0, 0.0), validate_values(_values()), n_clients=30, seed=2,
-                    draws=500)
+    t = value_table(_estimates(0.0, 0.0), validate_values(_values()), n_clients=30, seed=2, draws=500)
     assert np.allclose(t.ci_lower, t.value, rtol=1e-12, atol=1e-9)
     assert np.allclose(t.ci_upper, t.value, rtol=1e-12, atol=1e-9)
 
@@ -208,11 +223,17 @@ def test_shipped_values_file_loads_and_values_real_estimates():
     assert all(o["deadweight"] == 0 for o in v["outcomes"].values())
     assert v["cost"]["illustrative"] and v["uprating"]["illustrative"]
     assert v["outcomes"]["crisis_contacts"]["unit_value_gbp"] < 0  # a crisis is a cost
-    est = pd.DataFrame({
-        "outcome": STUDY_OUTCOMES, "subgroup": [np.nan] * 3, "method": ["aipw"] * 3,
-        "estimand": ["ATT"] * 3, "estimate": [0.1, 350.0, -0.25], "std_error": [0.02, 30, 0.04],
-        "n_treated": [1300, 850, 2150],
-    })
+    est = pd.DataFrame(
+        {
+            "outcome": STUDY_OUTCOMES,
+            "subgroup": [np.nan] * 3,
+            "method": ["aipw"] * 3,
+            "estimand": ["ATT"] * 3,
+            "estimate": [0.1, 350.0, -0.25],
+            "std_error": [0.02, 30, 0.04],
+            "n_treated": [1300, 850, 2150],
+        }
+    )
     t = value_table(est, v, seed=1, draws=200)
     assert len(t) == 2 * (3 + 4)
     assert _get(t, "per_client", "crisis_contacts", "benefit").value > 0  # fewer crises = saving
@@ -227,20 +248,20 @@ def _write(tmp_path: Path, values: dict) -> Path:
 @pytest.mark.parametrize(
     "mutate, key",
     [
-        (lambda v: v["outcomes"].__setitem__("job_strat", v["outcomes"].pop("job_start")),
-         "outcomes.job_strat"),
+        (lambda v: v["outcomes"].__setitem__("job_strat", v["outcomes"].pop("job_start")), "outcomes.job_strat"),
         (lambda v: v.__setitem__("discount_rate", -0.01), "discount_rate"),
-        (lambda v: v["outcomes"]["job_start"].__setitem__("drop_off", 1.5),
-         "outcomes.job_start.drop_off"),
-        (lambda v: v["outcomes"]["job_start"].__setitem__("attribution", -0.2),
-         "outcomes.job_start.attribution"),
-        (lambda v: v["outcomes"]["crisis_contacts"].__setitem__("duration_years", 1.5),
-         "outcomes.crisis_contacts.duration_years"),
-        (lambda v: v["outcomes"]["crisis_contacts"].__setitem__("price_year", 2010),
-         "outcomes.crisis_contacts.price_year"),
+        (lambda v: v["outcomes"]["job_start"].__setitem__("drop_off", 1.5), "outcomes.job_start.drop_off"),
+        (lambda v: v["outcomes"]["job_start"].__setitem__("attribution", -0.2), "outcomes.job_start.attribution"),
+        (
+            lambda v: v["outcomes"]["crisis_contacts"].__setitem__("duration_years", 1.5),
+            "outcomes.crisis_contacts.duration_years",
+        ),
+        (
+            lambda v: v["outcomes"]["crisis_contacts"].__setitem__("price_year", 2010),
+            "outcomes.crisis_contacts.price_year",
+        ),
         (lambda v: v["cost"].__setitem__("gbp_per_client", -5), "cost.gbp_per_client"),
-        (lambda v: v["outcomes"]["job_start"].__setitem__("unit_valeu_gbp", 1),
-         "outcomes.job_start.unit_valeu_gbp"),
+        (lambda v: v["outcomes"]["job_start"].__setitem__("unit_valeu_gbp", 1), "outcomes.job_start.unit_valeu_gbp"),
     ],
 )
 def test_validation_errors_name_the_key(tmp_path, mutate, key):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deepvalue.validation import simulate, summarise
+from deepvalue.simulate.study import simulate, summarise
 
 pytestmark = pytest.mark.slow
 

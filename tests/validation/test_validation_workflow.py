@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from deepvalue.validation import chunks, simulate, summarise, validation_settings, write_validation
+from deepvalue.simulate.study import chunks, simulate, summarise, validation_settings, write_validation
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 SNAKEFILE = REPO / "workflow" / "validation.smk"
@@ -26,16 +26,27 @@ OUTPUTS = ("summary.csv", "summary_replicates.csv")
 
 
 def validation_command(workdir: Path, *config: str, dry_run: bool = False, cores: int = 2) -> list[str]:
-    return [SNAKEMAKE, "-s", str(SNAKEFILE), "--directory", str(workdir), "--cores", str(cores),
-            *(["--dry-run"] if dry_run else []), "--config", *config]
+    return [
+        SNAKEMAKE,
+        "-s",
+        str(SNAKEFILE),
+        "--directory",
+        str(workdir),
+        "--cores",
+        str(cores),
+        *(["--dry-run"] if dry_run else []),
+        "--config",
+        *config,
+    ]
 
 
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("SNAKEMAKE")}
 
 
 def run_validation(workdir: Path, *config: str, dry_run: bool = False) -> subprocess.CompletedProcess:
-    return subprocess.run(validation_command(workdir, *config, dry_run=dry_run), capture_output=True, text=True,
-                          env=ENV)
+    return subprocess.run(
+        validation_command(workdir, *config, dry_run=dry_run), capture_output=True, text=True, env=ENV
+    )
 
 
 @pytest.mark.parametrize("reps, first_seed, per_job", [(7, 1, 3), (4, 10, 10), (200, 1, 10), (5, 3, 1), (9, 0, 4)])
@@ -56,9 +67,17 @@ def test_settings_defaults_and_overrides_as_snakemake_passes_them():
     assert s["overrides"] == {"matching": {"replace": False, "caliper": 0.2}}
 
 
-@pytest.mark.parametrize("entry, key", [({"reps": 0}, "reps"), ({"clients": 49}, "clients"),
-                                        ({"seeds_per_job": 2.5}, "seeds_per_job"), ({"first_seed": -1}, "first_seed"),
-                                        ({"reps": True}, "reps"), ({"rep": 3}, "rep")])
+@pytest.mark.parametrize(
+    "entry, key",
+    [
+        ({"reps": 0}, "reps"),
+        ({"clients": 49}, "clients"),
+        ({"seeds_per_job": 2.5}, "seeds_per_job"),
+        ({"first_seed": -1}, "first_seed"),
+        ({"reps": True}, "reps"),
+        ({"rep": 3}, "rep"),
+    ],
+)
 def test_bad_settings_name_the_key(entry, key):
     with pytest.raises(ValueError, match=f"'?{key}'?[=;]"):
         validation_settings(entry)
@@ -69,10 +88,18 @@ def runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("validation_workflow")
     out = {per_job: base / f"per_job_{per_job}" for per_job in (1, 3)}
     # the two runs side by side (one core each), the direct simulate meanwhile in this process
-    procs = {per_job: subprocess.Popen(validation_command(folder, f"reps={REPS}", f"clients={CLIENTS}", "first_seed=1",
-                                                          f"seeds_per_job={per_job}", cores=1),
-                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
-             for per_job, folder in out.items()}
+    procs = {
+        per_job: subprocess.Popen(
+            validation_command(
+                folder, f"reps={REPS}", f"clients={CLIENTS}", "first_seed=1", f"seeds_per_job={per_job}", cores=1
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=ENV,
+        )
+        for per_job, folder in out.items()
+    }
     write_validation(reps := simulate(REPS, CLIENTS), summarise(reps), base / "direct" / "summary.csv")
     out["direct"] = base / "direct"
     for proc in procs.values():
@@ -111,7 +138,9 @@ def test_dry_run_plans_one_job_per_chunk(tmp_path):
     assert counts["validation_summary"] == "1"
 
 
-@pytest.mark.parametrize("entry, key", [("reps=0", "reps"), ("clients=10", "clients"), ("seeds_per_job=x", "seeds_per_job")])
+@pytest.mark.parametrize(
+    "entry, key", [("reps=0", "reps"), ("clients=10", "clients"), ("seeds_per_job=x", "seeds_per_job")]
+)
 def test_bad_config_stops_with_a_message_naming_the_key(tmp_path, entry, key):
     res = run_validation(tmp_path, entry, dry_run=True)
     assert res.returncode != 0

@@ -25,17 +25,17 @@ rule build_cohort:
             caption="../report/continuous_share_by_site.rst",
             category="Exposure",
         ),
-    params:
-        config=config,
     log:
         "logs/build_cohort.log",
     benchmark:
         "logs/benchmarks/build_cohort.tsv"
+    conda:
+        "../envs/deepvalue.yaml"
     threads: 1
     resources:
         mem_mb=6000,
         runtime=20,
-    conda:
-        "../envs/deepvalue.yaml"
+    params:
+        settings=get_settings("exposure", "covariates", "outcomes"),
     script:
         "../../scripts/build_cohort.py"

@@ -1,8 +1,9 @@
 # Helper functions shared by the rules (no rules here).
 import sys
 
-from deepvalue.config import load_config
-from deepvalue.errors import ConfigError
+from deepvalue.core.config import load_config
+from deepvalue.core.errors import ConfigError
+from deepvalue.core.settings import SECTIONS, config_sections
 
 
 def validated_config(raw):
@@ -16,6 +17,12 @@ def validated_config(raw):
 
 
 config.update(validated_config(config))
+
+
+def get_settings(*sections):
+    """The config sections that one rule reads, as its params (so a changed key reruns only the rules
+    that read it, and what lies downstream); ``estimation.dowhy`` style names take one part."""
+    return config_sections(config, sections)
 
 
 def get_extract_tables(wildcards):

@@ -12,18 +12,26 @@ rule estimate_effects:
         matched=rules.match_cohort.output.matched,
     output:
         "results/estimates/methods.csv",
-    params:
-        config=config,
     log:
         "logs/estimate_effects.log",
     benchmark:
         "logs/benchmarks/estimate_effects.tsv"
+    conda:
+        "../envs/deepvalue.yaml"
     threads: 1
     resources:
         mem_mb=8000,
         runtime=30,
-    conda:
-        "../envs/deepvalue.yaml"
+    params:
+        settings=get_settings(
+            "covariates",
+            "outcomes",
+            "propensity",
+            "matching",
+            "exposure",
+            "estimation.methods",
+            "estimation.subgroups",
+        ),
     script:
         "../../scripts/estimate_effects.py"
 
@@ -33,20 +41,20 @@ rule dowhy_bootstrap:
         analysis=rules.build_cohort.output.analysis,
     output:
         "results/dowhy/bootstrap/job_{job}.parquet",
-    wildcard_constraints:
-        job=r"\d+",
-    params:
-        config=config,
     log:
         "logs/dowhy_bootstrap/job_{job}.log",
     benchmark:
         "logs/benchmarks/dowhy_bootstrap_{job}.tsv"
+    wildcard_constraints:
+        job=r"\d+",
+    conda:
+        "../envs/deepvalue.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../envs/deepvalue.yaml"
+    params:
+        settings=get_settings("covariates", "outcomes", "estimation.dowhy", "seed"),
     script:
         "../../scripts/dowhy_bootstrap.py"
 
@@ -57,18 +65,18 @@ rule estimate_dowhy:
         bootstrap=dowhy_bootstrap_jobs,
     output:
         "results/dowhy/estimates.csv",
-    params:
-        config=config,
     log:
         "logs/estimate_dowhy.log",
     benchmark:
         "logs/benchmarks/estimate_dowhy.tsv"
+    conda:
+        "../envs/deepvalue.yaml"
     threads: 1
     resources:
         mem_mb=6000,
         runtime=30,
-    conda:
-        "../envs/deepvalue.yaml"
+    params:
+        settings=get_settings("covariates", "outcomes", "estimation.dowhy", "seed"),
     script:
         "../../scripts/estimate_dowhy.py"
 
@@ -82,18 +90,18 @@ rule refute_effects:
             caption="../report/refutations.rst",
             category="Estimates",
         ),
-    params:
-        config=config,
     log:
         "logs/refute_effects.log",
     benchmark:
         "logs/benchmarks/refute_effects.tsv"
+    conda:
+        "../envs/deepvalue.yaml"
     threads: 1
     resources:
         mem_mb=6000,
         runtime=30,
-    conda:
-        "../envs/deepvalue.yaml"
+    params:
+        settings=get_settings("covariates", "outcomes", "estimation.dowhy", "seed"),
     script:
         "../../scripts/refute_effects.py"
 
@@ -117,11 +125,11 @@ rule combine_estimates:
         truth_table="results/estimates_vs_truth.csv",
     log:
         "logs/combine_estimates.log",
+    conda:
+        "../envs/deepvalue.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/deepvalue.yaml"
     script:
         "../../scripts/combine_estimates.py"

@@ -10,18 +10,18 @@ rule ingest_extract:
         outcomes="results/interim/outcomes.parquet",
         workers="results/interim/workers.parquet",
         report="results/ingest_report.json",
-    params:
-        config=config,
     log:
         "logs/ingest_extract.log",
     benchmark:
         "logs/benchmarks/ingest_extract.tsv"
+    conda:
+        "../envs/deepvalue.yaml"
     threads: 2
     resources:
         mem_mb=8000,
         runtime=20,
-    conda:
-        "../envs/deepvalue.yaml"
+    params:
+        settings=get_settings("extract", "covariates", "outcomes"),
     script:
         "../../scripts/ingest_extract.py"
 
@@ -32,16 +32,16 @@ rule write_provenance:
         report=rules.ingest_extract.output.report,
     output:
         "results/provenance.json",
-    params:
-        config=config,
-        code_dir=workflow.basedir,
     log:
         "logs/write_provenance.log",
+    conda:
+        "../envs/deepvalue.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/deepvalue.yaml"
+    params:
+        settings=get_settings(*SECTIONS),
+        code_dir=workflow.basedir,
     script:
         "../../scripts/write_provenance.py"

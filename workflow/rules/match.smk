@@ -27,17 +27,17 @@ rule match_cohort:
             caption="../report/propensity_overlap.rst",
             category="Matching",
         ),
-    params:
-        config=config,
     log:
         "logs/match_cohort.log",
     benchmark:
         "logs/benchmarks/match_cohort.tsv"
+    conda:
+        "../envs/deepvalue.yaml"
     threads: 1
     resources:
         mem_mb=6000,
         runtime=20,
-    conda:
-        "../envs/deepvalue.yaml"
+    params:
+        settings=get_settings("covariates", "propensity", "matching", "weighting", "balance", "seed"),
     script:
         "../../scripts/match_cohort.py"

@@ -6,15 +6,15 @@ rule publish_results:
         unpack(get_publishable_tables),
     output:
         directory("results/publish"),
-    params:
-        config=config,
     log:
         "logs/publish_results.log",
+    conda:
+        "../envs/deepvalue.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/deepvalue.yaml"
+    params:
+        settings=get_settings("disclosure"),
     script:
         "../../scripts/publish_results.py"

@@ -6,16 +6,16 @@ rule write_report:
         get_report_inputs,
     output:
         "results/report.html",
-    params:
-        config=config,
-        validation_md=f"{workflow.basedir}/docs/validation.md",
     log:
         "logs/write_report.log",
+    conda:
+        "../envs/deepvalue.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/deepvalue.yaml"
+    params:
+        settings=get_settings("exposure", "outcomes", "synthetic", "disclosure", "seed"),
+        validation_md=f"{workflow.basedir}/docs/validation.md",
     script:
         "../../scripts/write_report.py"

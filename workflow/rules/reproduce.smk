@@ -8,11 +8,11 @@ rule write_manifest:
         "results/MANIFEST.sha256",
     log:
         "logs/write_manifest.log",
+    conda:
+        "../envs/deepvalue.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/deepvalue.yaml"
     script:
         "../../scripts/write_manifest.py"

@@ -12,15 +12,15 @@ rule analyse_sensitivity:
             caption="../report/sensitivity.rst",
             category="Sensitivity",
         ),
-    params:
-        config=config,
     log:
         "logs/analyse_sensitivity.log",
+    conda:
+        "../envs/deepvalue.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=10,
-    conda:
-        "../envs/deepvalue.yaml"
+    params:
+        settings=get_settings("outcomes"),
     script:
         "../../scripts/analyse_sensitivity.py"

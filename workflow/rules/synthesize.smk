@@ -10,17 +10,17 @@ rule synthesize_extract:
         workers="data/synthetic/workers.csv",
         truth="data/synthetic/truth.json",
         config="data/synthetic/config.yaml",
-    params:
-        synthetic=get_synthetic_params,
     log:
         "logs/synthesize_extract.log",
     benchmark:
         "logs/benchmarks/synthesize_extract.tsv"
+    conda:
+        "../envs/deepvalue.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=10,
-    conda:
-        "../envs/deepvalue.yaml"
+    params:
+        synthetic=get_synthetic_params,
     script:
         "../../scripts/synthesize_extract.py"

@@ -11,15 +11,15 @@ rule value_effects:
             caption="../report/value.rst",
             category="Value",
         ),
-    params:
-        config=config,
     log:
         "logs/value_effects.log",
+    conda:
+        "../envs/deepvalue.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/deepvalue.yaml"
+    params:
+        settings=get_settings("outcomes", "value", "seed"),
     script:
         "../../scripts/value_effects.py"

@@ -1,0 +1,347 @@
+"""Typed, frozen settings: the validated config as one dataclass per section.
+
+The config is validated once (:func:`deepvalue.core.config.load_config`: JSON Schema with
+defaults, cross-key checks) and then turned into :class:`Settings`. Library functions take the
+settings objects they read (an :class:`ExposureSettings`, a tuple of :class:`Outcome`), never
+the raw dict, and the option strings are ``Literal`` types, as in pyfixest's ``literals.py``.
+
+A workflow rule receives only the config sections it reads (``params: settings=...`` in
+``workflow/rules/*.smk``), so that changing one key reruns only the rules that read it and what
+lies downstream. :meth:`Settings.from_sections` builds the settings of such a rule; a section it
+was not given is a :class:`NotGiven` placeholder whose first use raises an error that names the
+section, so a rule that reads more than its params carry fails loudly in the tests rather than
+silently missing a rerun.
+
+>>> s = Settings.from_sections({"exposure": {"index": "upc", "threshold": 0.75,
+...                                           "window_contacts": 4, "window_max_days": 120}})
+>>> s.exposure.threshold
+0.75
+>>> s.matching.caliper
+Traceback (most recent call last):
+...
+deepvalue.core.errors.ConfigError: deepvalue: this step was not given the config it reads (1 problem):
+  1. config, key 'matching': section 'matching' is read but not among this step's settings
+    fix: add 'matching' to the rule's settings in workflow/rules/*.smk (a bug: please report it)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from deepvalue.core.errors import ConfigError, Problem
+
+TableName = Literal["clients", "contacts", "outcomes", "workers"]
+CovariateType = Literal["numeric", "binary", "categorical"]
+OutcomeType = Literal["binary", "continuous", "count"]
+IndexName = Literal["upc", "coc", "secon", "hhi", "mmci", "k_index"]
+Penalty = Literal["none", "l2"]
+MatchOrder = Literal["largest", "smallest", "random", "data"]
+MethodName = Literal["naive", "regression", "logit_ame", "psm", "ipw", "aipw", "overlap", "iv", "dose_response"]
+
+TABLES: tuple[TableName, ...] = ("clients", "contacts", "outcomes", "workers")
+
+
+class NotGiven:
+    """Stands in for a config section a workflow step was not given; any use raises."""
+
+    def __init__(self, section: str) -> None:
+        object.__setattr__(self, "_section", section)
+
+    def _fail(self) -> ConfigError:
+        section = object.__getattribute__(self, "_section")
+        return ConfigError(
+            [
+                Problem(
+                    "config",
+                    section,
+                    f"section {section!r} is read but not among this step's settings",
+                    f"add {section!r} to the rule's settings in workflow/rules/*.smk (a bug: please report it)",
+                )
+            ],
+            headline="this step was not given the config it reads",
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        raise self._fail()
+
+    def __iter__(self):
+        raise self._fail()
+
+    def __len__(self) -> int:
+        raise self._fail()
+
+    def __bool__(self) -> bool:
+        raise self._fail()
+
+    def __repr__(self) -> str:
+        return f"NotGiven({object.__getattribute__(self, '_section')!r})"
+
+
+@dataclass(frozen=True)
+class TableSource:
+    """One extract table: its file, the sheet of a workbook, and canonical name -> column name."""
+
+    path: str
+    columns: Mapping[str, str]
+    sheet: str | int | None = None
+
+
+@dataclass(frozen=True)
+class ExtractSettings:
+    clients: TableSource
+    contacts: TableSource
+    outcomes: TableSource
+    workers: TableSource | None = None
+    date_format: str | None = None
+    extract_date: str | None = None
+
+    def tables(self) -> dict[str, TableSource]:
+        """The configured tables by canonical name (workers only when given)."""
+        return {name: spec for name in TABLES if (spec := getattr(self, name)) is not None}
+
+
+@dataclass(frozen=True)
+class Covariate:
+    name: str
+    type: CovariateType
+
+
+@dataclass(frozen=True)
+class Outcome:
+    name: str
+    type: OutcomeType
+    follow_up_days: int = 365
+
+
+@dataclass(frozen=True)
+class ExposureSettings:
+    index: IndexName = "upc"
+    threshold: float = 0.75
+    window_contacts: int = 4
+    window_max_days: int = 120
+
+
+@dataclass(frozen=True)
+class PropensitySettings:
+    penalty: Penalty = "none"
+    C: float = 1.0
+
+
+@dataclass(frozen=True)
+class MatchingSettings:
+    caliper: float | None = 0.2
+    ratio: int = 1
+    replace: bool = True
+    exact: tuple[str, ...] = ("service",)
+    order: MatchOrder = "random"
+    min_matched: int = 20
+
+
+@dataclass(frozen=True)
+class WeightingSettings:
+    trim: float | None = None
+
+
+@dataclass(frozen=True)
+class BalanceSettings:
+    smd: float = 0.1
+    variance_ratio: tuple[float, float] = (0.5, 2.0)
+
+
+@dataclass(frozen=True)
+class DowhySettings:
+    enabled: bool = True
+    max_rows: int | None = 100_000
+    bootstrap_replicates: int = 100
+    bootstrap_max_rows: int = 10_000
+    bootstrap_jobs: int = 2
+    refutation_rows: int = 10_000
+    simulations: int = 100
+
+
+@dataclass(frozen=True)
+class EstimationSettings:
+    """Our estimators' choices (methods, subgroups) and DoWhy's; a rule may carry either part."""
+
+    methods: tuple[MethodName, ...] | NotGiven = field(default_factory=lambda: NotGiven("estimation.methods"))
+    subgroups: tuple[str, ...] | NotGiven = field(default_factory=lambda: NotGiven("estimation.subgroups"))
+    dowhy: DowhySettings | NotGiven = field(default_factory=lambda: NotGiven("estimation.dowhy"))
+
+
+@dataclass(frozen=True)
+class ValueSettings:
+    file: str | None = None
+    draws: int = 10_000
+
+
+@dataclass(frozen=True)
+class DisclosureSettings:
+    min_cell: int = 10
+    allow_zero: bool = True
+
+
+@dataclass(frozen=True)
+class SyntheticSettings:
+    """The bundled generator's extract (``synthetic`` in config); ``truth`` is its truth.json."""
+
+    clients: int = 5000
+    seed: int = 1
+    messy: bool = False
+    truth: str | None = None
+
+
+SECTIONS = (
+    "extract",
+    "covariates",
+    "outcomes",
+    "exposure",
+    "propensity",
+    "matching",
+    "weighting",
+    "balance",
+    "estimation",
+    "value",
+    "disclosure",
+    "seed",
+    "synthetic",
+)
+
+
+def _table(spec: Mapping[str, Any] | None) -> TableSource | None:
+    if spec is None:
+        return None
+    return TableSource(path=str(spec["path"]), columns=dict(spec["columns"]), sheet=spec.get("sheet"))
+
+
+def _extract(raw: Mapping[str, Any]) -> ExtractSettings:
+    return ExtractSettings(
+        clients=_table(raw["clients"]),
+        contacts=_table(raw["contacts"]),
+        outcomes=_table(raw["outcomes"]),
+        workers=_table(raw.get("workers")),
+        date_format=raw.get("date_format"),
+        extract_date=raw.get("extract_date"),
+    )
+
+
+def _plain(cls, raw: Mapping[str, Any] | None, **convert):
+    """A section dataclass from its (validated) mapping; list values become tuples."""
+    raw = dict(raw or {})
+    known = {f.name for f in dataclasses.fields(cls)}
+    values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in raw.items() if k in known}
+    for key, fn in convert.items():
+        if key in values:
+            values[key] = fn(values[key])
+    return cls(**values)
+
+
+def _estimation(raw: Mapping[str, Any]) -> EstimationSettings:
+    values: dict[str, Any] = {}
+    if "methods" in raw:
+        values["methods"] = tuple(raw["methods"])
+    if "subgroups" in raw:
+        values["subgroups"] = tuple(raw["subgroups"])
+    if "dowhy" in raw:
+        values["dowhy"] = _plain(DowhySettings, raw["dowhy"])
+    return EstimationSettings(**values)
+
+
+def _synthetic(raw: Mapping[str, Any] | None) -> SyntheticSettings | None:
+    return None if raw is None else _plain(SyntheticSettings, raw)
+
+
+_PARSERS = {
+    "extract": _extract,
+    "covariates": lambda raw: tuple(Covariate(name=str(c["name"]), type=c["type"]) for c in raw),
+    "outcomes": lambda raw: tuple(
+        Outcome(name=str(o["name"]), type=o["type"], follow_up_days=int(o.get("follow_up_days", 365))) for o in raw
+    ),
+    "exposure": lambda raw: _plain(ExposureSettings, raw),
+    "propensity": lambda raw: _plain(PropensitySettings, raw),
+    "matching": lambda raw: _plain(MatchingSettings, raw),
+    "weighting": lambda raw: _plain(WeightingSettings, raw),
+    "balance": lambda raw: _plain(BalanceSettings, raw),
+    "estimation": _estimation,
+    "value": lambda raw: _plain(ValueSettings, raw),
+    "disclosure": lambda raw: _plain(DisclosureSettings, raw),
+    "seed": int,
+    "synthetic": _synthetic,
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The study's settings, one typed section per config section (all of them, or a rule's)."""
+
+    extract: ExtractSettings
+    covariates: tuple[Covariate, ...]
+    outcomes: tuple[Outcome, ...]
+    exposure: ExposureSettings
+    propensity: PropensitySettings
+    matching: MatchingSettings
+    weighting: WeightingSettings
+    balance: BalanceSettings
+    estimation: EstimationSettings
+    value: ValueSettings
+    disclosure: DisclosureSettings
+    seed: int
+    synthetic: SyntheticSettings | None
+
+    @classmethod
+    def from_sections(cls, sections: Mapping[str, Any]) -> Settings:
+        """Settings from validated config sections (a whole config, or a rule's ``params``).
+
+        Sections not given are :class:`NotGiven`: reading one raises a clear error.
+        """
+        unknown = sorted(set(sections) - set(SECTIONS))
+        if unknown:
+            raise ConfigError(
+                [Problem("config", name, "not a config section", "see config/README.md") for name in unknown],
+                headline="unknown settings",
+            )
+        values = {name: (_PARSERS[name](sections[name]) if name in sections else NotGiven(name)) for name in SECTIONS}
+        return cls(**values)
+
+    def outcome(self, name: str) -> Outcome:
+        for spec in self.outcomes:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+
+def config_sections(config: Mapping[str, Any], names: Sequence[str]) -> dict[str, Any]:
+    """The parts of a validated config that a rule reads, as plain data for its ``params``.
+
+    ``names`` are section names, or ``estimation.methods`` style names for one part of the
+    estimation section (so DoWhy's keys do not rerun our estimators and the other way round).
+    """
+    out: dict[str, Any] = {}
+    for name in sorted(names):
+        section, _, part = name.partition(".")
+        if section not in SECTIONS:
+            raise KeyError(f"not a config section: {name!r}")
+        if part:
+            out.setdefault(section, {})[part] = (config.get(section) or {})[part]
+        else:
+            out[section] = config.get(section)
+    return _canonical(out)
+
+
+def _canonical(value: Any) -> Any:
+    """Mappings with their keys sorted, all the way down (lists keep their order): Snakemake
+    compares a rule's params by their text, so keys reordered in a YAML file must not rerun it."""
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(value[k]) for k in sorted(value, key=str)}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    return value
+
+
+def load_settings(config: Any, source: str | None = None) -> Settings:
+    """Validate a config (path or mapping) and return its :class:`Settings`."""
+    from deepvalue.core.config import load_config
+
+    return Settings.from_sections(load_config(config, source=source))

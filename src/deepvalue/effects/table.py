@@ -1,0 +1,318 @@
+"""PLACEHOLDER"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from deepvalue.adjust.design import STRUCTURAL, covariate_design
+from deepvalue.adjust.propensity import fit_propensity
+from deepvalue.core.errors import AnalysisError, ConfigError, Problem, did_you_mean
+from deepvalue.core.keys import codes as keys_codes
+from deepvalue.core.keys import positions_in
+from deepvalue.core.settings import Outcome, Settings
+from deepvalue.effects.base import EffectEstimate, estimates_frame, skipped_estimate
+from deepvalue.effects.dose import dose_response
+from deepvalue.effects.iv import iv_2sls, iv_first_stage, weak_instrument
+from deepvalue.effects.linear import logit_ame, matched_regression, naive_difference, regression_adjustment
+from deepvalue.effects.weighting import aipw, ipw, overlap_weighted
+
+log = logging.getLogger("deepvalue")
+
+METHODS = ("naive", "regression", "logit_ame", "psm", "ipw", "aipw", "overlap", "iv", "dose_response")
+
+
+@dataclasses.dataclass(frozen=True)
+class Roles:
+    """Which columns of the analysis table play which part (the pipeline's cohort by default).
+
+    ``deepvalue estimate`` on an analyst's own table names its own: no structural columns, its
+    cluster column (or none), no instrument or index unless given.
+    """
+
+    cluster: str | None = "primary_worker"
+    instrument: str | None = "first_worker_left"
+    index: str | None = None  # the continuity index for dose_response (None: no dose_response)
+    structural: tuple[str, ...] = STRUCTURAL
+
+
+SCALES = {"binary": "risk_difference", "continuous": "mean_difference", "count": "mean_difference"}
+
+
+def _named(method: str, row: EffectEstimate) -> EffectEstimate:
+    return dataclasses.replace(row, method=method)
+
+
+def _attempt(
+    method: str,
+    estimand: str,
+    outcome: str,
+    scale: str,
+    subgroup: str,
+    fn: Callable[[], EffectEstimate],
+    n_t: int,
+    n_c: int,
+) -> EffectEstimate:
+    """Run one estimator; a data problem becomes a row that says why (and a log line)."""
+    try:
+        return _named(method, fn())
+    except AnalysisError as exc:
+        reason = "; ".join(p.message for p in exc.problems) or str(exc)
+        log.warning(
+            "%s %s %s%s: not estimated: %s", outcome, method, estimand, f" ({subgroup})" if subgroup else "", reason
+        )
+        return skipped_estimate(
+            outcome, method, estimand, scale, reason, n_treated=n_t, n_control=n_c, subgroup=subgroup
+        )
+
+
+def estimate_outcome(
+    rows: pd.DataFrame,
+    spec: Outcome,
+    settings: Settings,
+    matched: pd.DataFrame | None,
+    subgroup: str = "",
+    methods: Sequence[str] = METHODS,
+    roles: Roles = Roles(),
+) -> list[EffectEstimate]:
+    """All configured methods for one outcome on one population (the whole cohort or a subgroup).
+
+    Parameters
+    ----------
+    rows
+        Cohort rows with the outcome measured (and in the subgroup).
+    spec
+        The outcome (name, type, follow_up_days).
+    settings
+        The study settings; reads ``covariates``, ``propensity`` and ``matching.replace``.
+    matched
+        The match stage's matched clients (client_id, treatment, subclass, weight) or None.
+    """
+    name, kind = spec.name, spec.type
+    scale = SCALES[kind]
+    y = rows[name].to_numpy(dtype=float)
+    d = rows["treatment"].to_numpy(dtype=float)
+    n_t, n_c = int((d == 1).sum()), int((d == 0).sum())
+    design = covariate_design(rows, settings.covariates, structural=roles.structural)
+    X = design.X
+    cluster = _cluster_codes(rows[roles.cluster]) if roles.cluster else None
+    out: list[EffectEstimate] = []
+
+    def add(method: str, estimand: str, fn: Callable[[], EffectEstimate]) -> None:
+        if method in methods:
+            out.append(_attempt(method, estimand, name, scale, subgroup, fn, n_t, n_c))
+
+    kw = dict(outcome=name, subgroup=subgroup)
+    add("naive", "ATE", lambda: naive_difference(y, d, scale=scale, **kw))
+    for estimand in ("ATT", "ATE"):
+        add("regression", estimand, lambda e=estimand: regression_adjustment(y, d, X, cluster, e, scale=scale, **kw))
+    if kind == "binary":
+        add("logit_ame", "ATT", lambda: logit_ame(y, d, X, cluster, "ATT", **kw))
+    if "psm" in methods:
+        add("psm", "ATT", lambda: _psm(rows, y, d, matched, settings.matching.replace, scale, kw))
+
+    ps = None
+    if any(m in methods for m in ("ipw", "aipw", "overlap")):
+        prop = settings.propensity
+        try:
+            ps = fit_propensity(X, d.astype(int), penalty=prop.penalty, C=prop.C).score
+        except AnalysisError as exc:
+            reason = "propensity model: " + "; ".join(p.message for p in exc.problems)
+            for method, estimand in (
+                ("ipw", "ATT"),
+                ("ipw", "ATE"),
+                ("aipw", "ATT"),
+                ("aipw", "ATE"),
+                ("overlap", "ATO"),
+            ):
+                if method in methods:
+                    out.append(
+                        skipped_estimate(
+                            name, method, estimand, scale, reason, n_treated=n_t, n_control=n_c, subgroup=subgroup
+                        )
+                    )
+    if ps is not None:
+        for estimand in ("ATT", "ATE"):
+            add("ipw", estimand, lambda e=estimand: ipw(y, d, ps, e, X, cluster=cluster, scale=scale, **kw))
+        for estimand in ("ATT", "ATE"):
+            add(
+                "aipw",
+                estimand,
+                lambda e=estimand: aipw(y, d, X, ps, e, ps_design=X, cluster=cluster, scale=scale, **kw),
+            )
+        add("overlap", "ATO", lambda: overlap_weighted(y, d, ps, X, cluster=cluster, scale=scale, **kw))
+
+    if "iv" in methods:
+        out.append(_iv(rows, roles.instrument, y, d, X, cluster, name, scale, subgroup, n_t, n_c))
+    index = roles.index
+    if index and index in rows:
+        add(
+            "dose_response",
+            "ATE",
+            lambda: dose_response(y, rows[index].to_numpy(dtype=float), X, cluster, 0.1, d=d, index_name=index, **kw),
+        )
+    return out
+
+
+def _cluster_codes(column: pd.Series) -> np.ndarray:
+    """Integer codes of the cluster ids (hashed once per population, in arrow, not per method).
+
+    Missing ids keep the column itself, so each estimator reports them with its own message.
+    """
+    codes = keys_codes(column.array)
+    return column.to_numpy() if (codes < 0).any() else codes
+
+
+def _psm(rows, y, d, matched, replace: bool, scale, kw) -> EffectEstimate:
+    if matched is None or len(matched) == 0:
+        raise AnalysisError([Problem("match", None, "no matched sample", "run the match stage")])
+    # a hash join in arrow: pandas' isin/loc on arrow strings goes through Python objects
+    pos = positions_in(rows["client_id"].array, matched["client_id"].array)
+    in_set = pos >= 0
+    weights = np.zeros(len(rows))
+    weights[in_set] = matched["weight"].to_numpy(dtype=float)[pos[in_set]]
+    subclass = np.full(len(rows), -1, dtype=np.int64)
+    subclass[in_set] = matched["subclass"].to_numpy(dtype=np.int64)[pos[in_set]]
+    replace = bool(replace)
+    row = matched_regression(y, d, weights, subclass, replace, scale=scale, **kw)
+    note = "ATT of the matched treated clients (unmatched treated are left out; see results/match/flow.csv)"
+    return dataclasses.replace(row, notes="; ".join(n for n in (row.notes, note) if n))
+
+
+def _iv(rows, instrument, y, d, X, cluster, name, scale, subgroup, n_t, n_c) -> EffectEstimate:
+    if not instrument or instrument not in rows:
+        return skipped_estimate(
+            name, "iv", "LATE", scale, "no instrument given", n_treated=n_t, n_control=n_c, subgroup=subgroup
+        )
+    z = rows[instrument]
+    known = z.notna().to_numpy()
+    if not known.any():
+        return skipped_estimate(
+            name,
+            "iv",
+            "LATE",
+            scale,
+            "no instrument: the extract has no workers table with leaving dates",
+            n_treated=n_t,
+            n_control=n_c,
+            subgroup=subgroup,
+        )
+    zf = z.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    try:
+        first = iv_first_stage(d, zf, X, cluster, y=y, subgroup=subgroup)
+        if weak_instrument(first):
+            return skipped_estimate(
+                name,
+                "iv",
+                "LATE",
+                scale,
+                f"weak instrument: {first.describe()}",
+                n_treated=n_t,
+                n_control=n_c,
+                subgroup=subgroup,
+            )
+        return _named("iv", iv_2sls(y, d, zf, X, cluster, outcome=name, subgroup=subgroup, scale=scale))
+    except AnalysisError as exc:
+        reason = "; ".join(p.message for p in exc.problems)
+        return skipped_estimate(name, "iv", "LATE", scale, reason, n_treated=n_t, n_control=n_c, subgroup=subgroup)
+
+
+def subgroup_populations(rows: pd.DataFrame, columns: Sequence[str]) -> list[tuple[str, pd.DataFrame]]:
+    """(label, rows) for each level of each subgroup column, e.g. ("service=employment", ...)."""
+    out = []
+    for column in columns:
+        for level in sorted(rows[column].dropna().unique()):
+            out.append((f"{column}={level}", rows.loc[rows[column] == level]))
+    return out
+
+
+def run_estimates(
+    analysis: pd.DataFrame,
+    settings: Settings,
+    matched: pd.DataFrame | None,
+    methods: Sequence[str] = METHODS,
+    subgroups: Sequence[str] | None = None,
+    roles: Roles | None = None,
+) -> pd.DataFrame:
+    """estimates.csv for every configured outcome: whole cohort, then each subgroup level.
+
+    Reads the settings' ``outcomes``, ``covariates``, ``propensity`` and ``matching``, and
+    ``estimation.subgroups`` and ``exposure.index`` unless ``subgroups`` and ``roles`` are given
+    (the pipeline's cohort roles with the exposure index by default).
+
+    A subgroup column with a single level in an outcome's population (service for an outcome
+    recorded by one service only) adds nothing and is skipped for that outcome.
+    """
+    if subgroups is None:
+        subgroups = settings.estimation.subgroups
+    if roles is None:
+        roles = Roles(index=settings.exposure.index)
+    absent = [c for c in subgroups if c not in analysis.columns]
+    if absent:
+        raise ConfigError(
+            [
+                Problem(
+                    "config",
+                    "estimation.subgroups",
+                    f"not a column of the analysis table: {c!r}",
+                    f"{did_you_mean(c, analysis.columns)}use service, site, start_quarter or a covariate name",
+                )
+                for c in absent
+            ],
+            headline="the configuration is invalid",
+        )
+    if matched is not None and pc.count_distinct(pa.array(matched["client_id"].array)).as_py() < len(matched):
+        raise AnalysisError(
+            [
+                Problem(
+                    "match",
+                    "client_id",
+                    "the matched sample lists a client twice",
+                    "rerun the match stage (it writes one row per matched client)",
+                )
+            ],
+            headline="the matched sample is not one row per client",
+        )
+    rows: list[EffectEstimate] = []
+    for spec in settings.outcomes:
+        measured = analysis.loc[analysis[spec.name].notna()].reset_index(drop=True)
+        if measured.empty:
+            log.warning("%s: no client has this outcome measured; no estimates", spec.name)
+            continue
+        rows += estimate_outcome(measured, spec, settings, matched, "", methods, roles)
+        for label, sub in subgroup_populations(measured, [c for c in subgroups if measured[c].nunique() > 1]):
+            rows += estimate_outcome(sub.reset_index(drop=True), spec, settings, matched, label, methods, roles)
+    return estimates_frame(rows)
+
+
+def compare_with_truth(estimates: pd.DataFrame, truth: dict) -> pd.DataFrame:
+    """Whole-cohort ATT and ATE rows next to the synthetic truth: error, and whether the CI covers it."""
+    rows = estimates[
+        (estimates["subgroup"] == "") & estimates["estimand"].isin(["ATT", "ATE"]) & estimates["estimate"].notna()
+    ].copy()
+    rows["truth"] = [truth.get(o, {}).get(e.lower(), np.nan) for o, e in zip(rows["outcome"], rows["estimand"])]
+    rows = rows[rows["truth"].notna() & (rows["method"] != "dose_response")]
+    rows["error"] = rows["estimate"] - rows["truth"]
+    rows["error_in_se"] = rows["error"] / rows["std_error"]
+    rows["covered"] = (rows["ci_lower"] <= rows["truth"]) & (rows["truth"] <= rows["ci_upper"])
+    return rows[
+        [
+            "outcome",
+            "method",
+            "estimand",
+            "estimate",
+            "std_error",
+            "ci_lower",
+            "ci_upper",
+            "truth",
+            "error",
+            "error_in_se",
+            "covered",
+        ]
+    ].reset_index(drop=True)

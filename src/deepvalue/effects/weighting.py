@@ -1,0 +1,321 @@
+"""Weighting estimators: IPW (Hajek) for the ATE and ATT, overlap weights (ATO) and AIPW, with
+stacked M-estimation SEs that account for the estimated logit propensity score.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import get_args
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from deepvalue.effects.base import (
+    PS_SCORE_TOL,
+    ArrayLike,
+    EffectEstimate,
+    Estimand,
+    FloatArray,
+    WeightingEstimand,
+    _check_clusters,
+    _default_scale,
+    _design,
+    _independent_columns,
+    _prune,
+    _Sample,
+    _sample,
+    _se_note,
+    _variance_of_mean,
+)
+
+# ----------------------------------------------------------------------------------------------
+# weighting estimators (propensity score given by the caller)
+# ----------------------------------------------------------------------------------------------
+
+
+def _scores(sample: _Sample, ps: ArrayLike) -> FloatArray:
+    e = sample.take(ps, "ps")
+    assert e is not None
+    outside = (e <= 0) | (e >= 1)
+    if outside.any():
+        raise sample.error(
+            "ps",
+            f"{int(outside.sum())} propensity scores are 0 or 1",
+            "overlap fails: trim the sample to common support or change the propensity model",
+        )
+    return e
+
+
+@dataclass(frozen=True)
+class _PsModel:
+    """The logistic propensity model's design and information, for the stacked correction."""
+
+    Z: FloatArray  # [1, X] with collinear columns dropped
+    info_inv: FloatArray  # (Z' diag(e(1-e)) Z / n)^{-1}
+    resid: FloatArray  # d - e: the logit score of unit i is resid_i * Z_i
+
+
+def _ps_model(sample: _Sample, e: FloatArray, X: pd.DataFrame | None, notes: list[str]) -> _PsModel | None:
+    """The logit propensity model behind ``e`` when ``X`` is given and ``e`` is its MLE, else None."""
+    if X is None:
+        return None
+    Z = _design(1.0, sample.take(X, "X"))
+    # collinear columns found on the weighted Gram (the weights e(1 - e) are positive), so one
+    # n x k^2 product serves both
+    weighted = Z.T @ (Z * (e * (1 - e))[:, None])
+    Z, weighted, _ = _prune(Z, weighted)
+    resid = sample.d - e
+    info = weighted / e.size
+    # At the logit MLE every column's score sums to zero; if not, ps came from another model.
+    # The yardstick is the model-based SD of each score sum, sqrt(n * info_jj). (A logit on X
+    # plus further terms passes this check; pass its full design as X then.)
+    ratio = np.abs(resid @ Z) / np.sqrt(e.size * np.diag(info))
+    if float(ratio.max()) > PS_SCORE_TOL:
+        notes.append("ps is not the logit MLE on X (scores do not sum to zero): SE treats ps as known")
+        return None
+    return _PsModel(Z, np.linalg.inv(info), resid)
+
+
+def _ps_correction(model: _PsModel, dphi_de: FloatArray, e: FloatArray) -> FloatArray:
+    r"""Per-unit term that adds the propensity model's estimation to an influence function.
+
+    For an estimating function :math:`\phi(e_i)` with :math:`e_i = \Lambda(Z_i'\beta)`, the
+    first-order effect of :math:`\hat\beta - \beta = H^{-1} \bar s` (logit score ``s``,
+    information ``H``) is :math:`A' H^{-1} s_i`, with
+    :math:`A = n^{-1}\sum_i (\partial\phi_i/\partial e_i)\, e_i(1-e_i) Z_i`.
+    """
+    A = (dphi_de * e * (1 - e)) @ model.Z / e.size
+    return model.resid * (model.Z @ (model.info_inv @ A))
+
+
+def _hajek(
+    sample: _Sample, e: FloatArray, estimand: Estimand, psm: _PsModel | None, codes: npt.NDArray[np.int64] | None
+) -> tuple[float, float, list[str]]:
+    r"""Normalised weighting estimator with tilting function t(e) and its sandwich SE.
+
+    Weights :math:`w_1 = D\,t(e)/e`, :math:`w_0 = (1-D)\,t(e)/(1-e)`; :math:`t = 1` (ATE),
+    :math:`e` (ATT), :math:`e(1-e)` (ATO, overlap weights). Each arm mean solves
+    :math:`\sum_i w_{di}(Y_i - \mu_d) = 0`; influence function
+    :math:`\psi_i = w_{1i}(Y_i-\hat\mu_1)/\bar w_1 - w_{0i}(Y_i-\hat\mu_0)/\bar w_0`
+    plus, with the propensity model, its correction term.
+    """
+    y, d = sample.y, sample.d
+    if estimand == "ATE":
+        w1, w0 = d / e, (1 - d) / (1 - e)
+        dw1, dw0 = -d / e**2, (1 - d) / (1 - e) ** 2
+    elif estimand == "ATT":
+        w1, w0 = d, (1 - d) * e / (1 - e)
+        dw1, dw0 = np.zeros_like(e), (1 - d) / (1 - e) ** 2
+    else:  # ATO
+        w1, w0 = d * (1 - e), (1 - d) * e
+        dw1, dw0 = -d, 1 - d
+    m1, m0 = w1.mean(), w0.mean()
+    mu1, mu0 = float(w1 @ y / w1.sum()), float(w0 @ y / w0.sum())
+    r1, r0 = (y - mu1) / m1, (y - mu0) / m0
+    psi = w1 * r1 - w0 * r0
+    if psm is not None:
+        psi = psi + _ps_correction(psm, dw1 * r1 - dw0 * r0, e)
+    se = math.sqrt(_variance_of_mean(psi, codes))
+    ess = [float(w.sum() ** 2 / (w @ w)) for w in (w1, w0)]
+    notes = [f"effective sample size treated {ess[0]:.0f}, control {ess[1]:.0f}"]
+    return mu1 - mu0, se, notes
+
+
+def ipw(
+    y: ArrayLike,
+    d: ArrayLike,
+    ps: ArrayLike,
+    estimand: WeightingEstimand = "ATE",
+    X: pd.DataFrame | None = None,
+    *,
+    cluster: ArrayLike | None = None,
+    outcome: str | None = None,
+    subgroup: str = "",
+    scale: str | None = None,
+) -> EffectEstimate:
+    r"""Inverse probability weighting, Hajek (normalised) form, for the ATE or ATT.
+
+    .. math::
+        \hat\tau = \frac{\sum_i w_{1i} Y_i}{\sum_i w_{1i}} - \frac{\sum_i w_{0i} Y_i}{\sum_i w_{0i}},
+        \quad
+        \text{ATE: } w_1 = \frac{D}{e},\ w_0 = \frac{1-D}{1-e};\qquad
+        \text{ATT: } w_1 = D,\ w_0 = \frac{(1-D)\,e}{1-e}
+
+    SE from the influence function (M-estimation sandwich). With ``X`` (the design the logistic
+    propensity model was fitted on, without intercept), the logit score equations are stacked
+    with the weighting equations, so the SE accounts for the estimated score, as statsmodels
+    ``TreatmentEffect.ipw`` and Stata ``teffects ipw`` do (provided ``ps`` is that model's MLE,
+    which is checked). Without ``X`` the score is treated as known, which overstates the
+    variance of the ATE (Hirano, Imbens and Ridder 2003) but can understate it for the ATT.
+    ``cluster`` sums the influence function within clusters. Scores must be strictly in (0, 1);
+    trimming is the caller's decision.
+    """
+    if estimand not in get_args(WeightingEstimand):
+        raise ValueError(f"estimand must be 'ATT' or 'ATE', got {estimand!r}")
+    s = _sample(y, d, "ipw", outcome, subgroup)
+    return _weighted_estimate(s, ps, X, cluster, estimand, "Hajek IPW", scale)
+
+
+def _weighted_estimate(
+    s: _Sample,
+    ps: ArrayLike,
+    X: pd.DataFrame | None,
+    cluster: ArrayLike | None,
+    estimand: Estimand,
+    label: str,
+    scale: str | None,
+) -> EffectEstimate:
+    """The Hajek weighting estimate (IPW or overlap) with its stacked or known-score SE."""
+    e = _scores(s, ps)
+    codes = s.codes(cluster)
+    _check_clusters(s, codes, "cluster")
+    notes = [label]
+    psm = _ps_model(s, e, X, notes)
+    est, se, more = _hajek(s, e, estimand, psm, codes)
+    what = "sandwich with estimated ps (logit scores stacked)" if psm else "influence function, ps treated as known"
+    return s.result(estimand, est, se, scale or _default_scale(s.y), [*notes, _se_note(codes, what), *more])
+
+
+def overlap_weighted(
+    y: ArrayLike,
+    d: ArrayLike,
+    ps: ArrayLike,
+    X: pd.DataFrame | None = None,
+    *,
+    cluster: ArrayLike | None = None,
+    outcome: str | None = None,
+    subgroup: str = "",
+    scale: str | None = None,
+) -> EffectEstimate:
+    r"""Average treatment effect in the overlap population (ATO) with overlap weights.
+
+    Li, Morgan and Zaslavsky (2018): weights :math:`w_1 = D(1-e)`, :math:`w_0 = (1-D)e`, Hajek
+    form as in :func:`ipw`. The target population weights each client by :math:`e(1-e)`, the
+    clients who could plausibly have been in either group; weights are bounded, so no trimming
+    is needed. SE as in :func:`ipw`: with ``X`` the logit scores are stacked (the sandwich
+    variance of Li et al. 2018), otherwise ``ps`` is treated as known.
+    """
+    s = _sample(y, d, "overlap_weights", outcome, subgroup)
+    return _weighted_estimate(s, ps, X, cluster, "ATO", "overlap weights (Hajek)", scale)
+
+
+@dataclass(frozen=True)
+class _ArmFit:
+    """OLS of Y on Z = [1, X] within one treatment arm (coefficients of dropped columns are 0)."""
+
+    arm: npt.NDArray[np.bool_]
+    keep: npt.NDArray[np.bool_]
+    coef: FloatArray  # full length, zeros for columns collinear within the arm
+    gram: FloatArray  # Z_arm' Z_arm over the kept columns
+
+
+def _arm_ols(Z: FloatArray, y: FloatArray, arm: npt.NDArray[np.bool_]) -> _ArmFit:
+    Za = Z[arm]
+    gram = Za.T @ Za
+    keep = _independent_columns(gram)
+    gram = gram[np.ix_(keep, keep)]
+    scale = np.sqrt(np.diag(gram))
+    coef = np.zeros(Z.shape[1])
+    coef[keep] = np.linalg.solve(gram / np.outer(scale, scale), (y[arm] @ Za)[keep] / scale) / scale
+    return _ArmFit(arm, keep, coef, gram)
+
+
+def _ols_correction(fit: _ArmFit, Z: FloatArray, resid: FloatArray, dphi_dm: FloatArray) -> FloatArray:
+    r"""Per-unit term adding an arm's OLS estimation to an influence function.
+
+    Normal equations :math:`u_i = 1[i\in arm] Z_i (Y_i - Z_i'\gamma)`, Jacobian
+    :math:`-n^{-1}\sum_{arm} Z_i Z_i'`; with :math:`A = n^{-1}\sum_i (\partial\phi_i/\partial m_i) Z_i`
+    the term is :math:`A' (n^{-1}\sum_{arm} Z Z')^{-1} u_i = 1[i\in arm]\, e_i\, Z_i'v`.
+    """
+    A = (dphi_dm @ Z)[fit.keep]
+    v = np.zeros(Z.shape[1])
+    v[fit.keep] = np.linalg.solve(fit.gram, A)  # the two 1/n factors cancel
+    return np.where(fit.arm, resid, 0.0) * (Z @ v)
+
+
+def aipw(
+    y: ArrayLike,
+    d: ArrayLike,
+    X: pd.DataFrame,
+    ps: ArrayLike,
+    estimand: WeightingEstimand = "ATE",
+    *,
+    ps_design: pd.DataFrame | None = None,
+    cluster: ArrayLike | None = None,
+    outcome: str | None = None,
+    subgroup: str = "",
+    scale: str | None = None,
+) -> EffectEstimate:
+    r"""Augmented IPW (doubly robust) for the ATE or ATT, with influence-function SE.
+
+    Outcome models: OLS of Y on [1, X] within each arm, :math:`\hat m_d(x)` (a linear
+    probability model for binary outcomes: it keeps the estimator's influence function and the
+    stacked correction linear, and it is the outcome model of statsmodels ``TreatmentEffect``
+    and Stata ``teffects aipw``; double robustness means the propensity model covers for its
+    misspecification).
+
+    ATE (Robins, Rotnitzky and Zhao 1994; Hahn 1998; Kennedy 2016):
+
+    .. math::
+        \phi_i = \hat m_1(X_i) - \hat m_0(X_i) + \frac{D_i (Y_i - \hat m_1(X_i))}{e_i}
+                 - \frac{(1-D_i)(Y_i - \hat m_0(X_i))}{1-e_i},
+        \quad \hat\tau = \bar\phi, \quad \psi_i = \phi_i - \hat\tau
+
+    ATT (Moodie et al. 2018; Robins' form, only :math:`m_0` needed; the control term is the
+    unnormalised odds-weighted sum, as written):
+
+    .. math::
+        \hat\tau = \frac{\sum_i D_i (Y_i - \hat m_0) - (1-D_i)\frac{e_i}{1-e_i}(Y_i - \hat m_0)}{\sum_i D_i},
+        \quad \psi_i = \frac{D_i(Y_i - \hat m_0) - (1-D_i)\frac{e_i}{1-e_i}(Y_i - \hat m_0) - \hat\tau D_i}{\bar D}
+
+    SE: :math:`\sqrt{\sum\psi_i^2}/n`, treating the fitted nuisance models as fixed, which is
+    valid when both are correctly specified because the AIPW estimating function is orthogonal
+    to them. With ``ps_design`` (the logistic propensity model's design; usually ``X``), the
+    full M-estimation sandwich is used instead: the logit scores and each arm's OLS normal
+    equations are stacked, which stays valid when one model is wrong; this is the SE of
+    statsmodels ``TreatmentEffect.aipw`` and Stata ``teffects aipw``. Columns constant within an
+    arm are dropped from that arm's model, so its prediction for the other arm ignores them (an
+    overlap problem that the balance stage reports).
+    """
+    if estimand not in get_args(WeightingEstimand):
+        raise ValueError(f"estimand must be 'ATT' or 'ATE', got {estimand!r}")
+    s = _sample(y, d, "aipw", outcome, subgroup)
+    e = _scores(s, ps)
+    Z = _design(1.0, s.take(X, "X"))
+    codes = s.codes(cluster)
+    _check_clusters(s, codes, "cluster")
+    notes = ["AIPW with OLS outcome models by arm"]
+    psm = _ps_model(s, e, ps_design, notes)
+    y, dd = s.y, s.d
+    fit0 = _arm_ols(Z, y, dd == 0)
+    m0 = Z @ fit0.coef
+    if estimand == "ATE":
+        fit1 = _arm_ols(Z, y, dd == 1)
+        m1 = Z @ fit1.coef
+        phi = m1 - m0 + dd * (y - m1) / e - (1 - dd) * (y - m0) / (1 - e)
+        est = float(phi.mean())
+        psi = phi - est
+        if psm is not None:
+            psi = psi + _ols_correction(fit1, Z, y - m1, 1 - dd / e)
+            psi = psi + _ols_correction(fit0, Z, y - m0, -(1 - (1 - dd) / (1 - e)))
+            dphi_de = -dd * (y - m1) / e**2 - (1 - dd) * (y - m0) / (1 - e) ** 2
+            psi = psi + _ps_correction(psm, dphi_de, e)
+    else:
+        odds = e / (1 - e)
+        phi = dd * (y - m0) - (1 - dd) * odds * (y - m0)
+        pbar = dd.mean()
+        est = float(phi.sum() / dd.sum())
+        psi = (phi - est * dd) / pbar
+        if psm is not None:
+            psi = psi + _ols_correction(fit0, Z, y - m0, -dd + (1 - dd) * odds) / pbar
+            dphi_de = -(1 - dd) * (y - m0) / (1 - e) ** 2
+            psi = psi + _ps_correction(psm, dphi_de, e) / pbar
+    se = math.sqrt(_variance_of_mean(psi, codes))
+    what = (
+        "sandwich stacking the logit and outcome-model equations"
+        if psm
+        else "influence function, nuisance models treated as fixed"
+    )
+    return s.result(estimand, est, se, scale or _default_scale(s.y), [*notes, _se_note(codes, what)])

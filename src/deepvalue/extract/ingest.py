@@ -1,0 +1,623 @@
+"""PLACEHOLDER"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from deepvalue.core.errors import ExtractError, Problem, did_you_mean, sheet_rows
+from deepvalue.core.keys import codes, positions_in
+from deepvalue.core.settings import ExtractSettings, Settings
+from deepvalue.core.tabular import write_parquet
+from deepvalue.extract.identifiers import identifier_column_kind, identifier_value_hits
+from deepvalue.extract.read import (
+    _null_positions,
+    _pd,
+    _sample_values,
+    _text,
+    parse_binary,
+    parse_dates,
+    parse_numbers,
+    read_raw_table,
+)
+
+TABLES = ("clients", "contacts", "outcomes", "workers")
+ID_COLUMNS = ("client_id", "worker_id", "contact_id")
+DATE_COLUMNS = ("start_date", "contact_date", "outcome_date", "end_date")
+MAX_SHOWN = 5
+
+
+@dataclass
+class TableReport:
+    """What happened to one table: rows in, rows out, and why each dropped row went."""
+
+    path: str
+    rows_read: int = 0
+    rows_written: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    missing_values: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            # the file name only: the path as given differs between machines and reruns, and
+            # provenance.json records it with the file's checksum
+            "file": Path(self.path).name,
+            "rows_read": self.rows_read,
+            "rows_written": self.rows_written,
+            "dropped": [{"reason": k, "rows": v} for k, v in self.dropped.items()],
+            "missing_values": self.missing_values,
+            "warnings": self.warnings,
+        }
+
+
+@dataclass
+class Extract:
+    """The canonical, typed, cleaned extract with its report."""
+
+    tables: dict[str, pd.DataFrame]
+    report: dict[str, Any]
+
+
+class _Collector:
+    """Gathers problems across all tables so that they are reported together."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def add(
+        self,
+        table: str,
+        column: str | None,
+        message: str,
+        fix: str,
+        positions: np.ndarray | None = None,
+        path: str | None = None,
+    ) -> None:
+        rows: tuple[int, ...] = ()
+        count = None
+        if positions is not None:
+            positions = np.asarray(positions)
+            count = int(positions.size)
+            rows = sheet_rows(positions[:MAX_SHOWN])
+        self.problems.append(Problem(table, column, message, fix, rows=rows, count=count, path=path))
+
+
+# ----------------------------------------------------------------------------------------------
+# the stages of ingestion
+
+
+def _open_tables(extract: ExtractSettings, col: _Collector) -> dict[str, tuple[pa.Table, dict[str, str], Path]]:
+    """Read each configured table; report missing files, unreadable files, empty tables, absent columns."""
+    opened = {}
+    for name in TABLES:
+        spec = getattr(extract, name)
+        if spec is None:
+            continue
+        path = Path(spec.path)
+        if not path.is_file():
+            col.add(
+                name,
+                None,
+                f"file not found: {path}",
+                f"check extract.{name}.path in the config (relative paths start at the working "
+                f"directory, {Path.cwd()})",
+                path=str(path),
+            )
+            continue
+        try:
+            table = read_raw_table(path, spec.sheet)
+        except Exception as exc:  # any reader failure is the user's file, reported not raised
+            col.add(
+                name,
+                None,
+                f"cannot read the file: {exc}".replace("\n", " "),
+                "export it again as CSV (UTF-8, comma-separated, one header row), Parquet or XLSX",
+                path=str(path),
+            )
+            continue
+        if table.num_rows == 0:
+            col.add(name, None, "the table has no data rows", "export the table again with its rows", path=str(path))
+            continue
+        mapping = dict(spec.columns)
+        absent = {canon: src for canon, src in mapping.items() if src not in table.column_names}
+        for canon, src in absent.items():
+            hint = did_you_mean(src, table.column_names, also=canon)
+            col.add(
+                name,
+                src,
+                f"mapped column for '{canon}' is not in the file",
+                f"{hint}set extract.{name}.columns.{canon} to one of: {', '.join(table.column_names)}",
+                path=str(path),
+            )
+        if absent:
+            continue
+        opened[name] = (table, mapping, path)
+    return opened
+
+
+def _check_identifiers(opened: dict, col: _Collector) -> None:
+    for name, (table, mapping, path) in opened.items():
+        id_sources = {mapping[c] for c in ID_COLUMNS if c in mapping}
+        for column in table.column_names:
+            kind = identifier_column_kind(column)
+            if kind:
+                col.add(
+                    name,
+                    column,
+                    f"the column name suggests a direct identifier ({kind})",
+                    "remove the column from the extract (the pipeline needs pseudonymised data only)",
+                    path=str(path),
+                )
+                continue
+            for vkind, positions in identifier_value_hits(table[column], column in id_sources).items():
+                col.add(
+                    name,
+                    column,
+                    f"values look like a direct identifier ({vkind})",
+                    "remove or pseudonymise these values before export"
+                    if column in id_sources
+                    else "remove the column or these values before export (postcode districts such as "
+                    "'E1' are fine; full postcodes are not)",
+                    positions=positions,
+                    path=str(path),
+                )
+
+
+def _required_text(table: pa.Table, src: str, name: str, canon: str, path: Path, col: _Collector) -> pa.Array:
+    values = _text(table[src])
+    missing = _null_positions(values)
+    if missing.size:
+        col.add(
+            name,
+            src,
+            f"{canon} is empty",
+            f"fill in {canon} for every row, or remove those rows",
+            positions=missing,
+            path=str(path),
+        )
+    return values
+
+
+def _dates(
+    table: pa.Table, src: str, name: str, canon: str, path: Path, fmt: str | None, col: _Collector, required: bool
+) -> pa.Array:
+    values, bad = parse_dates(table[src], fmt)
+    if bad.size:
+        shown = _sample_values(table[src], bad)
+        expect = f"dates in the format {fmt!r}" if fmt else "ISO 8601 dates (YYYY-MM-DD)"
+        col.add(
+            name,
+            src,
+            f"unparseable dates (e.g. {shown})",
+            f'give {expect}, or set extract.date_format to the format the file uses (e.g. "%d/%m/%Y")',
+            positions=bad,
+            path=str(path),
+        )
+    if required:
+        missing = np.setdiff1d(_null_positions(values), bad)
+        if missing.size:
+            col.add(
+                name,
+                src,
+                f"{canon} is empty",
+                f"fill in {canon} for every row, or remove those rows",
+                positions=missing,
+                path=str(path),
+            )
+    return values
+
+
+def _clients(opened, settings, col, reports) -> pd.DataFrame | None:
+    if "clients" not in opened:
+        return None
+    table, mapping, path = opened["clients"]
+    fmt = settings.extract.date_format
+    out: dict[str, Any] = {}
+    for canon in ("client_id", "service", "site"):
+        out[canon] = _required_text(table, mapping[canon], "clients", canon, path, col)
+    ids = out["client_id"]
+    dup = pc.is_in(ids, value_set=pc.filter(*_dupes(ids)))
+    dup_pos = np.flatnonzero(
+        np.asarray(dup.to_numpy(zero_copy_only=False), dtype=bool)
+        & ~np.asarray(pc.is_null(ids).to_numpy(zero_copy_only=False), dtype=bool)
+    )
+    if dup_pos.size:
+        col.add(
+            "clients",
+            mapping["client_id"],
+            f"duplicate client ids (e.g. {_sample_values(ids, dup_pos)})",
+            "give one row per client episode with a unique client_id; merge or renumber the duplicates",
+            positions=dup_pos,
+            path=str(path),
+        )
+    out["start_date"] = _dates(table, mapping["start_date"], "clients", "start_date", path, fmt, col, True)
+    frame = pd.DataFrame({k: _pd(v) for k, v in out.items()})
+    report = reports["clients"]
+    for cov in settings.covariates:
+        name, kind = cov.name, cov.type
+        if name not in table.column_names:
+            hint = did_you_mean(name, table.column_names)
+            col.add(
+                "clients",
+                name,
+                "configured covariate is not a column of the clients table",
+                f"{hint}fix the name under covariates in the config, or add the column to the extract",
+                path=str(path),
+            )
+            continue
+        raw = table[name]
+        if kind == "numeric":
+            vals, bad = parse_numbers(raw)
+            if bad.size:
+                col.add(
+                    "clients",
+                    name,
+                    f"text in a numeric covariate (e.g. {_sample_values(raw, bad)})",
+                    "give numbers only (leave the cell empty when unknown), or declare the covariate as categorical",
+                    positions=bad,
+                    path=str(path),
+                )
+            frame[name] = vals
+        elif kind == "binary":
+            vals, bad = parse_binary(raw)
+            if bad.size:
+                col.add(
+                    "clients",
+                    name,
+                    f"values that are not binary (e.g. {_sample_values(raw, bad)})",
+                    "use 0/1, true/false, Y/N or yes/no (empty when unknown), or declare the covariate as categorical",
+                    positions=bad,
+                    path=str(path),
+                )
+            frame[name] = vals
+        else:
+            frame[name] = _pd(_text(raw))
+        report.missing_values[name] = int(frame[name].isna().sum())
+    frame["source_row"] = np.arange(len(frame), dtype=np.int64) + 2
+    report.rows_read = report.rows_written = len(frame)
+    return frame
+
+
+def _shared(codes: np.ndarray) -> np.ndarray:
+    """Rows whose (non-missing) code occurs more than once."""
+    counts = np.bincount(codes[codes >= 0], minlength=1)
+    return (codes >= 0) & (counts[np.maximum(codes, 0)] > 1)
+
+
+def _duplicate_rows(frame: pd.DataFrame, keys: list[str]) -> np.ndarray:
+    """Rows that repeat an earlier row on every key column (the first occurrence is kept),
+    compared on integer codes rather than strings."""
+    return pd.DataFrame({k: codes(frame[k]) for k in keys}).duplicated(keep="first").to_numpy()
+
+
+def _dupes(values: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """(distinct values, mask of those seen more than once), for pc.filter."""
+    counts = pc.value_counts(values.drop_null() if hasattr(values, "drop_null") else values)
+    return counts.field("values"), pc.greater(counts.field("counts"), 1)
+
+
+def _contacts(
+    opened, settings, col, reports, clients: pd.DataFrame | None, extract_date: dt.date
+) -> pd.DataFrame | None:
+    if "contacts" not in opened:
+        return None
+    table, mapping, path = opened["contacts"]
+    fmt = settings.extract.date_format
+    out: dict[str, Any] = {}
+    for canon in ("client_id", "worker_id"):
+        out[canon] = _required_text(table, mapping[canon], "contacts", canon, path, col)
+    out["contact_date"] = _dates(table, mapping["contact_date"], "contacts", "contact_date", path, fmt, col, True)
+    if "contact_id" in mapping:
+        out["contact_id"] = _text(table[mapping["contact_id"]])
+    if "mode" in mapping:
+        out["mode"] = _text(table[mapping["mode"]])
+    frame = pd.DataFrame({k: _pd(v) for k, v in out.items()})
+    if "duration_minutes" in mapping:
+        vals, bad = parse_numbers(table[mapping["duration_minutes"]])
+        if bad.size:
+            col.add(
+                "contacts",
+                mapping["duration_minutes"],
+                "text in duration_minutes",
+                "give minutes as numbers (empty when unknown)",
+                positions=bad,
+                path=str(path),
+            )
+        frame["duration_minutes"] = vals
+    frame["source_row"] = np.arange(len(frame), dtype=np.int64) + 2
+    report = reports["contacts"]
+    report.rows_read = len(frame)
+    if clients is None or col.problems:
+        return frame
+
+    keys = [c for c in frame.columns if c != "source_row"]
+    if "contact_id" in frame:
+        # contact ids are near-unique: only rows sharing an id can be exact duplicates, and any
+        # id still shared after dropping those is a clash (two different contacts, one id)
+        ids = codes(frame["contact_id"])
+        shared = _shared(ids)
+        dup = np.zeros(len(frame), dtype=bool)
+        cand = np.flatnonzero(shared)
+        if cand.size:
+            sub = frame.iloc[cand]
+            dup[cand] = pd.DataFrame({k: codes(sub[k]) for k in keys}).duplicated(keep="first").to_numpy()
+        frame = _drop(frame, dup, report, "exact duplicate of an earlier contact")
+        ids = ids[~dup]
+        clash = _shared(ids) if dup.any() else shared
+        if clash.any():
+            pos = frame["source_row"].to_numpy()[clash] - 2
+            col.add(
+                "contacts",
+                mapping["contact_id"],
+                f"contact ids used for different contacts (e.g. {frame['contact_id'][clash].head(3).tolist()})",
+                "give every contact a unique contact_id, or leave contact_id unmapped",
+                positions=pos,
+                path=str(path),
+            )
+            return frame
+    else:
+        frame = _drop(frame, _duplicate_rows(frame, keys), report, "exact duplicate of an earlier contact")
+    where = positions_in(frame["client_id"], clients["client_id"])
+    frame = _drop(frame, where < 0, report, "client_id not in the clients table")
+    where = where[where >= 0]
+    start = clients["start_date"].to_numpy()[where]
+    frame = _drop(frame, frame["contact_date"].to_numpy() < start, report, "contact before the client's start date")
+    frame = _drop(
+        frame,
+        (frame["contact_date"] > pd.Timestamp(extract_date)).to_numpy(),
+        report,
+        f"contact after the extract date ({extract_date.isoformat()})",
+    )
+    report.rows_written = len(frame)
+    return frame.reset_index(drop=True)
+
+
+def _drop(frame: pd.DataFrame, mask: np.ndarray, report: TableReport, reason: str) -> pd.DataFrame:
+    """Drop rows by a cleaning rule and count them under its reason (zero counts are kept too)."""
+    report.dropped[reason] = int(mask.sum())
+    return frame.loc[~mask] if mask.any() else frame
+
+
+def _outcomes(opened, settings, col, reports, clients: pd.DataFrame | None) -> pd.DataFrame | None:
+    if "outcomes" not in opened:
+        return None
+    table, mapping, path = opened["outcomes"]
+    fmt = settings.extract.date_format
+    frame = pd.DataFrame(
+        {
+            "client_id": _pd(_required_text(table, mapping["client_id"], "outcomes", "client_id", path, col)),
+            "outcome": _pd(_required_text(table, mapping["outcome"], "outcomes", "outcome", path, col)),
+        }
+    )
+    values, bad = parse_numbers(table[mapping["value"]])
+    if bad.size:
+        col.add(
+            "outcomes",
+            mapping["value"],
+            f"text in the outcome value (e.g. {_sample_values(table[mapping['value']], bad)})",
+            "give numbers only (0/1 for binary outcomes)",
+            positions=bad,
+            path=str(path),
+        )
+    frame["value"] = values
+    if "outcome_date" in mapping:
+        frame["outcome_date"] = _pd(
+            _dates(table, mapping["outcome_date"], "outcomes", "outcome_date", path, fmt, col, False)
+        )
+    frame["source_row"] = np.arange(len(frame), dtype=np.int64) + 2
+    report = reports["outcomes"]
+    report.rows_read = len(frame)
+
+    present = set(frame["outcome"].dropna().unique())
+    for spec in settings.outcomes:
+        name, kind = spec.name, spec.type
+        if name not in present:
+            hint = did_you_mean(name, sorted(present))
+            col.add(
+                "outcomes",
+                mapping["outcome"],
+                f"configured outcome '{name}' has no rows",
+                f"{hint}outcomes in the file: {', '.join(sorted(present)[:20])}; fix the name in the config",
+                path=str(path),
+            )
+            continue
+        rows = (frame["outcome"] == name).to_numpy()
+        v = frame["value"].to_numpy()
+        unparsed = np.zeros(len(v), dtype=bool)
+        unparsed[bad] = True
+        empty = np.flatnonzero(rows & np.isnan(v) & ~unparsed)
+        if empty.size:
+            col.add(
+                "outcomes",
+                mapping["value"],
+                f"outcome '{name}' has empty values",
+                "record a value on every outcome row, or remove the rows of clients whose outcome is unknown",
+                positions=empty,
+                path=str(path),
+            )
+        if kind == "binary":
+            off = np.flatnonzero(rows & ~np.isnan(v) & ~np.isin(v, (0.0, 1.0)))
+            if off.size:
+                col.add(
+                    "outcomes",
+                    mapping["value"],
+                    "binary outcome '%s' has values other than 0 and 1 (e.g. %s)"
+                    % (name, ", ".join(f"{x:g}" for x in sorted(set(v[off]))[:3])),
+                    "recode to 0/1, or declare the outcome as continuous or count in the config",
+                    positions=off,
+                    path=str(path),
+                )
+        elif kind == "count":
+            off = np.flatnonzero(rows & ~np.isnan(v) & ((v < 0) | (v != np.round(v))))
+            if off.size:
+                col.add(
+                    "outcomes",
+                    mapping["value"],
+                    f"count outcome '{name}' has negative or fractional values",
+                    "give whole numbers >= 0, or declare the outcome as continuous",
+                    positions=off,
+                    path=str(path),
+                )
+        elif kind == "continuous":
+            off = np.flatnonzero(rows & np.isinf(v))
+            if off.size:
+                col.add(
+                    "outcomes",
+                    mapping["value"],
+                    f"outcome '{name}' has infinite values",
+                    "give finite numbers",
+                    positions=off,
+                    path=str(path),
+                )
+    if clients is None or col.problems:
+        return frame
+
+    keys = [c for c in frame.columns if c != "source_row"]
+    frame = _drop(frame, _duplicate_rows(frame, keys), report, "exact duplicate of an earlier outcome row")
+    configured = [o.name for o in settings.outcomes]
+    frame = _drop(frame, positions_in(frame["outcome"], configured) < 0, report, "outcome not named in the config")
+    frame = _drop(
+        frame, positions_in(frame["client_id"], clients["client_id"]) < 0, report, "client_id not in the clients table"
+    )
+    pair = pd.DataFrame({"c": codes(frame["client_id"]), "o": codes(frame["outcome"])})
+    clash = pair.duplicated(keep=False).to_numpy()
+    if clash.any():
+        pos = frame["source_row"].to_numpy()[clash] - 2
+        col.add(
+            "outcomes",
+            mapping["client_id"],
+            "more than one differing row for the same client and outcome",
+            "give one row per client and outcome (aggregate repeated measurements before export)",
+            positions=pos,
+            path=str(path),
+        )
+    report.rows_written = len(frame)
+    return frame.reset_index(drop=True)
+
+
+def _workers(opened, settings, col, reports) -> pd.DataFrame | None:
+    if "workers" not in opened:
+        return None
+    table, mapping, path = opened["workers"]
+    fmt = settings.extract.date_format
+    ids = _required_text(table, mapping["worker_id"], "workers", "worker_id", path, col)
+    frame = pd.DataFrame({"worker_id": _pd(ids)})
+    dup = frame["worker_id"].notna() & frame["worker_id"].duplicated(keep=False)
+    if dup.any():
+        col.add(
+            "workers",
+            mapping["worker_id"],
+            f"duplicate worker ids (e.g. {frame.loc[dup, 'worker_id'].head(3).tolist()})",
+            "give one row per worker",
+            positions=np.flatnonzero(dup.to_numpy()),
+            path=str(path),
+        )
+    if "site" in mapping:
+        frame["site"] = _pd(_text(table[mapping["site"]]))
+    for canon in ("start_date", "end_date"):
+        if canon in mapping:
+            frame[canon] = _pd(_dates(table, mapping[canon], "workers", canon, path, fmt, col, False))
+    if "start_date" in frame and "end_date" in frame:
+        back = np.flatnonzero((frame["end_date"] < frame["start_date"]).to_numpy())
+        if back.size:
+            col.add(
+                "workers",
+                mapping["end_date"],
+                "end_date before start_date",
+                "correct the dates (end_date is the leaving date)",
+                positions=back,
+                path=str(path),
+            )
+    frame["source_row"] = np.arange(len(frame), dtype=np.int64) + 2
+    report = reports["workers"]
+    report.rows_read = report.rows_written = len(frame)
+    return frame
+
+
+def ingest_extract(settings: Settings, today: dt.date | None = None) -> Extract:
+    """Read, validate and clean the extract described by a validated config.
+
+    Parameters
+    ----------
+    settings
+        The study settings (:func:`deepvalue.core.settings.load_settings`); reads ``extract``,
+        ``covariates`` and ``outcomes``.
+    today
+        The run date, used as the extract date when ``extract.extract_date`` is null.
+
+    Returns
+    -------
+    Extract
+        Canonical tables (pandas, typed; dates as datetime64) and the ingest report.
+
+    Raises
+    ------
+    ExtractError
+        With every problem found, across all tables.
+    """
+    col = _Collector()
+    ed = settings.extract.extract_date
+    extract_date = dt.date.fromisoformat(ed) if ed else (today or dt.date.today())
+    reports = {name: TableReport(path=str(spec.path)) for name, spec in settings.extract.tables().items()}
+    opened = _open_tables(settings.extract, col)
+    _check_identifiers(opened, col)
+    clients = _clients(opened, settings, col, reports)
+    workers = _workers(opened, settings, col, reports)
+    contacts = _contacts(opened, settings, col, reports, clients, extract_date)
+    outcomes = _outcomes(opened, settings, col, reports, clients)
+    if col.problems:
+        raise ExtractError(col.problems, headline="the extract cannot be used as it is")
+
+    if workers is not None:
+        unknown = ~contacts["worker_id"].isin(workers["worker_id"])
+        if unknown.any():
+            reports["contacts"].warnings.append(
+                f"{int(unknown.sum())} contacts (of {len(contacts)}) name a worker_id that is not in the workers "
+                "table; the instrument treats their leaving date as unknown"
+            )
+    for name, rep in reports.items():
+        assert rep.rows_read == rep.rows_written + sum(rep.dropped.values()), name
+    tables = {"clients": clients, "contacts": contacts, "outcomes": outcomes}
+    if workers is not None:
+        tables["workers"] = workers
+    report = {
+        "extract_date": extract_date.isoformat(),
+        "extract_date_source": "config" if ed else "run date",
+        "tables": {name: rep.as_dict() for name, rep in reports.items()},
+    }
+    return Extract(tables=tables, report=report)
+
+
+def write_interim(extract: Extract, out_dir: str | Path, report_path: str | Path) -> dict[str, Path]:
+    """Write each canonical table to ``out_dir/<table>.parquet`` and the report as JSON."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    tables = dict(extract.tables)
+    # downstream rules always find a workers table; without one it is empty and the
+    # instrument is reported as unavailable
+    tables.setdefault(
+        "workers",
+        pd.DataFrame(
+            {
+                "worker_id": pd.Series([], dtype="str"),
+                "end_date": pd.Series([], dtype="datetime64[ms]"),
+                "source_row": pd.Series([], dtype="int64"),
+            }
+        ),
+    )
+    for name, frame in tables.items():
+        path = out_dir / f"{name}.parquet"
+        write_parquet(frame, path)
+        paths[name] = path
+    Path(report_path).write_text(json.dumps(extract.report, indent=2, sort_keys=True) + "\n")
+    return paths

@@ -1,0 +1,328 @@
+"""Each workflow stage as one function of paths and settings: what the rule scripts call.
+
+``config`` is what the rule's ``params: settings`` carries (the validated config sections that
+stage reads, see ``workflow/rules/common.smk``), or a config file's path (the CLI), which is
+validated here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from deepvalue.core.config import load_config
+from deepvalue.core.settings import Settings, load_settings
+from deepvalue.extract.ingest import ingest_extract, write_interim
+from deepvalue.pipeline.provenance import build_provenance, write_provenance
+
+log = logging.getLogger("deepvalue")
+
+
+def _settings(config: Mapping[str, Any] | str | Path) -> Settings:
+    """A rule's settings from its config sections, or a whole config file validated."""
+    if isinstance(config, (str, Path)):
+        return load_settings(config)
+    return Settings.from_sections(config)
+
+
+def synthesize_stage(n_clients: int, seed: int, messy: bool, out_dir: str | Path) -> None:
+    from deepvalue.synth.generate import generate_extract
+    from deepvalue.synth.write import write_extract
+
+    extract = generate_extract(n_clients, seed=seed, messy=messy)
+    paths = write_extract(extract, out_dir)
+    log.info(
+        "synthetic extract: %d clients, %d contacts -> %s",
+        len(extract.clients),
+        len(extract.contacts),
+        ", ".join(str(p) for p in paths.values()),
+    )
+
+
+def ingest_stage(config: Mapping[str, Any] | str | Path, interim_dir: str | Path, report_path: str | Path) -> None:
+    settings = _settings(config)
+    extract = ingest_extract(settings)
+    write_interim(extract, interim_dir, report_path)
+    for name, rep in extract.report["tables"].items():
+        log.info(
+            "%s: %d rows read, %d written, dropped %s",
+            name,
+            rep["rows_read"],
+            rep["rows_written"],
+            {d["reason"]: d["rows"] for d in rep["dropped"]},
+        )
+        for w in rep["warnings"]:
+            log.warning("%s: %s", name, w)
+
+
+def cohort_stage(
+    config: Mapping[str, Any] | str | Path,
+    interim: dict[str, str | Path],
+    analysis_path: str | Path,
+    flow_path: str | Path,
+    outcome_flow_path: str | Path,
+    index_figure: str | Path,
+    site_figure: str | Path,
+) -> None:
+    import pandas as pd
+
+    from deepvalue.cohort.build import build_cohort
+    from deepvalue.cohort.figures import plot_index_distributions, plot_share_continuous
+    from deepvalue.core.tabular import write_csv, write_parquet
+
+    settings = _settings(config)
+    tables = {name: pd.read_parquet(path) for name, path in interim.items()}
+    cohort = build_cohort(tables, settings)
+    write_parquet(cohort.analysis, analysis_path)
+    write_csv(cohort.flow, flow_path)
+    write_csv(cohort.outcome_flow, outcome_flow_path)
+    exposure = settings.exposure
+    plot_index_distributions(cohort.analysis, index_figure, exposure.threshold, exposure.index)
+    plot_share_continuous(cohort.analysis, site_figure)
+    for row in cohort.flow.itertuples():
+        log.info("flow: %s %s (remaining %d, excluded %d)", row.step, row.reason, row.n_remaining, row.n_excluded)
+    log.info("treated share %.3f", cohort.analysis["treatment"].mean())
+
+
+def match_stage(config: Mapping[str, Any] | str | Path, analysis_path: str | Path, out: dict[str, str | Path]) -> None:
+    """Propensity, matching, weights and balance; `out` maps output names (as in the rule) to paths."""
+    import pandas as pd
+
+    from deepvalue.adjust.matched_cohort import run_matching, write_match_outputs
+
+    settings = _settings(config)
+    outputs = run_matching(pd.read_parquet(analysis_path), settings)
+    write_match_outputs(
+        outputs,
+        propensity_path=out["propensity"],
+        matched_path=out["matched"],
+        weights_path=out["weights"],
+        balance_path=out["balance"],
+        summary_path=out["summary"],
+        flow_path=out["flow"],
+        love_plot_path=out["love_plot"],
+        overlap_plot_path=out["overlap_plot"],
+        pairs_path=out["pairs"],
+        balance_summary_path=out["balance_summary"],
+    )
+    s = outputs.summary
+    log.info("matched %s of %s treated clients", s.get("n_treated_matched"), s.get("n_treated"))
+
+
+def dowhy_bootstrap_stage(
+    config: Mapping[str, Any] | str | Path, analysis_path: str | Path, job: int, out_path: str | Path
+) -> None:
+    """One job's share of DoWhy's bootstrap replicates (``estimation.dowhy.bootstrap_jobs`` jobs)."""
+    import pandas as pd
+
+    from deepvalue.core.tabular import write_parquet
+    from deepvalue.robustness.dowhy_tables import bootstrap_rows
+
+    settings = _settings(config)
+    jobs = settings.estimation.dowhy.bootstrap_jobs
+    table = bootstrap_rows(pd.read_parquet(analysis_path), settings, int(job), jobs)
+    write_parquet(table, out_path)
+    log.info("bootstrap job %s of %s: %s replicate estimates", int(job) + 1, jobs, len(table))
+
+
+def dowhy_stage(
+    config: Mapping[str, Any] | str | Path,
+    analysis_path: str | Path,
+    out_path: str | Path,
+    bootstrap_paths: Sequence[str | Path] | None = None,
+) -> None:
+    """DoWhy's estimates; their bootstrap SEs from the replicates of the dowhy_bootstrap jobs."""
+    import pandas as pd
+
+    from deepvalue.core.tabular import write_csv
+    from deepvalue.robustness.dowhy_tables import dowhy_rows
+
+    replicates = None
+    if bootstrap_paths is not None:
+        replicates = pd.concat([pd.read_parquet(p) for p in bootstrap_paths], ignore_index=True)
+    write_csv(dowhy_rows(pd.read_parquet(analysis_path), _settings(config), replicates), out_path)
+
+
+def refute_stage(config: Mapping[str, Any] | str | Path, analysis_path: str | Path, out_path: str | Path) -> None:
+    import pandas as pd
+
+    from deepvalue.core.tabular import write_csv
+    from deepvalue.robustness.dowhy_tables import refutation_rows
+
+    table = refutation_rows(pd.read_parquet(analysis_path), _settings(config))
+    write_csv(table, out_path)
+    for row in table.itertuples():
+        log.info("refutation %s %s: %s", row.outcome, row.refuter, getattr(row, "reading", ""))
+
+
+def estimate_stage(
+    config: Mapping[str, Any] | str | Path, analysis_path: str | Path, matched_path: str | Path, out_path: str | Path
+) -> None:
+    """Our estimators (every method, outcome and subgroup), before DoWhy's rows are added."""
+    import pandas as pd
+
+    from deepvalue.core.tabular import write_csv
+    from deepvalue.effects.table import run_estimates
+
+    settings = _settings(config)
+    estimates = run_estimates(
+        pd.read_parquet(analysis_path),
+        settings,
+        pd.read_parquet(matched_path),
+        methods=settings.estimation.methods,
+        subgroups=settings.estimation.subgroups,
+    )
+    write_csv(estimates, out_path)
+    for row in estimates[estimates["estimate"].isna()].itertuples():
+        log.info("not estimated: %s %s %s %s: %s", row.outcome, row.subgroup, row.method, row.estimand, row.notes)
+
+
+def _read_estimates(path: str | Path):
+    import pandas as pd
+
+    frame = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"subgroup": str, "notes": str})
+    frame["subgroup"] = frame["subgroup"].fillna("")
+    frame["notes"] = frame["notes"].fillna("")
+    return frame
+
+
+def combine_stage(
+    methods_path: str | Path,
+    dowhy_path: str | Path,
+    estimates_path: str | Path,
+    forest_path: str | Path,
+    truth_path: str | Path | None,
+    truth_table_path: str | Path,
+) -> None:
+    """estimates.csv (ours, then DoWhy's rows), the forest plot and the comparison with a synthetic truth."""
+    import pandas as pd
+
+    from deepvalue.core.tabular import write_csv
+    from deepvalue.effects.figures import plot_forest
+    from deepvalue.effects.table import compare_with_truth
+
+    estimates = _read_estimates(methods_path)
+    extra = _read_estimates(dowhy_path)
+    if len(extra):
+        estimates = pd.concat([estimates, extra.astype(estimates.dtypes.to_dict())], ignore_index=True)
+    write_csv(estimates, estimates_path)
+    truth = json.loads(Path(truth_path).read_text())["outcomes"] if truth_path else None
+    plot_forest(estimates, forest_path, truth)
+    # a real extract has no truth: the table is written with its header and no rows
+    table = compare_with_truth(estimates, truth or {})
+    write_csv(table, truth_table_path)
+    if truth is not None:
+        log.info(
+            "synthetic truth covered by %d of %d whole-cohort ATT/ATE intervals",
+            int(table["covered"].sum()),
+            len(table),
+        )
+
+
+def value_stage(
+    config: Mapping[str, Any] | str | Path, estimates_path: str | Path, values_path: str | Path, out_path: str | Path
+) -> None:
+    import pandas as pd
+
+    from deepvalue.core.errors import ConfigError, Problem
+    from deepvalue.core.tabular import write_csv
+    from deepvalue.value.valuation import load_values, value_table
+
+    settings = _settings(config)
+    try:
+        values = load_values(values_path, outcomes=[o.name for o in settings.outcomes])
+    except ValueError as exc:
+        problems = [
+            Problem("values", None, line.strip(), "see the comments in config/values.yaml", path=str(values_path))
+            for line in str(exc).splitlines()
+            if line.strip()
+        ]
+        raise ConfigError(problems, headline="the values file is invalid") from None
+    estimates = pd.read_csv(estimates_path, keep_default_na=False, na_values=[""], dtype={"subgroup": str})
+    estimates["subgroup"] = estimates["subgroup"].fillna("")
+    try:
+        table = value_table(estimates, values, seed=settings.seed, draws=settings.value.draws)
+    except ValueError as exc:
+        raise ConfigError(
+            [
+                Problem(
+                    "values",
+                    None,
+                    str(exc),
+                    "check primary.method and primary.estimand in the values file against results/estimates.csv",
+                    path=str(values_path),
+                )
+            ],
+            headline="the effects cannot be valued",
+        ) from None
+    write_csv(table, out_path)
+    total = table[(table["level"] == "per_client") & (table["outcome"] == "total")]
+    for row in total.itertuples():
+        log.info(
+            "per client %s: %.4g (95%% interval %.4g to %.4g)", row.quantity, row.value, row.ci_lower, row.ci_upper
+        )
+
+
+def sensitivity_stage(
+    config: Mapping[str, Any] | str | Path,
+    estimates_path: str | Path,
+    analysis_path: str | Path,
+    pairs_path: str | Path,
+    out_path: str | Path,
+) -> None:
+    import pandas as pd
+
+    from deepvalue.core.tabular import write_csv
+    from deepvalue.robustness.sensitivity import sensitivity_table
+
+    settings = _settings(config)
+    estimates = pd.read_csv(estimates_path, keep_default_na=False, na_values=[""], dtype={"subgroup": str})
+    estimates["subgroup"] = estimates["subgroup"].fillna("")
+    table = sensitivity_table(
+        estimates,
+        pd.read_parquet(analysis_path),
+        pd.read_parquet(pairs_path),
+        {o.name: o.type for o in settings.outcomes},
+    )
+    write_csv(table, out_path)
+
+
+def publish_stage(config: Mapping[str, Any] | str | Path, tables: dict[str, str | Path], out_dir: str | Path) -> None:
+    from deepvalue.publish.disclosure import publish
+
+    disclosure = _settings(config).disclosure
+    logbook = publish(tables, out_dir, min_cell=disclosure.min_cell, allow_zero=disclosure.allow_zero)
+    log.info(
+        "published %d tables to %s; %d cells suppressed (see disclosure_log.csv)", len(tables), out_dir, len(logbook)
+    )
+
+
+def report_stage(
+    config: Mapping[str, Any] | str | Path,
+    results_dir: str | Path,
+    out_path: str | Path,
+    validation_md: str | Path | None = None,
+) -> None:
+    from deepvalue.publish.report import build_report
+
+    # the report renders whatever sections it is given (a missing one is shown as missing), so it
+    # takes the validated sections as plain data: exposure, outcomes, synthetic, disclosure, seed
+    cfg = dict(load_config(config)) if isinstance(config, (str, Path)) else dict(config)
+    md = Path(validation_md) if validation_md and Path(validation_md).is_file() else None
+    # the validation study describes the synthetic generator: show it only for a synthetic extract
+    if not (cfg.get("synthetic") or {}).get("truth"):
+        md = None
+    build_report(Path(results_dir), cfg, Path(out_path), md)
+    log.info("report written to %s", out_path)
+
+
+def provenance_stage(
+    config: Mapping[str, Any] | str | Path, report_path: str | Path, out_path: str | Path, code_dir: str | Path
+) -> None:
+    # provenance records the whole resolved config, as data
+    cfg = load_config(config) if isinstance(config, (str, Path)) else dict(config)
+    report = json.loads(Path(report_path).read_text())
+    write_provenance(build_provenance(cfg, report, code_dir), out_path)

@@ -1,0 +1,356 @@
+"""Output checking (statistical disclosure control) for tables that leave the secure environment.
+
+The rules follow the principles-based / rules-of-thumb output checking used by the UK Secure Research
+Service and the ONS ("Statistical Disclosure Control" guidance and the SDC Handbook used by ONS SRS output
+checkers; the same rules of thumb as Eurostat / SDAP "Handbook on Statistical Disclosure Control for
+Outputs", 2019 and the GSS "Disclosure control for tables produced from administrative sources"):
+
+1. Threshold rule (``primary_min_cell``). No count below ``min_cell`` (default 10) in any count column.
+   Count columns are columns named ``n``, ``n_*`` or ``count*`` (case-insensitive). A cell with
+   ``0 < n < min_cell`` is suppressed (set empty). Zero counts are allowed by default (``allow_zero=True``):
+   in this pipeline a zero is a structural zero (an exclusion rule that removed nobody, a stratum without
+   unmatched clients); it identifies nobody and reveals no attribute of anybody. Set ``allow_zero=False`` to
+   treat zeros as small cells (``0 <= n < min_cell``).
+
+   Derived statistics (``derived_from_suppressed_count``). In a table that is not a flow table, when a count
+   in a row is suppressed, every other numeric column of that row (e.g. estimate, std_error, ci_lower,
+   ci_upper, p_value in estimates.csv; sum_weights, ess in balance_summary.csv; new_effect, p_value in
+   refutations.csv) is suppressed too, and so are the free-text columns in ``FREE_TEXT_COLUMNS`` (notes,
+   reading), which quote numbers computed from the same rows.
+
+   Complementary counts (``secondary_complement``). A suppressed ``n_treated`` / ``n_control`` also
+   suppresses the other count of the pair in that row, because their sum is the analysis sample published
+   in the flow tables (cross-table differencing). In a table with ``group`` and ``n`` columns, a suppressed
+   ``n`` suppresses ``n`` in every row sharing the other label columns (the groups add up to a published
+   total).
+
+2. Secondary suppression in flow tables (``secondary_differencing``). A flow table has ``n_remaining`` and
+   ``n_excluded``; ``n_remaining`` is the count AFTER the row's exclusion, so for consecutive linked rows
+   ``R[i] = R[i-1] - E[i]``. Row i is linked to row i-1 when that identity holds in the unsuppressed data
+   and the label columns other than ``step``/``reason`` (e.g. ``outcome``) are equal; linked rows form a
+   chain. After primary suppression the published cells of a chain are audited as a linear system: for
+   every suppressed cell the feasible range given the published cells, the chain identities and
+   non-negativity is computed by linear programming; a cell is protected when that range is at least
+   ``min_cell`` wide (so it can be neither recovered exactly by differencing nor pinned to a small
+   interval). While some cell is unprotected, one more cell is suppressed, chosen deterministically among
+   the published cells of identities that involve an unprotected cell: non-zero cells before zeros, then
+   exclusions before remaining counts, exclusions earliest row first, remaining counts latest row first.
+   For a single small exclusion ``E[i]`` this gives exactly: suppress ``R[i]`` (the remaining count in the
+   same row, i.e. the "before" count of the following step) and the next row's exclusion ``E[i+1]``
+   (complementary cell), extended to further rows while the suppressed exclusions add up to less than
+   ``min_cell``; at the end of a chain suppressing ``R`` suffices. Then only the sum of the suppressed
+   exclusions can be derived, never one of them.
+
+3. Regression outputs need residual degrees of freedom >= 10 (``residual_df``). When a table has a
+   ``df_resid`` column it is used; otherwise df is approximated by ``n_treated + n_control - 2`` (two
+   parameters: intercept and treatment) or ``n_used - 2`` (refutations). This is an upper bound of the true
+   residual df of covariate-adjusted models, so the rule is a minimum requirement. If df < 10 the row's
+   statistics (all numeric non-count columns and free-text columns) are suppressed.
+
+The log records table, row (0-based data row of the table), column, rule and action; it never records the
+suppressed value. Not covered (manual review): numbers inside free text of rows that pass, cross-table
+differencing beyond the complementary-count rule, and implied counts from proportions (means of binary
+covariates in balance.csv multiplied by group sizes).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.csv as pacsv
+from scipy.optimize import linprog
+
+from deepvalue.core.tabular import write_csv
+
+MIN_CELL = 10
+MIN_DF = 10
+LOG_COLUMNS = ["table", "row", "column", "rule", "action"]
+FREE_TEXT_COLUMNS = frozenset({"notes", "note", "reading", "details", "message"})
+FLOW_LABELS = frozenset({"step", "reason"})
+_COUNT_RE = re.compile(r"^(n|n_.*|count.*)$", re.IGNORECASE)
+
+
+def is_count_column(name: str) -> bool:
+    return bool(_COUNT_RE.match(str(name)))
+
+
+def _is_small(value, min_cell: int, allow_zero: bool) -> bool:
+    if pd.isna(value):
+        return False
+    lower = 0 if allow_zero else -1
+    return lower < float(value) < min_cell
+
+
+class _Checker:
+    def __init__(self, frame: pd.DataFrame, name: str, min_cell: int, allow_zero: bool) -> None:
+        self.orig = frame.reset_index(drop=True)
+        self.name = name
+        self.min_cell = min_cell
+        self.allow_zero = allow_zero
+        self.columns = list(self.orig.columns)
+        self.counts = [c for c in self.columns if is_count_column(c)]
+        self.suppressed: dict[tuple[int, str], str] = {}
+
+    def suppress(self, row: int, column: str, rule: str) -> None:
+        if pd.isna(self.orig.at[row, column]):
+            return
+        self.suppressed.setdefault((row, column), rule)
+
+    def stats_columns(self) -> list[str]:
+        return [
+            c
+            for c in self.columns
+            if c not in self.counts
+            and (
+                pd.api.types.is_numeric_dtype(self.orig[c])
+                or pd.api.types.is_bool_dtype(self.orig[c])
+                or str(c).lower() in FREE_TEXT_COLUMNS
+            )
+        ]
+
+    def label_columns(self, exclude: frozenset = frozenset()) -> list[str]:
+        return [
+            c
+            for c in self.columns
+            if c not in self.counts
+            and not pd.api.types.is_numeric_dtype(self.orig[c])
+            and not pd.api.types.is_bool_dtype(self.orig[c])
+            and str(c).lower() not in FREE_TEXT_COLUMNS
+            and str(c).lower() not in exclude
+        ]
+
+    # rule 1 ---------------------------------------------------------------------------------------------
+    def primary(self) -> None:
+        for column in self.counts:
+            for row, value in enumerate(self.orig[column]):
+                if _is_small(value, self.min_cell, self.allow_zero):
+                    self.suppress(row, column, "primary_min_cell")
+
+    def complements(self) -> None:
+        lower = {c.lower(): c for c in self.counts}
+        if "n_treated" in lower and "n_control" in lower:
+            pair = (lower["n_treated"], lower["n_control"])
+            for row in range(len(self.orig)):
+                if any((row, c) in self.suppressed for c in pair):
+                    for c in pair:
+                        self.suppress(row, c, "secondary_complement")
+        groups = [c for c in self.columns if str(c).lower() == "group"]
+        if groups and "n" in lower:
+            ncol = lower["n"]
+            keys = [c for c in self.label_columns() if c not in groups]
+            hit = {
+                tuple(self.orig.loc[row, keys].astype(str))
+                for row in range(len(self.orig))
+                if (row, ncol) in self.suppressed
+            }
+            for row in range(len(self.orig)):
+                if tuple(self.orig.loc[row, keys].astype(str)) in hit:
+                    self.suppress(row, ncol, "secondary_complement")
+
+    def derived(self) -> None:
+        rows = sorted({row for row, column in self.suppressed if column in self.counts})
+        for row in rows:
+            for column in self.stats_columns():
+                self.suppress(row, column, "derived_from_suppressed_count")
+
+    # rule 3 ---------------------------------------------------------------------------------------------
+    def residual_df(self) -> None:
+        lower = {str(c).lower(): c for c in self.columns}
+        if "df_resid" in lower:
+            df = pd.to_numeric(self.orig[lower["df_resid"]], errors="coerce")
+        elif "n_treated" in lower and "n_control" in lower:
+            df = self.orig[lower["n_treated"]] + self.orig[lower["n_control"]] - 2
+        elif "n_used" in lower:
+            df = self.orig[lower["n_used"]] - 2
+        else:
+            return
+        for row, value in enumerate(df):
+            if pd.notna(value) and value < MIN_DF:
+                for column in self.stats_columns():
+                    if column.lower() != "df_resid":
+                        self.suppress(row, column, "residual_df")
+
+    # rule 2 ---------------------------------------------------------------------------------------------
+    def is_flow(self) -> bool:
+        lower = {str(c).lower() for c in self.columns}
+        return {"n_remaining", "n_excluded"} <= lower
+
+    def chains(self) -> list[list[int]]:
+        lower = {str(c).lower(): c for c in self.columns}
+        rem, exc = self.orig[lower["n_remaining"]], self.orig[lower["n_excluded"]]
+        keys = self.label_columns(exclude=FLOW_LABELS)
+        chains: list[list[int]] = []
+        for row in range(len(self.orig)):
+            linked = (
+                row > 0
+                and pd.notna(rem[row - 1])
+                and pd.notna(rem[row])
+                and pd.notna(exc[row])
+                and rem[row - 1] - exc[row] == rem[row]
+                and all(str(self.orig.at[row, k]) == str(self.orig.at[row - 1, k]) for k in keys)
+            )
+            if linked:
+                chains[-1].append(row)
+            else:
+                chains.append([row])
+        return chains
+
+    def flow_secondary(self) -> None:
+        lower = {str(c).lower(): c for c in self.columns}
+        rcol, ecol = lower["n_remaining"], lower["n_excluded"]
+        for chain in self.chains():
+            if len(chain) < 2:
+                continue
+            # cells: (row, column); identities: R[i-1] - E[i] - R[i] = 0 for i in chain[1:]
+            identities = [
+                [(prev, rcol, 1.0), (row, ecol, -1.0), (row, rcol, -1.0)] for prev, row in zip(chain, chain[1:])
+            ]
+            cells = [(r, c) for ident in identities for r, c, _ in ident]
+            cells = list(dict.fromkeys(cells))
+            for _ in range(len(cells) + 1):
+                unprotected = self._unprotected(identities)
+                if not unprotected:
+                    break
+                candidates = {
+                    (r, c)
+                    for ident in identities
+                    if any((r2, c2) in unprotected for r2, c2, _ in ident)
+                    for r, c, _ in ident
+                    if (r, c) not in self.suppressed
+                }
+                if not candidates:  # cannot happen for a chain, but fail safe: hide every count of the chain
+                    candidates = {cell for cell in cells if cell not in self.suppressed}
+                    for r, c in sorted(candidates):
+                        self.suppress(r, c, "secondary_differencing")
+                    break
+
+                def priority(cell: tuple[int, str]) -> tuple:
+                    r, c = cell
+                    zero = float(self.orig.at[r, c]) == 0
+                    return (zero, 0, r) if c == ecol else (zero, 1, -r)
+
+                r, c = min(candidates, key=priority)
+                self.suppress(r, c, "secondary_differencing")
+
+    def _unprotected(self, identities) -> set[tuple[int, str]]:
+        unknown = sorted({(r, c) for ident in identities for r, c, _ in ident if (r, c) in self.suppressed})
+        if not unknown:
+            return set()
+        index = {cell: i for i, cell in enumerate(unknown)}
+        a_eq, b_eq = [], []
+        for ident in identities:
+            coef = np.zeros(len(unknown))
+            rhs = 0.0
+            for r, c, sign in ident:
+                if (r, c) in index:
+                    coef[index[(r, c)]] += sign
+                else:
+                    rhs -= sign * float(self.orig.at[r, c])
+            if coef.any():
+                a_eq.append(coef)
+                b_eq.append(rhs)
+        out = set()
+        for cell, i in index.items():
+            lo, hi = feasible_range(np.array(a_eq), np.array(b_eq), len(unknown), i)
+            if hi - lo < self.min_cell:
+                out.add(cell)
+        return out
+
+    # ----------------------------------------------------------------------------------------------------
+    def run(self) -> tuple[pd.DataFrame, list[dict]]:
+        self.primary()
+        if self.is_flow():
+            self.flow_secondary()
+        else:
+            self.complements()
+            self.derived()
+        self.residual_df()
+        return self.result(), self.log()
+
+    def result(self) -> pd.DataFrame:
+        out = self.orig.copy()
+        for column in self.columns:
+            rows = [r for r, c in self.suppressed if c == column]
+            if not rows:
+                continue
+            series = out[column]
+            if pd.api.types.is_bool_dtype(series):
+                series = series.astype("boolean")
+            elif pd.api.types.is_integer_dtype(series):
+                series = series.astype("Int64")
+            elif not pd.api.types.is_numeric_dtype(series):
+                series = series.astype(object)
+            series.iloc[sorted(rows)] = pd.NA if not pd.api.types.is_float_dtype(series) else np.nan
+            out[column] = series
+        return out
+
+    def log(self) -> list[dict]:
+        order = {c: i for i, c in enumerate(self.columns)}
+        return [
+            {"table": self.name, "row": int(r), "column": str(c), "rule": rule, "action": "suppressed"}
+            for (r, c), rule in sorted(self.suppressed.items(), key=lambda item: (item[0][0], order[item[0][1]]))
+        ]
+
+
+def feasible_range(a_eq: np.ndarray, b_eq: np.ndarray, n: int, i: int) -> tuple[float, float]:
+    """Range of unknown ``i`` over non-negative solutions of ``a_eq x = b_eq`` (an attacker's best bounds)."""
+    if a_eq.size == 0:
+        return 0.0, np.inf
+    objective = np.zeros(n)
+    objective[i] = 1.0
+    low = linprog(objective, A_eq=a_eq, b_eq=b_eq, bounds=[(0, None)] * n, method="highs")
+    high = linprog(-objective, A_eq=a_eq, b_eq=b_eq, bounds=[(0, None)] * n, method="highs")
+    lo = low.fun if low.status == 0 else 0.0
+    hi = -high.fun if high.status == 0 else np.inf  # status 3: unbounded
+    return float(lo), float(hi)
+
+
+def check_table(
+    frame: pd.DataFrame, name: str, min_cell: int = MIN_CELL, allow_zero: bool = True
+) -> tuple[pd.DataFrame, list[dict]]:
+    """Apply the output checks to one table; return the checked copy and the log entries (no values)."""
+    if min_cell < 1:
+        raise ValueError(f"min_cell must be >= 1, got {min_cell}")
+    return _Checker(frame, name, int(min_cell), allow_zero).run()
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV written by ``tabular.write_csv``: quoted empty strings stay strings, empty numbers are null."""
+    return pacsv.read_csv(path).to_pandas()
+
+
+def _output_name(name: str, path: Path) -> Path:
+    rel = Path(name)
+    if rel.is_absolute() or ".." in rel.parts:
+        raise ValueError(f"table name must be a relative path inside out_dir: {name!r}")
+    return rel if rel.suffix else rel.with_suffix(path.suffix or ".csv")
+
+
+def publish(
+    tables: dict[str, str | Path], out_dir: str | Path, min_cell: int = MIN_CELL, allow_zero: bool = True
+) -> pd.DataFrame:
+    """Check every table and write the checked copies plus ``disclosure_log.csv`` to ``out_dir``.
+
+    ``tables`` maps a table name to its CSV path; the name is the output path relative to ``out_dir``
+    (e.g. ``"cohort/flow.csv"``; without a suffix the input file's suffix is added), so two tables that
+    share a file name (cohort/flow.csv, match/flow.csv) do not overwrite each other. Output is written
+    through pyarrow (shortest round-trip floats), so the same input gives the same bytes.
+    """
+    out_dir = Path(out_dir)
+    targets: dict[Path, str] = {}
+    entries: list[dict] = []
+    for name in sorted(tables):
+        path = Path(tables[name])
+        target = _output_name(name, path)
+        if target in targets or target == Path("disclosure_log.csv"):
+            raise ValueError(f"two tables would be written to {target}: {targets.get(target)!r} and {name!r}")
+        targets[target] = name
+        checked, log = check_table(read_table(path), name, min_cell=min_cell, allow_zero=allow_zero)
+        write_csv(checked, out_dir / target)
+        entries.extend(log)
+    log_frame = pd.DataFrame(entries, columns=LOG_COLUMNS).astype({"row": "int64"})
+    write_csv(log_frame, out_dir / "disclosure_log.csv")
+    return log_frame

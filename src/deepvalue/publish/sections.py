@@ -1,0 +1,666 @@
+"""The report's sections, one function each: ``section_<id>(results, cfg)`` returns the HTML of
+one ``<h2>`` section from the run's files under ``results/``; a missing file is said in its
+section, never an error.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from deepvalue.publish.html import (
+    COUNT,
+    DASH,
+    NOTE,
+    NUM,
+    Col,
+    _as_bool,
+    _checked,
+    _is_missing,
+    _read_csv,
+    _read_json,
+    esc,
+    fmt_bool,
+    fmt_ci,
+    fmt_count,
+    fmt_num,
+    html_table,
+    img_tag,
+    kv_table,
+    markdown_to_html,
+    missing,
+)
+
+#: The figures the report embeds, relative to the results folder.
+FIGURES = (
+    "cohort/figures/continuity_by_service.png",
+    "cohort/figures/continuous_share_by_site.png",
+    "match/figures/love_plot.png",
+    "match/figures/propensity_overlap.png",
+    "figures/forest.png",
+)
+
+ILLUSTRATIVE_NOTICE = (
+    "ILLUSTRATIVE VALUES: unit values marked illustrative are placeholders until replaced by "
+    "checked figures (config/values.yaml). Every money figure that depends on one is not a result."
+)
+
+
+# ------------------------------------------------------------------------------ sections
+
+
+def _outcome_names(cfg: dict) -> list[str]:
+    return [str(o["name"]) for o in cfg.get("outcomes", []) if isinstance(o, dict) and "name" in o]
+
+
+def section_question(results: Path, cfg: dict) -> str:
+    exp = cfg.get("exposure", {}) or {}
+    outcomes = _outcome_names(cfg)
+    question = cfg.get("question") or (
+        "Does continuity of care - the same worker for most of a client's early contacts - change "
+        "clients' outcomes, and what is that change worth? Exposure: continuity index "
+        f"{exp.get('index', 'upc')} at or above {exp.get('threshold', DASH)} over the first "
+        f"{exp.get('window_contacts', DASH)} contacts (within {exp.get('window_max_days', DASH)} days). "
+        f"Outcomes: {', '.join(outcomes) if outcomes else DASH}."
+    )
+    parts = [f"<p><strong>Question.</strong> {esc(question)}</p>"]
+    ingest = _read_json(results / "ingest_report.json")
+    if ingest is None:
+        parts.append(missing("ingest_report.json"))
+        return "\n".join(parts)
+    extract_date = ingest.get("extract_date", DASH)
+    parts.append(
+        f"<p><strong>Extract date:</strong> {esc(extract_date)} "
+        f"(source: {esc(ingest.get('extract_date_source', DASH))}).</p>"
+    )
+    rows = []
+    for name in sorted(ingest.get("tables", {})):
+        t = ingest["tables"][name]
+        dropped = [d for d in t.get("dropped", []) if d.get("rows", 0)]
+        n_dropped = sum(int(d.get("rows", 0)) for d in t.get("dropped", []))
+        reasons = "; ".join(f"{d.get('reason', '')}: {fmt_count(d.get('rows'))}" for d in dropped) or "none"
+        warnings = "; ".join(str(w) for w in t.get("warnings", [])) or ""
+        path = t.get("path", t.get("file", ""))
+        rows.append(
+            {
+                "table": name,
+                "path": path if isinstance(path, str) else json.dumps(path, sort_keys=True),
+                "rows_read": t.get("rows_read"),
+                "rows_written": t.get("rows_written"),
+                "rows_dropped": n_dropped,
+                "reasons": reasons,
+                "warnings": warnings,
+            }
+        )
+    parts.append("<h3>Extract, by table</h3>")
+    parts.append(
+        html_table(
+            pd.DataFrame(rows),
+            [
+                Col("table"),
+                Col("path", "file"),
+                Col("rows_read", "rows read", **COUNT),
+                Col("rows_written", "rows written", **COUNT),
+                Col("rows_dropped", "rows dropped", **COUNT),
+                Col("reasons", "drop reasons (rows)", **NOTE),
+                Col("warnings", **NOTE),
+            ],
+        )
+    )
+    return "\n".join(parts)
+
+
+def flow_diagram(flow: pd.DataFrame) -> str:
+    """The flow.csv steps as an HTML/CSS box diagram: main boxes down, exclusions to the side."""
+    out = ['<div class="flow">']
+    first = True
+    for rec in flow.to_dict("records"):
+        step = str(rec.get("step", ""))
+        reason = "" if _is_missing(rec.get("reason")) else str(rec.get("reason"))
+        n_rem, n_exc = rec.get("n_remaining"), rec.get("n_excluded")
+        if step in ("excluded", "unmatched", "recoded"):
+            out.append(
+                '<div class="flow-row"><div class="flow-arrow">&#8595;</div>'
+                f'<div class="flow-excl">{esc(step)}: <strong>{esc(fmt_count(n_exc))}</strong>'
+                f" &#8212; {esc(reason)}</div></div>"
+            )
+        else:
+            if not first:
+                out.append('<div class="flow-row"><div class="flow-arrow">&#8595;</div></div>')
+            out.append(
+                f'<div class="flow-row"><div class="flow-box">{esc(step)}<br>'
+                f'<span class="flow-n">n = {esc(fmt_count(n_rem))}</span></div></div>'
+            )
+        first = False
+    out.append("</div>")
+    return "\n".join(out)
+
+
+def section_cohort_flow(results: Path, cfg: dict) -> str:
+    parts = []
+    flow = _checked(results, "cohort/flow.csv")
+    if flow is None:
+        parts.append(missing("cohort/flow.csv"))
+    else:
+        parts.append("<h3>From the extract to the analysis cohort</h3>")
+        parts.append(flow_diagram(flow))
+    oflow = _checked(results, "cohort/outcome_flow.csv")
+    parts.append("<h3>Outcome flow</h3>")
+    if oflow is None:
+        parts.append(missing("cohort/outcome_flow.csv"))
+    else:
+        parts.append(
+            html_table(
+                oflow,
+                [
+                    Col("outcome"),
+                    Col("step"),
+                    Col("n_remaining", "n remaining", **COUNT),
+                    Col("n_excluded", "n excluded", **COUNT),
+                    Col("reason", **NOTE),
+                ],
+            )
+        )
+    mflow = _checked(results, "match/flow.csv")
+    if mflow is not None:
+        parts.append("<h3>Matching flow (treated clients)</h3>")
+        parts.append(
+            html_table(
+                mflow,
+                [
+                    Col("step"),
+                    Col("n_remaining", "n remaining", **COUNT),
+                    Col("n_excluded", "n excluded", **COUNT),
+                    Col("reason", **NOTE),
+                ],
+            )
+        )
+    return "\n".join(parts)
+
+
+def section_exposure(results: Path, cfg: dict) -> str:
+    parts = []
+    summary = _read_json(results / "match" / "summary.json")
+    if summary is not None and "n_treated" in summary and "n_control" in summary:
+        nt, nc = int(summary["n_treated"]), int(summary["n_control"])
+        share = nt / (nt + nc) if nt + nc else float("nan")
+        parts.append(
+            f'<p class="info"><strong>Treated (continuous care) share:</strong> {esc(fmt_num(share))} '
+            f"({esc(fmt_count(nt))} treated of {esc(fmt_count(nt + nc))} in the cohort; "
+            f"{esc(fmt_count(nc))} controls).</p>"
+        )
+    else:
+        parts.append(missing("match/summary.json (treated share)"))
+    fig = results / "cohort" / "figures"
+    parts.append(
+        img_tag(fig / "continuity_by_service.png", "Continuity index by service", "Continuity index by service.")
+    )
+    parts.append(
+        img_tag(
+            fig / "continuous_share_by_site.png",
+            "Share with continuous care by site",
+            "Share of clients with continuous care, by site.",
+        )
+    )
+    return "\n".join(parts)
+
+
+def section_balance(results: Path, cfg: dict) -> str:
+    parts = []
+    fig = results / "match" / "figures"
+    parts.append(
+        img_tag(
+            fig / "love_plot.png",
+            "Love plot of standardised mean differences",
+            "Love plot: standardised mean differences before and after adjustment.",
+        )
+    )
+    parts.append(
+        img_tag(
+            fig / "propensity_overlap.png",
+            "Propensity score overlap",
+            "Propensity score distributions, treated and control.",
+        )
+    )
+    summary = _read_json(results / "match" / "summary.json")
+    if summary is None:
+        parts.append(missing("match/summary.json"))
+    else:
+        th = summary.get("thresholds", {})
+        parts.append(
+            f"<p>Thresholds: |SMD| &gt; {esc(fmt_num(th.get('smd')))}; variance ratio outside "
+            f"{esc(' to '.join(fmt_num(v) for v in th.get('variance_ratio', [])) or DASH)}.</p>"
+        )
+        smd = summary.get("max_abs_smd", {})
+        flagged = summary.get("flagged", {})
+        rows = [
+            {"adjustment": k, "max_abs_smd": smd[k], "flagged": ", ".join(flagged.get(k, [])) if k in flagged else ""}
+            for k in sorted(smd)
+        ]
+        parts.append("<h3>Maximum |SMD| before and after adjustment</h3>")
+        parts.append(
+            html_table(
+                pd.DataFrame(rows),
+                [
+                    Col("adjustment"),
+                    Col("max_abs_smd", "max |SMD|", **NUM),
+                    Col("flagged", "flagged covariates", **NOTE),
+                ],
+            )
+        )
+    bal = _checked(results, "match/balance.csv")
+    if bal is None:
+        parts.append(missing("match/balance.csv"))
+    else:
+        flag = bal[bal["flagged"].map(_as_bool)] if "flagged" in bal else bal.iloc[0:0]
+        parts.append("<h3>Flagged covariates</h3>")
+        if flag.empty:
+            parts.append("<p>No covariate flagged under any adjustment.</p>")
+        else:
+            parts.append(
+                html_table(
+                    flag,
+                    [
+                        Col("covariate"),
+                        Col("adjustment"),
+                        Col("mean_treated", "mean treated", **NUM),
+                        Col("mean_control", "mean control", **NUM),
+                        Col("smd", "SMD", **NUM),
+                        Col("variance_ratio", "variance ratio", **NUM),
+                        Col("ks", "KS", **NUM),
+                    ],
+                )
+            )
+    return "\n".join(parts)
+
+
+def _whole_cohort(frame: pd.DataFrame) -> pd.DataFrame:
+    if "subgroup" not in frame:
+        return frame
+    sub = frame["subgroup"]
+    return frame[sub.isna() | (sub.astype(str).str.strip() == "")]
+
+
+def _is_skipped(frame: pd.DataFrame) -> pd.Series:
+    notes = frame.get("notes", pd.Series("", index=frame.index)).fillna("").astype(str)
+    return notes.str.startswith("skipped") | frame["estimate"].isna()
+
+
+def section_estimates(results: Path, cfg: dict) -> str:
+    parts = [
+        img_tag(
+            results / "figures" / "forest.png",
+            "Forest plot of effect estimates",
+            "Forest plot of the effect estimates with 95% confidence intervals.",
+        )
+    ]
+    est = _checked(results, "estimates.csv")
+    if est is None:
+        parts.append(missing("estimates.csv"))
+        return "\n".join(parts)
+    skipped = _is_skipped(est)
+    whole = _whole_cohort(est[~skipped]).copy()
+    whole["ci"] = [fmt_ci(lo, hi) for lo, hi in zip(whole["ci_lower"], whole["ci_upper"])]
+    parts.append("<h3>Whole-cohort estimates</h3>")
+    parts.append(
+        html_table(
+            whole,
+            [
+                Col("outcome"),
+                Col("method"),
+                Col("estimand"),
+                Col("estimate", **NUM),
+                Col("std_error", "SE", **NUM),
+                Col("ci", "95% CI", cls="num"),
+                Col("p_value", "p", **NUM),
+                Col("n_treated", "n treated", **COUNT),
+                Col("n_control", "n control", **COUNT),
+                Col("scale"),
+                Col("notes", **NOTE),
+            ],
+        )
+    )
+    n_sub = int((~skipped).sum() - len(whole))
+    if n_sub:
+        parts.append(f"<p>{esc(fmt_count(n_sub))} subgroup estimates are in estimates.csv (not repeated here).</p>")
+    parts.append("<h3>Skipped methods</h3>")
+    sk = est[skipped].copy()
+    if sk.empty:
+        parts.append("<p>No method was skipped.</p>")
+    else:
+        sk["reason"] = sk["notes"].fillna("").astype(str).str.replace(r"^skipped:\s*", "", regex=True)
+        sk["subgroup"] = sk["subgroup"].fillna("").astype(str).replace("", "whole cohort")
+        parts.append(
+            html_table(sk, [Col("outcome"), Col("subgroup"), Col("method"), Col("estimand"), Col("reason", **NOTE)])
+        )
+    return "\n".join(parts)
+
+
+def _pass_fail(x: Any) -> str:
+    if _is_missing(x):
+        return DASH
+    return '<span class="pass">PASS</span>' if _as_bool(x) else '<span class="fail">FAIL</span>'
+
+
+_SUBSAMPLE = re.compile(r"stratified subsample of (\d+) of (\d+) rows")
+_BOOT_SUBSAMPLE = re.compile(r"bootstrap: (\d+) replicates on a stratified subsample of (\d+) rows")
+
+
+def subsample_note(estimates: pd.DataFrame | None, refutations: pd.DataFrame | None) -> str:
+    """One sentence naming every DoWhy step that ran on a subsample, from the tables' own notes.
+
+    Examples
+    --------
+    >>> est = pd.DataFrame({"outcome": ["y"] * 3, "subgroup": [""] * 3,
+    ...     "method": ["naive", "dowhy_regression", "dowhy_psm"], "n_treated": [200000, 52000, 52000],
+    ...     "n_control": [253355, 48000, 48000], "notes": ["",
+    ...     "stratified subsample of 100000 of 453355 rows (seed 1)",
+    ...     "stratified subsample of 100000 of 453355 rows (seed 1); bootstrap: 100 replicates on a "
+    ...     "stratified subsample of 10000 rows, SE and CI scaled by sqrt(10000/100000)"]})
+    >>> subsample_note(est, pd.DataFrame({"outcome": ["y"], "n_used": [10000]}))
+    'Run on subsamples (stratified by treatment): DoWhy estimates, y 100,000 of 453,355 clients; their bootstrap, 10,000 rows (SE and CI rescaled to the full size); DoWhy refuters, y 10,000 of 453,355 clients. Our own estimates use every client.'
+    >>> subsample_note(est.iloc[:1], pd.DataFrame({"outcome": ["y"], "n_used": [453355]}))
+    ''
+    """
+    parts = []
+    if estimates is not None and "notes" in estimates:
+        dowhy = estimates[estimates["method"].astype(str).str.startswith("dowhy_")]
+        sub = {}
+        boot = set()
+        for outcome, note in zip(dowhy["outcome"], dowhy["notes"].fillna("").astype(str)):
+            if m := _SUBSAMPLE.search(note):
+                sub[outcome] = (int(m.group(1)), int(m.group(2)))
+            if m := _BOOT_SUBSAMPLE.search(note):
+                boot.add(int(m.group(2)))
+        if sub:
+            parts.append(
+                "DoWhy estimates, "
+                + ", ".join(f"{o} {fmt_count(a)} of {fmt_count(b)} clients" for o, (a, b) in sub.items())
+            )
+        if boot:
+            parts.append(
+                "their bootstrap, "
+                + " or ".join(f"{fmt_count(b)}" for b in sorted(boot))
+                + " rows (SE and CI rescaled to the full size)"
+            )
+    if refutations is not None and "n_used" in refutations and not refutations.empty:
+        used = refutations.dropna(subset=["n_used"]).groupby("outcome", sort=False)["n_used"].max()
+        total = _analysed_clients(estimates)
+        cut = [(o, n, total[o]) for o, n in used.items() if o in total and n < total[o]]
+        if cut:
+            parts.append(
+                "DoWhy refuters, " + ", ".join(f"{o} {fmt_count(n)} of {fmt_count(t)} clients" for o, n, t in cut)
+            )
+    if not parts:
+        return ""
+    return "Run on subsamples (stratified by treatment): " + "; ".join(parts) + ". Our own estimates use every client."
+
+
+def _analysed_clients(estimates: pd.DataFrame | None) -> dict[str, int]:
+    """Clients analysed per outcome: treated + control of the whole-cohort naive comparison."""
+    if estimates is None or not {"method", "subgroup", "n_treated", "n_control"} <= set(estimates):
+        return {}
+    whole = estimates["subgroup"].isna() | (estimates["subgroup"].astype(str) == "")
+    rows = estimates[(estimates["method"] == "naive") & whole]
+    return {
+        o: int(a + b)
+        for o, a, b in zip(rows["outcome"], rows["n_treated"], rows["n_control"])
+        if not (_is_missing(a) or _is_missing(b))
+    }
+
+
+def section_refutations(results: Path, cfg: dict) -> str:
+    parts = ["<h3>Refutations (DoWhy)</h3>"]
+    ref = _checked(results, "refutations.csv")
+    note = subsample_note(_checked(results, "estimates.csv"), ref)
+    if note:
+        parts.append(f'<p class="info">{esc(note)}</p>')
+    if ref is None:
+        parts.append(missing("refutations.csv"))
+    else:
+        n_pass = int(ref["passed"].map(_as_bool).sum())
+        parts.append(f"<p>{esc(fmt_count(n_pass))} of {esc(fmt_count(len(ref)))} refutation checks passed.</p>")
+        parts.append(
+            html_table(
+                ref,
+                [
+                    Col("outcome"),
+                    Col("refuter"),
+                    Col("estimate", **NUM),
+                    Col("new_effect", "new effect", **NUM),
+                    Col("p_value", "p", **NUM),
+                    Col("passed", "result", fmt=_pass_fail, raw=True),
+                    Col("n_used", "n used", **COUNT),
+                    Col("simulations", **COUNT),
+                    Col("reading", **NOTE),
+                ],
+            )
+        )
+    parts.append("<h3>Sensitivity to unmeasured confounding</h3>")
+    sens = _checked(results, "sensitivity.csv")
+    if sens is None:
+        parts.append(missing("sensitivity.csv"))
+        return "\n".join(parts)
+    parts.append(
+        "<p>E-value (point and CI limit nearest the null; VanderWeele &amp; Ding 2017), Rosenbaum "
+        "Gamma (matched pairs: smallest Gamma at which the one-sided p exceeds alpha) and robustness "
+        "value RV (Cinelli &amp; Hazlett 2020; q = 1, and at alpha = 0.05).</p>"
+    )
+    measures = ["evalue_point", "evalue_ci", "rosenbaum_gamma", "rv_q1", "rv_q1_alpha"]
+    keys = ["outcome", "method", "estimand"]
+    order = list(dict.fromkeys(tuple(r) for r in sens[keys].itertuples(index=False, name=None)))
+    rows = []
+    for k in order:
+        sel = sens[(sens["outcome"] == k[0]) & (sens["method"] == k[1]) & (sens["estimand"] == k[2])]
+        row = dict(zip(keys, k))
+        for m in measures:
+            vals = sel.loc[sel["measure"] == m, "value"]
+            row[m] = vals.iloc[0] if len(vals) else float("nan")
+        rows.append(row)
+    headers = {
+        "evalue_point": "E-value (point)",
+        "evalue_ci": "E-value (CI)",
+        "rosenbaum_gamma": "Rosenbaum Gamma",
+        "rv_q1": "RV",
+        "rv_q1_alpha": "RV (alpha 0.05)",
+    }
+    parts.append(html_table(pd.DataFrame(rows), [Col(k) for k in keys] + [Col(m, headers[m], **NUM) for m in measures]))
+    gamma = sens[sens["measure"] == "rosenbaum_gamma"]
+    if not gamma.empty:
+        parts.append("<p>Rosenbaum bounds, how each was computed:</p>")
+        parts.append(
+            html_table(gamma, [Col("outcome"), Col("method"), Col("value", "Gamma", **NUM), Col("notes", **NOTE)])
+        )
+    return "\n".join(parts)
+
+
+def section_value(results: Path, cfg: dict) -> str:
+    val = _checked(results, "value.csv")
+    if val is None:
+        return missing("value.csv")
+    parts = []
+    illus = val["illustrative"].map(_as_bool) if "illustrative" in val else pd.Series(False, index=val.index)
+    if illus.any():
+        parts.append(
+            f'<div class="notice" id="illustrative-notice">{esc(ILLUSTRATIVE_NOTICE)} '
+            f"{esc(fmt_count(int(illus.sum())))} of {esc(fmt_count(len(val)))} rows below depend on "
+            "an illustrative value.</div>"
+        )
+    else:
+        parts.append('<p class="info">No value in this table depends on an illustrative placeholder.</p>')
+    val = val.copy()
+    val["interval"] = [fmt_ci(lo, hi) for lo, hi in zip(val["ci_lower"], val["ci_upper"])]
+    cols = [
+        Col("outcome"),
+        Col("quantity"),
+        Col("value", **NUM),
+        Col("interval", "95% interval", cls="num"),
+        Col("price_year", "price year"),
+        Col("illustrative", fmt=fmt_bool),
+        Col("notes", **NOTE),
+    ]
+    for level, title in (("per_client", "Per client (GBP)"), ("cohort", "Cohort totals (GBP)")):
+        part = val[val["level"] == level]
+        parts.append(f"<h3>{esc(title)}</h3>")
+        parts.append(html_table(part, cols) if not part.empty else "<p>No rows.</p>")
+    other = val[~val["level"].isin(["per_client", "cohort"])]
+    if not other.empty:
+        parts.append("<h3>Other rows</h3>")
+        parts.append(html_table(other, [Col("level")] + cols))
+    return "\n".join(parts)
+
+
+def section_validation(results: Path, cfg: dict, validation_md: Path | None) -> str:
+    synthetic = cfg.get("synthetic") or {}
+    has_truth = isinstance(synthetic, dict) and bool(synthetic.get("truth"))
+    parts = []
+    if not has_truth:
+        parts.append(
+            "<p>Not applicable: this run is not on a synthetic extract with known truth "
+            "(no <code>synthetic.truth</code> in the config).</p>"
+        )
+    else:
+        evt = _read_csv(results / "estimates_vs_truth.csv")
+        parts.append("<h3>This run against the generator's truth</h3>")
+        if evt is None:
+            parts.append(missing("estimates_vs_truth.csv"))
+        else:
+            evt = evt.copy()
+            evt["ci"] = [fmt_ci(lo, hi) for lo, hi in zip(evt["ci_lower"], evt["ci_upper"])]
+            cov = evt["covered"].map(_as_bool)
+            parts.append(
+                f"<p>{esc(fmt_count(int(cov.sum())))} of {esc(fmt_count(len(evt)))} 95% CIs cover the truth.</p>"
+            )
+            parts.append(
+                html_table(
+                    evt,
+                    [
+                        Col("outcome"),
+                        Col("method"),
+                        Col("estimand"),
+                        Col("estimate", **NUM),
+                        Col("ci", "95% CI", cls="num"),
+                        Col("truth", **NUM),
+                        Col("error", **NUM),
+                        Col("error_in_se", "error / SE", **NUM),
+                        Col("covered", fmt=fmt_bool),
+                    ],
+                )
+            )
+    if validation_md is not None:
+        parts.append(f"<h3>Validation over many seeds ({esc(validation_md.name)})</h3>")
+        if validation_md.is_file():
+            parts.append(markdown_to_html(validation_md.read_text(encoding="utf-8")))
+        else:
+            parts.append(f'<p class="missing">{esc(validation_md.name)} was not found.</p>')
+    return "\n".join(parts)
+
+
+def _disclosure_cfg(cfg: dict, prov: dict | None) -> dict:
+    d = cfg.get("disclosure")
+    if not d and prov:
+        d = (prov.get("config") or {}).get("disclosure")
+    return d or {}
+
+
+def section_disclosure(results: Path, cfg: dict) -> str:
+    prov = _read_json(results / "provenance.json")
+    d = _disclosure_cfg(cfg, prov)
+    rule = f"minimum cell count {fmt_count(d['min_cell'])}" if "min_cell" in d else "minimum cell count: default"
+    if "allow_zero" in d:
+        rule += f", zeros allowed: {fmt_bool(d['allow_zero'])}"
+    log = _read_csv(results / "publish" / "disclosure_log.csv")
+    if log is None:
+        return missing("publish/disclosure_log.csv")
+    parts = [
+        f"<p>Tables published to <code>results/publish/</code> were checked ({esc(rule)}).</p>",
+        '<p class="info">The tables in this report are the checked copies from '
+        "<code>results/publish/</code> (suppressed cells show as a dash). The figures are drawn "
+        "from the unchecked data: check them by eye before the report leaves the secure "
+        "environment.</p>",
+    ]
+    if log.empty:
+        parts.append(f'<p class="info"><strong>Nothing suppressed</strong> (threshold: {esc(rule)}).</p>')
+    else:
+        counts = log.groupby("table", sort=True).size()
+        summary = "; ".join(f"{t}: {fmt_count(n)}" for t, n in counts.items())
+        parts.append(
+            f'<p class="info"><strong>{esc(fmt_count(len(log)))} cells suppressed</strong> '
+            f"(threshold: {esc(rule)}). By table: {esc(summary)}.</p>"
+        )
+        parts.append(html_table(log, [Col(str(c)) for c in log.columns]))
+    return "\n".join(parts)
+
+
+def section_provenance(results: Path, cfg: dict) -> str:
+    prov = _read_json(results / "provenance.json")
+    parts = []
+    ref = _checked(results, "refutations.csv")
+    if ref is not None and "n_used" in ref and not ref.empty:
+        by_outcome = ref.groupby("outcome", sort=False)["n_used"].max()
+        detail = "; ".join(f"{o}: {fmt_count(n)}" for o, n in by_outcome.items())
+        cap = (((prov or {}).get("config") or {}).get("estimation") or {}).get("dowhy", {}).get("refutation_rows")
+        cap_txt = f" (at most {fmt_count(cap)} rows, stratified by treatment)" if cap is not None else ""
+        parts.append(
+            f'<p class="info">Note: DoWhy refutations ran on a subsample of n_used clients{esc(cap_txt)}; '
+            f"n_used by outcome: {esc(detail)}. When n_used equals the analysed sample the subsample is "
+            "the whole sample.</p>"
+        )
+    if prov is None:
+        parts.append(missing("provenance.json"))
+        return "\n".join(parts)
+    code = prov.get("code", {}) or {}
+    commit = str(code.get("commit", DASH))
+    if code.get("uncommitted_changes"):
+        commit += " (with uncommitted changes)"
+    parts.append(
+        kv_table(
+            [
+                ("git commit", commit),
+                ("seed", str(prov.get("seed", cfg.get("seed", DASH)))),
+                ("extract date", str(prov.get("extract_date", DASH))),
+                ("python", str(prov.get("python", DASH))),
+                ("platform", str(prov.get("platform", DASH))),
+                ("provenance version", str(prov.get("deepvalue_provenance_version", DASH))),
+            ]
+        )
+    )
+    inputs = prov.get("inputs", {}) or {}
+    # file names only: the folder an extract sits in must not change the report's bytes
+    # (provenance.json keeps the full paths)
+    rows = [
+        dict(
+            name=k,
+            path=Path(str(inputs[k].get("path", ""))).name,
+            **{kk: inputs[k].get(kk) for kk in ("rows_read", "rows_written", "bytes", "sha256")},
+        )
+        for k in sorted(inputs)
+    ]
+    parts.append("<h3>Inputs</h3>")
+    parts.append(
+        html_table(
+            pd.DataFrame(rows, columns=["name", "path", "rows_read", "rows_written", "bytes", "sha256"]),
+            [
+                Col("name"),
+                Col("path"),
+                Col("rows_read", "rows read", **COUNT),
+                Col("rows_written", "rows written", **COUNT),
+                Col("bytes", **COUNT),
+                Col("sha256", cls="note"),
+            ],
+        )
+    )
+    packages = prov.get("packages", {}) or {}
+    parts.append("<h3>Package versions</h3>")
+    parts.append(
+        html_table(
+            pd.DataFrame(
+                [{"package": k, "version": packages[k]} for k in sorted(packages)], columns=["package", "version"]
+            )
+        )
+    )
+    return "\n".join(parts)

@@ -1,0 +1,388 @@
+"""Validation against known truth: run the estimators over many synthetic extracts.
+
+Each replicate draws an extract with :func:`deepvalue.synth.generate_extract` (seed = first seed
++ replicate number), runs the real stages (ingest from files, cohort, matching, estimates) and
+compares every whole-cohort ATT and ATE with the generator's truth for that extract (computed
+from potential-outcome means, so the target is exact). The summary per outcome, method and
+estimand gives bias, RMSE, the mean standard error, the SD of the estimates and the coverage of
+the 95% intervals.
+
+    deepvalue simulate --reps 200 --clients 5000 --out results/validation.csv --docs docs/validation.md
+
+The same study as independent jobs, one per chunk of seeds (workflow/validation.smk, so that the
+replicates spread over a cluster): :func:`validation_settings` checks its config, :func:`chunks`
+splits the seeds, :func:`run_chunk` runs one chunk and :func:`summarise_chunks` joins them. A
+replicate's seed depends only on its number, so the outputs are byte-identical whatever the chunk
+size, and equal to ``deepvalue simulate`` with the same reps, clients and first seed.
+
+    snakemake -s workflow/validation.smk --cores 2 --config reps=200 clients=5000 seeds_per_job=10
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from deepvalue.adjust.matched_cohort import run_matching
+from deepvalue.cohort.build import build_cohort
+from deepvalue.core.config import load_config
+from deepvalue.core.settings import Settings
+from deepvalue.effects.table import compare_with_truth, run_estimates
+from deepvalue.extract.ingest import ingest_extract
+from deepvalue.synth.generate import generate_extract
+from deepvalue.synth.write import write_extract
+
+VALIDATED_METHODS = ("naive", "regression", "logit_ame", "psm", "ipw", "aipw")
+
+
+def _merge(base: dict, overrides: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def one_replicate(
+    seed: int, n_clients: int, overrides: dict | None = None, methods: Sequence[str] = VALIDATED_METHODS
+) -> pd.DataFrame:
+    """Estimates of one synthetic extract next to its truth (one row per outcome x method x estimand)."""
+    extract = generate_extract(n_clients, seed=seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = write_extract(extract, tmp)
+        raw = load_config(paths["config"])
+        cfg = Settings.from_sections(load_config(_merge(raw, overrides or {})))
+        tables = ingest_extract(cfg).tables
+    cohort = build_cohort(tables, cfg)
+    matched = run_matching(cohort.analysis, cfg).matched
+    estimates = run_estimates(cohort.analysis, cfg, matched, methods=methods, subgroups=[])
+    table = compare_with_truth(estimates, extract.truth["outcomes"])
+    table.insert(0, "seed", seed)
+    return table
+
+
+def summarise(replicates: pd.DataFrame) -> pd.DataFrame:
+    """Bias, RMSE, mean SE, SD of estimates and 95% CI coverage per outcome, method and estimand."""
+    g = replicates.groupby(["outcome", "method", "estimand"], sort=False)
+    out = pd.DataFrame(
+        {
+            "reps": g.size(),
+            "mean_truth": g["truth"].mean(),
+            "mean_estimate": g["estimate"].mean(),
+            "bias": g["error"].mean(),
+            "rmse": g["error"].apply(lambda e: float(np.sqrt(np.mean(e**2)))),
+            "mean_se": g["std_error"].mean(),
+            "sd_estimate": g["estimate"].std(ddof=1),
+            "coverage": g["covered"].mean(),
+        }
+    ).reset_index()
+    out["bias_over_se"] = out["bias"] / out["mean_se"]
+    # Monte Carlo standard error of the coverage, to read it against its nominal 0.95
+    out["coverage_mcse"] = np.sqrt(out["coverage"] * (1 - out["coverage"]) / out["reps"])
+    return out
+
+
+def simulate(
+    reps: int,
+    n_clients: int,
+    first_seed: int = 1,
+    workers: int = 1,
+    overrides: dict | None = None,
+    methods: Sequence[str] = VALIDATED_METHODS,
+) -> pd.DataFrame:
+    """All replicates (seeds first_seed .. first_seed + reps - 1), in seed order whatever the workers."""
+    seeds = list(range(first_seed, first_seed + reps))
+    if workers <= 1:
+        parts = [one_replicate(s, n_clients, overrides, methods) for s in seeds]
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            parts = list(
+                pool.map(one_replicate, seeds, [n_clients] * reps, [overrides] * reps, [tuple(methods)] * reps)
+            )
+    return pd.concat(parts, ignore_index=True)
+
+
+def validation_markdown(summary: pd.DataFrame, reps: int, n_clients: int, command: str, first_seed: int = 1) -> str:
+    """The docs/validation.md page: what was run, and the table."""
+    lines = [
+        "# Validation against known truth",
+        "",
+        f"Command: `{command}`. {reps} synthetic extracts of {n_clients:,} clients "
+        f"(seeds {first_seed}..{first_seed + reps - 1}), each run",
+        "through ingest, cohort, matching and estimation; every whole-cohort ATT and ATE is compared with",
+        "the generator's truth for that extract (from potential-outcome means).",
+        "",
+        "Acceptance (issue 5): for regression, psm, ipw and aipw, coverage of the 95% CI within",
+        "[0.90, 0.98] and |bias| below a quarter of the mean SE; the naive comparison visibly biased.",
+        "`coverage_mcse` is the Monte Carlo standard error of the coverage. logit_ame is reported but not",
+        "part of the acceptance: its logit outcome model is misspecified for this generator (age enters the",
+        "generator as years over 50). The choices these results led to (matching with replacement, the",
+        "regression SE that counts the centring means, pooling rare category levels) are in docs/design.md.",
+        "",
+        "| outcome | method | estimand | reps | mean truth | bias | bias / SE | RMSE | mean SE "
+        "| SD of estimates | coverage (MCSE) |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in summary.itertuples():
+        lines.append(
+            f"| {r.outcome} | {r.method} | {r.estimand} | {r.reps} | {r.mean_truth:.4g} | {r.bias:.3g} | "
+            f"{r.bias_over_se:+.2f} | {r.rmse:.3g} | {r.mean_se:.3g} | {r.sd_estimate:.3g} | "
+            f"{r.coverage:.3f} ({r.coverage_mcse:.3f}) |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_validation(replicates: pd.DataFrame, summary: pd.DataFrame, out: str | Path) -> None:
+    from deepvalue.core.tabular import write_csv
+
+    out = Path(out)
+    write_csv(summary, out)
+    write_csv(replicates, out.with_name(out.stem + "_replicates.csv"))
+
+
+# --- the validation as independent jobs (workflow/validation.smk) ---------------------------------
+
+#: The settings of workflow/validation.smk (``--config KEY=VALUE``) and their defaults.
+VALIDATION_DEFAULTS = {"reps": 200, "clients": 5000, "first_seed": 1, "seeds_per_job": 10, "set": None}
+
+#: Smallest allowed value of each whole-number setting.
+_MINIMUM = {"reps": 1, "clients": 50, "first_seed": 0, "seeds_per_job": 1}
+
+#: Column types of a replicates CSV; every other column is float64. Explicit, because a chunk's CSV
+#: writes a float that happens to be whole as "1" and pyarrow would otherwise read it as int64.
+_REPLICATE_TYPES = {"seed": "int64", "outcome": "string", "method": "string", "estimand": "string", "covered": "bool"}
+
+
+def _yaml_scalars(value: object) -> object:
+    """Snakemake parses ``--config set={a: {b: false}}`` with YAML's BaseLoader, which keeps every
+    scalar a string; read each string scalar again as YAML (``"false"`` -> False, ``"2"`` -> 2)."""
+    import yaml
+
+    if isinstance(value, dict):
+        return {k: _yaml_scalars(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_yaml_scalars(v) for v in value]
+    if isinstance(value, str):
+        return yaml.safe_load(value) if value.strip() else value
+    return value
+
+
+def validation_settings(config: Mapping) -> dict:
+    """The settings of the validation workflow, with defaults filled and every value checked.
+
+    Parameters
+    ----------
+    config : mapping
+        Snakemake's ``config`` (from ``--config reps=... clients=... first_seed=... seeds_per_job=...
+        set=...``). ``set`` holds config overrides for every replicate, as YAML text or as a mapping,
+        read like ``deepvalue simulate --set``.
+
+    Returns
+    -------
+    dict
+        ``reps``, ``clients``, ``first_seed``, ``seeds_per_job`` (ints) and ``overrides`` (a dict).
+
+    Raises
+    ------
+    ValueError
+        On an unknown key or a bad value, with a one-line message naming the key and the fix.
+
+    Examples
+    --------
+    >>> s = validation_settings({"reps": 20, "set": "{matching: {replace: false}}"})
+    >>> s["reps"], s["clients"], s["seeds_per_job"], s["overrides"]
+    (20, 5000, 10, {'matching': {'replace': False}})
+    >>> validation_settings({"reps": 0})
+    Traceback (most recent call last):
+    ...
+    ValueError: validation config: reps=0 is not allowed; fix: give a whole number >= 1, e.g. --config reps=200
+    """
+    import yaml
+
+    from deepvalue.core.errors import did_you_mean
+
+    for key in config:
+        if key not in VALIDATION_DEFAULTS:
+            hint = did_you_mean(key, VALIDATION_DEFAULTS)
+            raise ValueError(
+                f"validation config: unknown key '{key}'; fix: {hint}use only {', '.join(VALIDATION_DEFAULTS)}"
+            )
+    merged = {**VALIDATION_DEFAULTS, **dict(config)}
+    out = {}
+    for key, low in _MINIMUM.items():
+        value = merged[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(
+                f"validation config: {key}={value!r} is not allowed; fix: give a whole number "
+                f">= {low}, e.g. --config {key}={VALIDATION_DEFAULTS[key]}"
+            )
+        out[key] = value
+    raw = merged["set"]
+    try:
+        overrides = yaml.safe_load(raw) if isinstance(raw, str) else _yaml_scalars(raw)
+    except yaml.YAMLError as exc:
+        raise ValueError(
+            f"validation config: set is not valid YAML ({str(exc).splitlines()[0]}); fix: quote "
+            "it whole, e.g. --config set='{matching: {replace: false}}'"
+        ) from None
+    if overrides is not None and not isinstance(overrides, dict):
+        raise ValueError(
+            f"validation config: set={raw!r} is not a mapping; fix: give config overrides, e.g. "
+            "--config set='{matching: {replace: false}}'"
+        )
+    out["overrides"] = overrides or {}
+    return out
+
+
+def chunks(reps: int, first_seed: int = 1, seeds_per_job: int = 10) -> list[tuple[int, int]]:
+    """Split the seeds ``first_seed .. first_seed + reps - 1`` into consecutive chunks.
+
+    Parameters
+    ----------
+    reps : int
+        Number of replicates (seeds).
+    first_seed : int
+        The first seed.
+    seeds_per_job : int
+        Seeds per chunk; the last chunk holds what is left and may be shorter.
+
+    Returns
+    -------
+    list of (int, int)
+        ``(first, last)`` per chunk, ``last`` inclusive, in seed order; every seed in exactly one.
+
+    Examples
+    --------
+    >>> chunks(7, first_seed=1, seeds_per_job=3)
+    [(1, 3), (4, 6), (7, 7)]
+    >>> chunks(4, first_seed=10, seeds_per_job=10)
+    [(10, 13)]
+    """
+    if reps < 1 or seeds_per_job < 1:
+        raise ValueError("reps and seeds_per_job must be at least 1")
+    end = first_seed + reps - 1
+    return [(s, min(s + seeds_per_job - 1, end)) for s in range(first_seed, end + 1, seeds_per_job)]
+
+
+def run_chunk(
+    first: int,
+    last: int,
+    n_clients: int,
+    overrides: dict | None,
+    out: str | Path,
+    methods: Sequence[str] = VALIDATED_METHODS,
+) -> pd.DataFrame:
+    """Run the replicates of seeds ``first .. last`` (inclusive) in seed order and write their rows.
+
+    Parameters
+    ----------
+    first, last : int
+        The chunk's first and last seed.
+    n_clients : int
+        Clients per synthetic extract.
+    overrides : dict or None
+        Config overrides for every replicate (as ``deepvalue simulate --set``).
+    out : str or Path
+        The chunk's CSV (written with :func:`deepvalue.core.tabular.write_csv`).
+    methods : sequence of str
+        Estimators to validate.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows of :func:`one_replicate` for every seed, concatenated.
+    """
+    from deepvalue.core.tabular import write_csv
+
+    log = logging.getLogger("deepvalue.simulate.study")
+    parts = []
+    for seed in range(first, last + 1):
+        parts.append(one_replicate(seed, n_clients, overrides, methods))
+        log.info("seed %d: %d rows (%d clients)", seed, len(parts[-1]), n_clients)
+    rows = pd.concat(parts, ignore_index=True)
+    write_csv(rows, out)
+    return rows
+
+
+def read_replicates(paths: Sequence[str | Path]) -> pd.DataFrame:
+    """Concatenate replicate CSVs (chunks) in the order given, with exact types and values.
+
+    pyarrow writes each float as its shortest round-trip text, so reading it back as float64 gives
+    the same bits; reading with explicit types keeps a whole-valued float column float64.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    frames = []
+    for path in paths:
+        with open(path) as fh:
+            header = fh.readline().strip().split(",")
+        names = [h.strip('"') for h in header]
+        types = {n: pa.type_for_alias(_REPLICATE_TYPES.get(n, "float64")) for n in names}
+        table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=types))
+        frames.append(table.to_pandas())
+    return pd.concat(frames, ignore_index=True)
+
+
+def summarise_chunks(
+    paths: Sequence[str | Path],
+    out: str | Path,
+    markdown: str | Path | None,
+    reps: int,
+    n_clients: int,
+    first_seed: int = 1,
+    command: str = "",
+) -> pd.DataFrame:
+    """Join the chunks' replicates, summarise them and write what ``deepvalue simulate`` writes.
+
+    Parameters
+    ----------
+    paths : sequence of str or Path
+        The chunks' CSVs, in seed order (as :func:`chunks` lists them).
+    out : str or Path
+        The summary CSV; the replicates go beside it as ``<stem>_replicates.csv``
+        (:func:`write_validation`, as ``deepvalue simulate --out``).
+    markdown : str, Path or None
+        Where to write the :func:`validation_markdown` page (skipped if None).
+    reps, n_clients, first_seed : int
+        The study's settings (checked against the seeds found, and shown on the page).
+    command : str
+        The command shown on the page.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The summary (:func:`summarise`).
+
+    Raises
+    ------
+    ValueError
+        If the chunks' seeds are out of order or outside ``first_seed .. first_seed + reps - 1``.
+    """
+    replicates = read_replicates(paths)
+    seeds = replicates["seed"].to_numpy()
+    last = first_seed + reps - 1
+    if len(seeds) and (np.any(np.diff(seeds) < 0) or seeds.min() < first_seed or seeds.max() > last):
+        raise ValueError(
+            f"the chunks' seeds are out of order or outside {first_seed}..{last}; give the chunks in seed order"
+        )
+    missing = sorted(set(range(first_seed, last + 1)) - set(seeds.tolist()))
+    if missing:
+        logging.getLogger("deepvalue.simulate.study").warning(
+            "no estimates for %d seed(s) (first: %s)", len(missing), missing[:5]
+        )
+    summary = summarise(replicates)
+    write_validation(replicates, summary, out)
+    if markdown is not None:
+        Path(markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(markdown).write_text(validation_markdown(summary, reps, n_clients, command, first_seed=first_seed))
+    return summary

@@ -1,0 +1,163 @@
+"""Outcomes: potential outcomes under continuity and fragmentation, the observed outcome rows and
+their dates.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from deepvalue.synth.arrays import _date_series, _expit, _mean_or_none, _sha256_ids, _str_series
+from deepvalue.synth.clients import _Clients, _labels
+from deepvalue.synth.parameters import (
+    BETA_CRISIS,
+    BETA_JOB,
+    BETA_JOB_COMPLEXITY,
+    CRISIS_COMPLEXITY,
+    CRISIS_MEAN,
+    CRISIS_QUALITY,
+    CRISIS_WELFARE_LOG,
+    EARLY_OUTCOME_SHARE,
+    INCOME_COMPLEXITY,
+    INCOME_MEAN_GBP,
+    INCOME_QUALITY,
+    INCOME_SD_GBP,
+    JOB_COMPLEXITY,
+    JOB_INTERCEPT,
+    JOB_QUALITY,
+    OUTCOMES,
+    SERVICES,
+    SITE_CRISIS_LOG,
+    SITE_INCOME_GBP,
+    SITE_JOB_LOGIT,
+    TAU_INCOME_COMPLEXITY,
+    TAU_INCOME_GBP,
+    BoolArray,
+    FloatArray,
+    IntArray,
+)
+
+
+@dataclass(frozen=True)
+class _Potential:
+    """Per-client potential-outcome means and coupled draws for one outcome."""
+
+    applies: BoolArray
+    mu0: FloatArray
+    mu1: FloatArray
+    y0: FloatArray
+    y1: FloatArray
+
+
+def _draw_potential_outcomes(rng: np.random.Generator, cl: _Clients, quality: FloatArray) -> dict[str, _Potential]:
+    n = len(cl.site)
+    c = cl.complexity
+    employment = cl.service == 0
+
+    job_lp = JOB_INTERCEPT + np.asarray(SITE_JOB_LOGIT)[cl.site] + JOB_QUALITY * quality - JOB_COMPLEXITY * c
+    p0 = _expit(job_lp)
+    p1 = _expit(job_lp + BETA_JOB + BETA_JOB_COMPLEXITY * c)
+    u = rng.random(n)  # one uniform couples Y(0) and Y(1): Y(1) >= Y(0) for every client
+    job = _Potential(employment, p0, p1, (u < p0).astype(np.float64), (u < p1).astype(np.float64))
+
+    m0 = INCOME_MEAN_GBP + np.asarray(SITE_INCOME_GBP)[cl.site] + INCOME_QUALITY * quality - INCOME_COMPLEXITY * c
+    m1 = m0 + TAU_INCOME_GBP + TAU_INCOME_COMPLEXITY * c
+    noise = INCOME_SD_GBP * rng.standard_normal(n)
+    income = _Potential(~employment, m0, m1, np.round(m0 + noise, 2), np.round(m1 + noise, 2))
+
+    log_mu = (
+        math.log(CRISIS_MEAN)
+        + np.asarray(SITE_CRISIS_LOG)[cl.site]
+        + CRISIS_QUALITY * quality
+        + CRISIS_COMPLEXITY * c
+        + CRISIS_WELFARE_LOG * cl.service
+    )
+    mu0 = np.exp(log_mu)
+    mu1 = np.exp(log_mu + np.asarray([BETA_CRISIS[s] for s in SERVICES])[cl.service])
+    crisis = _Potential(
+        np.ones(n, dtype=bool),
+        mu0,
+        mu1,
+        rng.poisson(mu0).astype(np.float64),
+        rng.poisson(mu1).astype(np.float64),
+    )
+    return {"job_start": job, "income_gain_gbp": income, "crisis_contacts": crisis}
+
+
+def _draw_outcome_dates(rng: np.random.Generator, n: int) -> dict[str, tuple[FloatArray, FloatArray, BoolArray]]:
+    """Per outcome: uniforms for the event day and for an early day, and the early flag."""
+    return {name: (rng.random(n), rng.random(n), rng.random(n) < EARLY_OUTCOME_SHARE) for name in OUTCOMES}
+
+
+def _outcomes(
+    potential: dict[str, _Potential],
+    date_draws: dict[str, tuple[FloatArray, FloatArray, BoolArray]],
+    treated: BoolArray,
+    eligible: BoolArray,
+    first_day: IntArray,
+    index_day: IntArray,
+    client_ids: pa.LargeStringArray,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Long outcomes table and the per-outcome truth."""
+    clients, codes, values, days = [], [], [], []
+    truth: dict[str, Any] = {}
+    for code, (name, spec) in enumerate(OUTCOMES.items()):
+        po = potential[name]
+        follow_up = spec["follow_up_days"]
+        y = np.where(treated, po.y1, po.y0)
+        u_event, u_early, early = date_draws[name]
+        day = index_day + follow_up
+        if spec["type"] == "binary":
+            # An event is dated when it happens; a non-event when follow-up ends.
+            event_day = index_day + 1 + np.floor(u_event * follow_up).astype(np.int64)
+            day = np.where(y == 1, event_day, day)
+        # Recorded during the exposure window: the pipeline must exclude these clients.
+        early_day = first_day + np.floor(u_early * (index_day - first_day + 1)).astype(np.int64)
+        day = np.where(early, early_day, day)
+
+        rows = np.flatnonzero(po.applies)
+        clients.append(rows)
+        codes.append(np.full(len(rows), code, dtype=np.int64))
+        values.append(y[rows])
+        days.append(day[rows])
+
+        base = eligible & po.applies
+        population = base & (day > index_day) & (day <= index_day + follow_up)
+        effect = po.mu1 - po.mu0
+        in_t, in_c = population & treated, population & ~treated
+        truth[name] = {
+            "type": spec["type"],
+            "scale": "risk_difference" if spec["type"] == "binary" else "mean_difference",
+            "follow_up_days": follow_up,
+            "services": list(spec["services"]),
+            "att": _mean_or_none(effect[in_t]),
+            "ate": _mean_or_none(effect[population]),
+            "atc": _mean_or_none(effect[in_c]),
+            "mean_potential_0_treated": _mean_or_none(po.mu0[in_t]),
+            "mean_potential_1_treated": _mean_or_none(po.mu1[in_t]),
+            "n_eligible": int(base.sum()),
+            "n_excluded_outcome_not_after_index": int((base & ~population).sum()),
+            "n_treated": int(in_t.sum()),
+            "n_control": int(in_c.sum()),
+            "population_sha256": _sha256_ids(client_ids.filter(pa.array(population))),
+            "treated_sha256": _sha256_ids(client_ids.filter(pa.array(in_t))),
+        }
+
+    client = np.concatenate(clients)
+    order = np.argsort(client, kind="stable")  # one block per client, outcomes in a fixed order
+    client = client[order]
+    frame = pd.DataFrame(
+        {
+            "client_id": _str_series(pc.take(client_ids, pa.array(client))),
+            "outcome": _labels(tuple(OUTCOMES), np.concatenate(codes)[order]),
+            "value": np.concatenate(values)[order].astype(np.float64),
+            "outcome_date": _date_series(np.concatenate(days)[order]),
+        }
+    )
+    return frame, truth

@@ -1,0 +1,564 @@
+"""Economic value of continuity (DESIGN.md section 5): unit values, discounting, uprating, and a
+value table with bootstrap intervals that carry each effect's uncertainty.
+
+Inputs are the causal estimates (results/estimates.csv) and a values file (config/values.yaml).
+For each outcome k the benefit per client is
+
+    effect_k x unit_value_k (uprated to price_year) x PV factor_k x (1 - deadweight_k)
+             x (1 - attribution_k) x share_k
+
+where ``share_k`` = the outcome's ATT population (``n_treated`` of its row) over the whole
+treated cohort (the largest ``n_treated`` among the valued rows). Outcomes measured on a part of
+the cohort (e.g. job starts among employment clients) are thereby spread over all treated
+clients, so that per-client values add up across outcomes and the cohort value is the per-client
+value times the cohort size. When every outcome has the same ``n_treated`` the share is 1.
+
+Timing convention (:func:`present_value_factor`): whole years only. The first year's benefit is
+counted in full and undiscounted (year 0); in each later year the effect keeps ``1 - drop_off``
+of the previous year's and is discounted by one more year at the Green Book rate.
+
+Uncertainty: a parametric bootstrap draws each outcome's effect from Normal(estimate, std_error),
+independently across outcomes (the estimates come from overlapping clients and are probably
+correlated; the total's interval ignores that), with ``numpy.random.default_rng(seed)``. Unit
+values, durations, drop-off, deadweight, attribution and costs are held fixed: the intervals show
+the sampling uncertainty of the effects only, not the uncertainty of the (illustrative) values.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from deepvalue.core.errors import did_you_mean
+
+__all__ = [
+    "load_values",
+    "validate_values",
+    "present_value_factor",
+    "uprate",
+    "value_table",
+    "VALUE_COLUMNS",
+]
+
+VALUE_COLUMNS = (
+    "level",
+    "outcome",
+    "quantity",
+    "value",
+    "ci_lower",
+    "ci_upper",
+    "price_year",
+    "illustrative",
+    "notes",
+)
+
+_TOP_KEYS = ("discount_rate", "price_year", "uprating", "primary", "outcomes", "cost")
+_UPRATING_KEYS = ("name", "source", "illustrative", "index")
+_PRIMARY_KEYS = ("method", "estimand")
+_OUTCOME_KEYS = (
+    "unit_value_gbp",
+    "price_year",
+    "source",
+    "duration_years",
+    "drop_off",
+    "deadweight",
+    "attribution",
+    "illustrative",
+)
+_OUTCOME_DEFAULTS = {"drop_off": 0.0, "deadweight": 0.0, "attribution": 0.0, "illustrative": True}
+_COST_KEYS = ("gbp_per_client", "price_year", "basis", "source", "illustrative")
+
+
+# --------------------------------------------------------------------------------------------
+# Loading and validation
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, Real) and not isinstance(x, bool) and math.isfinite(float(x))
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def load_values(path: str | Path, outcomes: Iterable[str] | None = None) -> dict:
+    """Read and validate a values file (see config/values.yaml).
+
+    `outcomes`, if given, are the study's outcome names; a valued outcome not among them is an
+    error. Every problem is reported at once in one ValueError, each naming the key and the fix.
+    """
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(
+            f"{path}: values file not found; fix: give the path of a values file such as config/values.yaml"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML ({exc}); fix: correct the YAML syntax") from None
+    return validate_values(raw, outcomes=outcomes, where=str(path))
+
+
+def validate_values(values: Any, outcomes: Iterable[str] | None = None, where: str = "values") -> dict:
+    """Validate a values mapping (as read from YAML), fill defaults, return a normalised copy."""
+    problems: list[str] = []
+
+    def bad(key: str, message: str, fix: str) -> None:
+        problems.append(f"key '{key}': {message}; fix: {fix}")
+
+    def unknown_keys(mapping: Mapping, allowed: Iterable[str], prefix: str) -> None:
+        allowed = tuple(allowed)
+        for k in mapping:
+            if k not in allowed:
+                hint = did_you_mean(k, allowed)
+                bad(f"{prefix}{k}", "unknown key", f"{hint}remove it or use one of: {', '.join(allowed)}")
+
+    def number(
+        mapping: Mapping, key: str, prefix: str, *, lo: float | None = None, hi: float | None = None, fix: str
+    ) -> None:
+        full = f"{prefix}{key}"
+        if key not in mapping:
+            bad(full, "missing", fix)
+            return
+        x = mapping[key]
+        if not _is_number(x):
+            bad(full, f"{x!r} is not a finite number", fix)
+        elif lo is not None and x < lo:
+            what = "negative" if lo == 0 else f"below {lo}"
+            bad(full, f"{x!r} is {what}" + (f" (must be in [{lo}, {hi}])" if hi is not None else ""), fix)
+        elif hi is not None and x > hi:
+            bad(full, f"{x!r} is above {hi} (must be in [{lo}, {hi}])", fix)
+
+    def text(mapping: Mapping, key: str, prefix: str, fix: str) -> None:
+        x = mapping.get(key)
+        if not isinstance(x, str) or not x.strip():
+            bad(f"{prefix}{key}", "missing or empty" if x is None else f"{x!r} is not text", fix)
+
+    def flag(mapping: Mapping, key: str, prefix: str) -> None:
+        if not isinstance(mapping.get(key), bool):
+            bad(
+                f"{prefix}{key}",
+                f"{mapping.get(key)!r} is not true/false",
+                "write true while the number is a placeholder, false once the economist has confirmed it",
+            )
+
+    if not isinstance(values, Mapping):
+        raise ValueError(
+            f"{where}: the file must be a mapping of keys ({', '.join(_TOP_KEYS)}); "
+            f"got {type(values).__name__}; fix: start from config/values.yaml"
+        )
+    v: dict = {k: values[k] for k in values}
+    unknown_keys(v, _TOP_KEYS, "")
+
+    number(
+        v,
+        "discount_rate",
+        "",
+        lo=0.0,
+        hi=1.0,
+        fix="give the real annual rate as a share, e.g. 0.035 (HM Treasury Green Book)",
+    )
+    if not _is_int(v.get("price_year")):
+        bad("price_year", f"{v.get('price_year')!r} is not a year", "give a year, e.g. 2025")
+
+    # uprating
+    index: dict[int, float] = {}
+    up = v.get("uprating")
+    if not isinstance(up, Mapping):
+        bad(
+            "uprating",
+            "missing or not a mapping",
+            "give uprating: {name, source, illustrative, index: {year: deflator, ...}}",
+        )
+        up = {}
+    else:
+        up = dict(up)
+        unknown_keys(up, _UPRATING_KEYS, "uprating.")
+        up.setdefault("illustrative", True)
+        text(up, "source", "uprating.", "name the source of the deflator series")
+        flag(up, "illustrative", "uprating.")
+        idx = up.get("index")
+        if not isinstance(idx, Mapping) or not idx:
+            bad("uprating.index", "missing or empty", "give {year: index value, ...}")
+        else:
+            for year, val in idx.items():
+                try:
+                    y = int(year)
+                except (TypeError, ValueError):
+                    bad(f"uprating.index.{year}", "is not a year", "use years as keys, e.g. 2024")
+                    continue
+                if not _is_number(val) or val <= 0:
+                    bad(
+                        f"uprating.index.{year}",
+                        f"{val!r} is not a positive number",
+                        "give the deflator value for that year, e.g. 98.3",
+                    )
+                    continue
+                index[y] = float(val)
+        up["index"] = index
+    v["uprating"] = up
+
+    def year_in_index(year: Any, key: str) -> None:
+        if not _is_int(year):
+            bad(key, f"{year!r} is not a year", "give the year the value is priced in, e.g. 2022")
+        elif index and year not in index:
+            bad(
+                key,
+                f"{year} is not in uprating.index (years {min(index)}-{max(index)})",
+                f"add {year} to uprating.index or re-express the value in a listed year",
+            )
+
+    if _is_int(v.get("price_year")):
+        year_in_index(v["price_year"], "price_year")
+
+    # primary method / estimand
+    prim = v.get("primary", {"method": "aipw", "estimand": "ATT"})
+    if not isinstance(prim, Mapping):
+        bad("primary", "not a mapping", "give primary: {method: aipw, estimand: ATT}")
+        prim = {}
+    prim = {"method": "aipw", "estimand": "ATT", **dict(prim)}
+    unknown_keys(prim, _PRIMARY_KEYS, "primary.")
+    for k in _PRIMARY_KEYS:
+        text(
+            prim, k, "primary.", "name a method and estimand of results/estimates.csv, e.g. method: aipw, estimand: ATT"
+        )
+    v["primary"] = prim
+
+    # outcomes
+    known = None if outcomes is None else list(outcomes)
+    outs = v.get("outcomes")
+    if not isinstance(outs, Mapping) or not outs:
+        bad("outcomes", "missing or empty", "give at least one outcome with its unit value")
+        outs = {}
+    norm_outs: dict[str, dict] = {}
+    for name, spec in outs.items():
+        p = f"outcomes.{name}."
+        if known is not None and name not in known:
+            hint = did_you_mean(name, known)
+            bad(
+                f"outcomes.{name}",
+                "unknown outcome (not an outcome of the study)",
+                f"{hint}use one of: {', '.join(known)}",
+            )
+        if not isinstance(spec, Mapping):
+            bad(
+                f"outcomes.{name}",
+                "not a mapping",
+                "give unit_value_gbp, price_year, source, "
+                "duration_years, drop_off, deadweight, attribution, illustrative",
+            )
+            continue
+        s = {**_OUTCOME_DEFAULTS, **dict(spec)}
+        unknown_keys(s, _OUTCOME_KEYS, p)
+        number(
+            s,
+            "unit_value_gbp",
+            p,
+            fix="give GBP per unit of the outcome (negative if one more unit is a cost, e.g. a crisis contact)",
+        )
+        year_in_index(s.get("price_year"), p + "price_year")
+        text(s, "source", p, "cite where the unit value comes from")
+        d = s.get("duration_years")
+        if not _is_int(d) or d < 1:
+            bad(
+                p + "duration_years",
+                f"{d!r} is not a whole number of years >= 1",
+                "give how many whole years the effect lasts, e.g. 2 (fractional years are not supported)",
+            )
+        for k, fix in (
+            ("drop_off", "give the share of the effect lost each year after the first, between 0 and 1, e.g. 0.3"),
+            (
+                "deadweight",
+                "give a share between 0 and 1; normally 0, because the "
+                "causal effect is already net of what would have happened anyway",
+            ),
+            ("attribution", "give the share due to others, between 0 and 1; 0 = all due to this service"),
+        ):
+            number(s, k, p, lo=0.0, hi=1.0, fix=fix)
+        flag(s, "illustrative", p)
+        norm_outs[name] = s
+    v["outcomes"] = norm_outs
+
+    # cost
+    cost = v.get("cost")
+    if not isinstance(cost, Mapping):
+        bad("cost", "missing or not a mapping", "give cost: {gbp_per_client, price_year, basis, source, illustrative}")
+        cost = {}
+    else:
+        cost = {"illustrative": True, **dict(cost)}
+        unknown_keys(cost, _COST_KEYS, "cost.")
+        number(
+            cost,
+            "gbp_per_client",
+            "cost.",
+            lo=0.0,
+            fix="give the extra cost of continuity per treated client in GBP, >= 0",
+        )
+        year_in_index(cost.get("price_year"), "cost.price_year")
+        text(cost, "source", "cost.", "cite where the cost comes from")
+        text(cost, "basis", "cost.", "say what the cost is made of (e.g. extra worker hours)")
+        flag(cost, "illustrative", "cost.")
+    v["cost"] = cost
+
+    if problems:
+        raise ValueError(
+            f"{where}: {len(problems)} problem{'s' if len(problems) > 1 else ''}:\n"
+            + "\n".join(f"  - {p}" for p in problems)
+        )
+    return v
+
+
+# --------------------------------------------------------------------------------------------
+# Building blocks
+
+
+def present_value_factor(duration_years: int, drop_off: float, discount_rate: float) -> float:
+    """Present value of one unit of effect a year, lasting `duration_years` whole years.
+
+    sum_{t=0}^{T-1} (1 - drop_off)^t / (1 + discount_rate)^t: year 0 counted in full and
+    undiscounted, later years decayed by the drop-off and discounted. Whole years only.
+
+    >>> round(present_value_factor(3, 0.2, 0.035), 6)
+    2.370394
+    >>> present_value_factor(1, 0.5, 0.035)
+    1.0
+    """
+    if not _is_int(duration_years) or duration_years < 1:
+        raise ValueError(
+            f"duration_years: {duration_years!r} is not a whole number >= 1; fix: "
+            "give whole years (fractional years are not supported)"
+        )
+    if not (_is_number(drop_off) and 0.0 <= drop_off <= 1.0):
+        raise ValueError(f"drop_off: {drop_off!r} is outside [0, 1]; fix: give a share")
+    if not (_is_number(discount_rate) and discount_rate >= 0.0):
+        raise ValueError(
+            f"discount_rate: {discount_rate!r} is negative or not a number; fix: give a rate such as 0.035"
+        )
+    keep = 1.0 - float(drop_off)
+    disc = 1.0 + float(discount_rate)
+    return float(sum((keep / disc) ** t for t in range(duration_years)))
+
+
+def uprate(value: float, from_year: int, to_year: int, index: Mapping[int, float]) -> float:
+    """Re-express `value` from prices of `from_year` in prices of `to_year`:
+    value x index[to_year] / index[from_year].
+
+    >>> uprate(100.0, 2022, 2025, {2022: 80.0, 2025: 100.0})
+    125.0
+    """
+    for year, key in ((from_year, "from_year"), (to_year, "to_year")):
+        if year not in index:
+            raise ValueError(
+                f"{key}: {year!r} is not in the uprating index (years "
+                f"{', '.join(str(y) for y in sorted(index))}); fix: add it to "
+                "uprating.index"
+            )
+    return float(value) * float(index[to_year]) / float(index[from_year])
+
+
+# --------------------------------------------------------------------------------------------
+# The value table
+
+
+def _pick_rows(estimates: pd.DataFrame, values: Mapping) -> dict[str, pd.Series]:
+    method, estimand = values["primary"]["method"], values["primary"]["estimand"]
+    sub = estimates["subgroup"] if "subgroup" in estimates else pd.Series("", index=estimates.index)
+    overall = sub.isna() | (sub.astype(str).str.strip() == "")
+    present = sorted(set(estimates["outcome"].astype(str)))
+    rows: dict[str, pd.Series] = {}
+    for name in values["outcomes"]:
+        if name not in present:
+            raise ValueError(
+                f"outcomes.{name}: no estimates for this outcome; fix: "
+                f"{did_you_mean(name, present)}value only outcomes in the estimates "
+                f"({', '.join(present)})"
+            )
+        hit = estimates[
+            (estimates["outcome"] == name)
+            & overall
+            & (estimates["method"] == method)
+            & (estimates["estimand"] == estimand)
+        ]
+        if len(hit) != 1:
+            have = (
+                estimates.loc[(estimates["outcome"] == name) & overall, ["method", "estimand"]]
+                .astype(str)
+                .agg(" ".join, axis=1)
+            )
+            raise ValueError(
+                f"primary: {len(hit)} overall rows for {name} with method '{method}' and "
+                f"estimand '{estimand}' (need exactly 1); fix: choose one of: "
+                f"{', '.join(sorted(set(have)))}"
+            )
+        row = hit.iloc[0]
+        est, se = row["estimate"], row["std_error"]
+        if not (_is_number(float(est)) and _is_number(float(se)) and float(se) >= 0):
+            raise ValueError(
+                f"estimates for {name} ({method} {estimand}): estimate {est!r} or "
+                f"std_error {se!r} is missing, infinite or negative; fix: value an "
+                "estimate with a finite standard error"
+            )
+        rows[name] = row
+    return rows
+
+
+def _interval(draws: np.ndarray) -> tuple[float, float]:
+    if np.all(np.isnan(draws)):
+        return (math.nan, math.nan)
+    lo, hi = np.nanpercentile(draws, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def value_table(
+    estimates: pd.DataFrame, values: Mapping, n_clients: int | None = None, seed: int = 0, draws: int = 10000
+) -> pd.DataFrame:
+    """Benefit, cost, net benefit and benefit-cost ratio, per client and for the cohort.
+
+    `values` is the output of :func:`load_values` (or :func:`validate_values`). `n_clients` is the
+    number of treated clients in the cohort (the ATT population); by default the largest
+    ``n_treated`` among the valued estimate rows. Rows: for each level (per_client, cohort), one
+    ``benefit`` row per outcome, then ``total`` rows for benefit, cost, net_benefit and
+    benefit_cost_ratio. ``value`` is the point value (from the point estimates); ``ci_lower`` /
+    ``ci_upper`` are 2.5/97.5 percentiles over `draws` bootstrap draws. The cost is fixed, so
+    its interval is the point. Deterministic for a given `seed`.
+    """
+    if not _is_int(draws) or draws < 1:
+        raise ValueError(f"draws: {draws!r} is not a positive whole number; fix: e.g. 10000")
+    missing = [c for c in ("outcome", "method", "estimand", "estimate", "std_error") if c not in estimates]
+    if missing:
+        raise ValueError(f"estimates: missing column(s) {', '.join(missing)}; fix: pass results/estimates.csv")
+    rows = _pick_rows(estimates, values)
+    r = float(values["discount_rate"])
+    price_year = int(values["price_year"])
+    index = values["uprating"]["index"]
+    method, estimand = values["primary"]["method"], values["primary"]["estimand"]
+
+    n_treated = {}
+    for name, row in rows.items():
+        n = row.get("n_treated", math.nan)
+        n_treated[name] = float(n) if n is not None and _is_number(float(n)) and n > 0 else math.nan
+    known_n = [n for n in n_treated.values() if not math.isnan(n)]
+    cohort_ref = max(known_n) if known_n else math.nan
+    if n_clients is None:
+        if math.isnan(cohort_ref):
+            raise ValueError(
+                "n_clients: not given and the estimates have no n_treated; fix: "
+                "pass n_clients, the number of treated clients in the cohort"
+            )
+        n_clients = int(cohort_ref)
+    if not _is_int(n_clients) or n_clients < 1:
+        raise ValueError(
+            f"n_clients: {n_clients!r} is not a positive whole number; fix: give the "
+            "number of treated clients in the cohort"
+        )
+
+    rng = np.random.default_rng(seed)
+    out: list[dict] = []
+    any_illustrative = bool(values["uprating"].get("illustrative", True))
+    point_total = 0.0
+    draw_total = np.zeros(draws)
+    per_outcome = []
+    for name, spec in values["outcomes"].items():
+        row = rows[name]
+        est, se = float(row["estimate"]), float(row["std_error"])
+        unit = uprate(spec["unit_value_gbp"], spec["price_year"], price_year, index)
+        pv = present_value_factor(spec["duration_years"], spec["drop_off"], r)
+        share = 1.0 if math.isnan(n_treated[name]) else n_treated[name] / cohort_ref
+        mult = unit * pv * (1.0 - spec["deadweight"]) * (1.0 - spec["attribution"]) * share
+        # Outcomes in config order, one block of draws each, independent across outcomes.
+        eff = rng.normal(est, se, size=draws)
+        point = est * mult
+        boot = eff * mult
+        point_total += point
+        draw_total += boot
+        illus = bool(spec["illustrative"]) or bool(values["uprating"].get("illustrative", True))
+        any_illustrative |= illus
+        n_txt = (
+            "n_treated unknown, share 1"
+            if math.isnan(n_treated[name])
+            else (f"n_treated {n_treated[name]:.0f}, share {share:.4g} of the cohort")
+        )
+        note = (
+            f"{method} {estimand} effect {est:.6g} (SE {se:.4g}) per client ({n_txt}); "
+            f"unit value {spec['unit_value_gbp']:g} GBP ({spec['price_year']} prices) = "
+            f"{unit:.6g} GBP in {price_year} prices; PV factor {pv:.6g} "
+            f"({spec['duration_years']} y, drop-off {spec['drop_off']:g}, r {r:g}); "
+            f"deadweight {spec['deadweight']:g}; attribution {spec['attribution']:g}; "
+            f"source: {spec['source'].strip().rstrip('.')}" + ("; ILLUSTRATIVE value" if illus else "")
+        )
+        per_outcome.append((name, point, boot, illus, note))
+
+    cost_spec = values["cost"]
+    cost = uprate(cost_spec["gbp_per_client"], cost_spec["price_year"], price_year, index)
+    cost_illus = bool(cost_spec["illustrative"]) or bool(values["uprating"].get("illustrative"))
+    any_illustrative |= cost_illus
+    cost_note = (
+        f"extra cost of continuity {cost_spec['gbp_per_client']:g} GBP per client "
+        f"({cost_spec['price_year']} prices) = {cost:.6g} GBP in {price_year} prices; "
+        f"basis: {cost_spec['basis'].strip()}; source: {cost_spec['source'].strip()}; "
+        "held fixed (no interval)" + ("; ILLUSTRATIVE value" if cost_illus else "")
+    )
+    total_note = (
+        f"sum over outcomes ({', '.join(values['outcomes'])}), {method} {estimand}; "
+        "bootstrap draws independent across outcomes (ignores their correlation)"
+    )
+
+    for level, scale in (("per_client", 1.0), ("cohort", float(n_clients))):
+
+        def add(outcome: str, quantity: str, point: float, boot: np.ndarray, illus: bool, note: str) -> None:
+            lo, hi = _interval(boot)
+            out.append(
+                {
+                    "level": level,
+                    "outcome": outcome,
+                    "quantity": quantity,
+                    "value": float(point),
+                    "ci_lower": lo,
+                    "ci_upper": hi,
+                    "price_year": price_year,
+                    "illustrative": bool(illus),
+                    "notes": note,
+                }
+            )
+
+        lvl_note = "" if level == "per_client" else f"; cohort of {n_clients} treated clients"
+        for name, point, boot, illus, note in per_outcome:
+            add(name, "benefit", point * scale, boot * scale, illus, note + lvl_note)
+        b_point, b_draw = point_total * scale, draw_total * scale
+        c_point = cost * scale
+        add("total", "benefit", b_point, b_draw, any_illustrative, total_note + lvl_note)
+        add("total", "cost", c_point, np.full(draws, c_point), cost_illus, cost_note + lvl_note)
+        add(
+            "total",
+            "net_benefit",
+            b_point - c_point,
+            b_draw - c_point,
+            any_illustrative,
+            f"benefit - cost; {total_note}{lvl_note}",
+        )
+        if c_point > 0:
+            add(
+                "total",
+                "benefit_cost_ratio",
+                b_point / c_point,
+                b_draw / c_point,
+                any_illustrative,
+                f"benefit / cost; {total_note}",
+            )
+        else:
+            add(
+                "total",
+                "benefit_cost_ratio",
+                math.nan,
+                np.full(draws, math.nan),
+                any_illustrative,
+                "undefined: the cost is 0",
+            )
+
+    return pd.DataFrame(out, columns=list(VALUE_COLUMNS))

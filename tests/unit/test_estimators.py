@@ -136,7 +136,7 @@ def test_regression_adjustment_coefficient_matches_statsmodels_and_linearmodels(
     # (which treats them as fixed) on these heterogeneous effects
     assert est.std_error > sm_fit.bse[1]
     assert "including the variability of the covariate means" in est.notes
-    assert "cluster-robust by primary worker (60 clusters)" in est.notes and est.estimand == estimand
+    assert "cluster-robust by allocated (first) worker (60 clusters)" in est.notes and est.estimand == estimand
 
 
 def imputation_moments(y, d, Z, estimand):
@@ -488,7 +488,7 @@ def outcome_inputs(analysis: pd.DataFrame, cfg, outcome: str) -> dict:
     d = sub["treatment"].to_numpy(float)
     # the propensity model is fitted elsewhere in the pipeline; a plain logit on X stands in here
     ps = sm.Logit(d, sm.add_constant(X.to_numpy())).fit(disp=0, method="newton").predict()
-    return {"y": sub[outcome], "d": d, "X": X, "ps": ps, "cluster": sub["primary_worker"]}
+    return {"y": sub[outcome], "d": d, "X": X, "ps": ps, "cluster": sub["first_worker"]}
 
 
 @pytest.mark.parametrize("seed", SEEDS)

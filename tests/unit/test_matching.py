@@ -454,3 +454,63 @@ def test_flagged_covariates_are_logged(synthetic, caplog):
         out = run_matching(analysis, cfg)
     flagged = out.summary["flagged"]["matched"]
     assert flagged and all(f"balance: {c} is imbalanced after matched" in caplog.text for c in flagged)
+
+
+# ---------------------------------------------------------------------------------------------
+# weighting.trim reaches the weighting estimators (review of the estimators, defect 1)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_trimmed_clients_leave_the_weighting_estimators_sample(synthetic):
+    from deepvalue.effects.table import run_estimates, trimmed_clients
+
+    analysis, cfg = synthetic
+    trimmed_cfg = dataclasses.replace(cfg, weighting=dataclasses.replace(cfg.weighting, trim=0.2))
+    out = run_matching(analysis, trimmed_cfg)
+    gone = trimmed_clients(out.propensity)
+    n_trim = int(out.propensity["trimmed"].sum())
+    assert n_trim == len(gone) > 50  # UPC-based treatment: many scores beyond [0.2, 0.8]
+    flow = out.flow.set_index("step")
+    assert flow.loc["trimmed", "n_excluded"] == n_trim
+    assert flow.loc["trimmed", "n_remaining"] == len(analysis) - n_trim
+
+    methods = ("ipw", "aipw", "overlap", "naive")
+    whole = run_estimates(analysis, trimmed_cfg, out.matched, methods=methods, subgroups=[])
+    cut = run_estimates(analysis, trimmed_cfg, out.matched, methods=methods, subgroups=[], trimmed=gone)
+    key = ["outcome", "method", "estimand"]
+    whole, cut = whole.set_index(key), cut.set_index(key)
+    weighting = cut.index.get_level_values("method") != "naive"
+    # every weighting row changes, counts the trimmed clients and says so; naive is untouched
+    assert (cut.loc[weighting, "estimate"] != whole.loc[weighting, "estimate"]).all()
+    assert cut.loc[weighting, "notes"].str.contains("left out").all()
+    for outcome in cut.index.get_level_values("outcome").unique():
+        measured = analysis[analysis[outcome].notna()]
+        kept = measured[~measured["client_id"].isin(gone)]
+        row = cut.loc[(outcome, "ipw", "ATE")]
+        assert row["n_treated"] + row["n_control"] == len(kept)
+    assert_allclose(cut.loc[~weighting, "estimate"], whole.loc[~weighting, "estimate"], rtol=0)
+
+
+def test_no_trim_leaves_the_weighting_estimates_as_they_were(synthetic):
+    from deepvalue.effects.table import run_estimates, trimmed_clients
+
+    analysis, cfg = synthetic
+    out = run_matching(analysis, cfg)
+    assert trimmed_clients(out.propensity) == [] and "trimmed" not in set(out.flow["step"])
+    a = run_estimates(analysis, cfg, out.matched, methods=("ipw", "aipw"), subgroups=[])
+    b = run_estimates(analysis, cfg, out.matched, methods=("ipw", "aipw"), subgroups=[], trimmed=[])
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_pipeline_clusters_by_the_allocated_worker_not_the_primary_one(synthetic):
+    """The worker seen most is defined by the exposure; the first (allocated) worker is not."""
+    from deepvalue.effects.table import run_estimates
+
+    analysis, cfg = synthetic
+    table = run_estimates(analysis, cfg, None, methods=("regression", "iv"), subgroups=[])
+    row = table[(table["outcome"] == "income_gain_gbp") & (table["method"] == "regression")].iloc[0]
+    measured = analysis[analysis["income_gain_gbp"].notna()]
+    n_first, n_primary = measured["first_worker"].nunique(), measured["primary_worker"].nunique()
+    assert f"allocated (first) worker ({n_first} clusters)" in row["notes"]
+    assert "primary" not in " ".join(table["notes"])
+    assert n_first != n_primary or not measured["first_worker"].equals(measured["primary_worker"])

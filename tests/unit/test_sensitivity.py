@@ -338,9 +338,14 @@ def test_sensitivity_table_tiny(tiny):
     key = out.set_index(["outcome", "method", "estimand", "measure"])["value"]
     assert not key.index.duplicated().any()
     assert "sub" not in " ".join(out["notes"])  # subgroup rows are left out
-    # Regression row: RR = (0.2 + 0.1)/0.2 = 1.5; CI limit 0.06 -> 1.3 (hand computation).
-    assert key["job_start", "regression", "ATT", "evalue_point"] == pytest.approx(1.5 + math.sqrt(0.75), rel=1e-12)
-    assert key["job_start", "regression", "ATT", "evalue_ci"] == pytest.approx(1.3 + math.sqrt(1.3 * 0.3), rel=1e-12)
+    # Regression ATT row: the baseline is the treated clients' counterfactual risk, treated mean
+    # 0.5 minus the ATT 0.1 = 0.4 (not the raw control risk 0.2): RR = 0.5/0.4 = 1.25; CI limit
+    # 0.06 -> 0.46/0.4 = 1.15 (hand computation).
+    assert key["job_start", "regression", "ATT", "evalue_point"] == pytest.approx(
+        1.25 + math.sqrt(1.25 * 0.25), rel=1e-12
+    )
+    assert key["job_start", "regression", "ATT", "evalue_ci"] == pytest.approx(1.15 + math.sqrt(1.15 * 0.15), rel=1e-12)
+    assert "treated mean 0.5000 - ATT" in out.loc[out["method"] == "regression", "notes"].iloc[0]
     # t = 5, df = 10 + 10 - 2 = 18.
     assert key["job_start", "regression", "ATT", "rv_q1"] == pytest.approx(robustness_value(5.0, 18), rel=1e-12)
     assert key["job_start", "regression", "ATT", "rv_q1_alpha"] == pytest.approx(
@@ -437,3 +442,26 @@ def test_sign_test_bound_equals_scipy_binomial_at_every_gamma(gamma):
     a, b = 110, 12  # discordant pairs of Rosenbaum (2002, p. 112) smoking example, as in rbounds binarysens
     expected = binomtest(a, a + b, p=gamma / (1 + gamma), alternative="greater").pvalue
     assert sign_test_upper_p(a, b, gamma) == pytest.approx(expected, rel=1e-9)
+
+
+def test_ate_baseline_is_the_control_models_mean_over_everyone():
+    """E[Y(0)] for an ATE: OLS of Y on X among the controls, averaged over all clients
+    (statsmodels as the reference), not the raw control mean."""
+    import statsmodels.api as sm
+
+    from deepvalue.core.settings import Covariate
+    from deepvalue.robustness.sensitivity import counterfactual_baseline
+
+    rng = np.random.default_rng(3)
+    n = 400
+    x = rng.normal(size=n)
+    d = (rng.random(n) < 1 / (1 + np.exp(-1.5 * x))).astype(int)
+    y = (rng.random(n) < 0.2 + 0.1 * (x > 0) + 0.1 * d).astype(float)
+    frame = pd.DataFrame({"treatment": d, "y": y, "x": x, "service": "a", "site": "s", "start_quarter": "2024Q1"})
+    base, note = counterfactual_baseline(frame, "y", "ATE", 0.1, [Covariate("x", "numeric")])
+    fit = sm.OLS(y[d == 0], sm.add_constant(x[d == 0])).fit()
+    assert base == pytest.approx(fit.predict(sm.add_constant(x)).mean(), rel=1e-10)
+    assert base != pytest.approx(y[d == 0].mean(), rel=1e-3) and "control-arm linear model" in note
+    # without covariates (or for a LATE) the raw control mean, said so
+    raw, note = counterfactual_baseline(frame, "y", "LATE", 0.1)
+    assert raw == pytest.approx(y[d == 0].mean()) and "raw control mean" in note

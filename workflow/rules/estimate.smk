@@ -10,6 +10,7 @@ rule estimate_effects:
     input:
         analysis=rules.build_cohort.output.analysis,
         matched=rules.match_cohort.output.matched,
+        propensity=rules.match_cohort.output.propensity,
     output:
         "results/estimates/methods.csv",
     log:
@@ -31,6 +32,7 @@ rule estimate_effects:
             "exposure",
             "estimation.methods",
             "estimation.subgroups",
+            "weighting",
         ),
     script:
         "../../scripts/estimate_effects.py"

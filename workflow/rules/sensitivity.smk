@@ -21,6 +21,6 @@ rule analyse_sensitivity:
         mem_mb=4000,
         runtime=10,
     params:
-        settings=get_settings("outcomes"),
+        settings=get_settings("outcomes", "covariates"),
     script:
         "../../scripts/analyse_sensitivity.py"

@@ -224,6 +224,13 @@ def run_matching(analysis: pd.DataFrame, settings: Settings) -> MatchOutputs:
         remaining -= n
         flow_rows.append(("unmatched", remaining, n, reason))
     flow_rows.append(("matched treated clients", m.n_treated_matched, 0, ""))
+    if trim is not None:
+        # the weighting estimators' (and the weighted balance tables') sample, from the whole cohort
+        n_trim = int(is_trimmed.sum())
+        flow_rows.append(("cohort clients for the weighting estimators", n_treated + n_control, 0, ""))
+        flow_rows.append(
+            ("trimmed", n_treated + n_control - n_trim, n_trim, f"propensity score outside [{trim:g}, {1 - trim:g}]")
+        )
     flow = pd.DataFrame(flow_rows, columns=FLOW_COLUMNS)
 
     flagged = {

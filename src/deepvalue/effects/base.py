@@ -60,6 +60,10 @@ COLLINEAR_TOL = 1e-9
 # Newton-fitted logit MLE, ~1e-3 for a loosely converged (lbfgs, tol 1e-4) one, O(1) for a score
 # from some other model (probit, other columns), for which the stacked correction would be wrong.
 PS_SCORE_TOL = 1e-2
+# What the pipeline clusters by: the worker allocated at the first contact, fixed before the
+# exposure (the worker seen most is defined by it, so clustering by that would use a post-treatment
+# grouping). ``deepvalue estimate --cluster COL`` names its own column in the notes instead.
+CLUSTER_NAME = "allocated (first) worker"
 
 ArrayLike = npt.ArrayLike
 FloatArray = npt.NDArray[np.float64]
@@ -205,7 +209,7 @@ class _Sample:
             raise self.error(
                 name,
                 f"is missing for {int((codes < 0).sum())} measured rows",
-                "every client needs a cluster id (primary worker or matched set)",
+                "every client needs a cluster id (allocated worker or matched set)",
             )
         return codes.astype(np.int64)
 
@@ -501,7 +505,8 @@ def _least_squares(
     return _LinearFit(beta, cov, n, n_clusters)
 
 
-def _linear_note(codes: npt.NDArray[np.int64] | None, who: str = "primary worker") -> str:
+def _linear_note(codes: npt.NDArray[np.int64] | None, who: str | None = None) -> str:
+    who = who or CLUSTER_NAME
     if codes is None:
         return "SE: heteroskedasticity-robust (HC1)"
     return f"SE: cluster-robust by {who} (CR1, {int(codes.max()) + 1} clusters)"

@@ -27,7 +27,7 @@ def dose_response(
         Y_i = \alpha + \beta\, \mathrm{UPC}_i + X_i'\gamma + \varepsilon_i, \qquad
         \text{estimate} = \beta \times \text{per}
 
-    OLS with CR1 SE clustered by primary worker (:func:`_least_squares`; HC1 without clusters). Scale
+    OLS with CR1 SE clustered by the allocated (first) worker (:func:`_least_squares`; HC1 without clusters). Scale
     ``per_0.1_upc``. The slope is an average over the index's range under linearity; estimand
     labelled ATE. ``d`` is used only to count the treated and control clients in the row;
     without it every client counts as treated.

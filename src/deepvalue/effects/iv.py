@@ -180,7 +180,7 @@ def iv_2sls(
     :math:`\hat\tau` is the local average treatment effect (LATE) of continuity for compliers,
     clients whose continuity was broken because their first worker left (Imbens and Angrist
     1994), under exclusion (the departure affects outcomes only through continuity) and
-    monotonicity. SE cluster-robust by primary worker (CR1), the estimator of linearmodels
+    monotonicity. SE cluster-robust by the allocated (first) worker (CR1), the estimator of linearmodels
     ``IV2SLS(...).fit(cov_type="clustered", debiased=True)`` (see :func:`_least_squares`;
     equality tested). ``notes`` carry the first-stage F (:func:`iv_first_stage`); the caller
     checks :func:`weak_instrument` before reporting. Rows with an unknown instrument are dropped.

@@ -20,6 +20,7 @@ import statsmodels.api as sm
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
 from deepvalue.effects.base import (
+    CLUSTER_NAME,
     ArrayLike,
     EffectEstimate,
     FloatArray,
@@ -129,7 +130,7 @@ def regression_adjustment(
                       + D_i\, \bar x'(X_1'X_1)^{-1} x_i e_i - (1-D_i)\, \bar x'(X_0'X_0)^{-1} x_i e_i
 
     and :math:`V = \frac{G}{G-1}\sum_g \big(\sum_{i\in g}\phi_i\big)^2` clustered by ``cluster``
-    (the primary worker), or :math:`\sum_i \phi_i^2` (HC0) with ``None``, as for the weighting
+    (the allocated worker), or :math:`\sum_i \phi_i^2` (HC0) with ``None``, as for the weighting
     estimators (:func:`_variance_of_mean`). They are computed in the equivalent form read off
     the interacted regression, :math:`\phi_i = [(M'M)^{-1} M_i]_D\, e_i + \hat\gamma'(X_i - \bar X) w_i`
     with :math:`w_i = D_i/n_1` (ATT) or :math:`1/n` (ATE), which stays consistent with the
@@ -212,7 +213,7 @@ def _ra_note(codes: npt.NDArray[np.int64] | None) -> str:
     what = "influence function including the variability of the covariate means"
     if codes is None:
         return f"SE: {what} (robust, HC0)"
-    return f"SE: {what}, cluster-robust by primary worker ({int(codes.max()) + 1} clusters)"
+    return f"SE: {what}, cluster-robust by {CLUSTER_NAME} ({int(codes.max()) + 1} clusters)"
 
 
 def logit_ame(
@@ -273,7 +274,7 @@ def logit_ame(
         notes.append("SE: robust (HC0)")
     else:
         fit_kw = {"cov_type": "cluster", "cov_kwds": {"groups": codes}}
-        notes.append(f"SE: cluster-robust by primary worker (CR1, {int(codes.max()) + 1} clusters)")
+        notes.append(f"SE: cluster-robust by {CLUSTER_NAME} (CR1, {int(codes.max()) + 1} clusters)")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         warnings.simplefilter("always", PerfectSeparationWarning)

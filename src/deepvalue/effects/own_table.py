@@ -19,6 +19,7 @@ from deepvalue.adjust.matching import match_nearest
 from deepvalue.adjust.propensity import fit_propensity
 from deepvalue.core.errors import ConfigError, ExtractError, Problem, did_you_mean
 from deepvalue.core.settings import Covariate, Settings
+from deepvalue.effects.base import CLUSTER_NAME
 from deepvalue.effects.table import METHODS, Roles, run_estimates
 
 
@@ -126,7 +127,10 @@ def estimate_own_table(
     roles = Roles(cluster=cluster, instrument=instrument, index=index, structural=())
     chosen = tuple(methods or METHODS)
     matched = _match(frame, covs, seed) if "psm" in chosen else None
-    return run_estimates(frame, settings, matched, methods=chosen, subgroups=[], roles=roles)
+    table = run_estimates(frame, settings, matched, methods=chosen, subgroups=[], roles=roles)
+    if cluster:  # the notes name the analyst's own cluster column, not the pipeline's worker
+        table["notes"] = table["notes"].str.replace(CLUSTER_NAME, f"'{cluster}'", regex=False)
+    return table
 
 
 def _match(frame: pd.DataFrame, covs: list[Covariate], seed: int) -> pd.DataFrame:

@@ -36,7 +36,7 @@ class Roles:
     cluster column (or none), no instrument or index unless given.
     """
 
-    cluster: str | None = "primary_worker"
+    cluster: str | None = "first_worker"  # allocated before the exposure; see effects.base.CLUSTER_NAME
     instrument: str | None = "first_worker_left"
     index: str | None = None  # the continuity index for dose_response (None: no dose_response)
     structural: tuple[str, ...] = STRUCTURAL
@@ -80,6 +80,7 @@ def estimate_outcome(
     subgroup: str = "",
     methods: Sequence[str] = METHODS,
     roles: Roles = Roles(),
+    trimmed: Sequence[str] | None = None,
 ) -> list[EffectEstimate]:
     """All configured methods for one outcome on one population (the whole cohort or a subgroup).
 
@@ -93,6 +94,9 @@ def estimate_outcome(
         The study settings; reads ``covariates``, ``propensity`` and ``matching.replace``.
     matched
         The match stage's matched clients (client_id, treatment, subclass, weight) or None.
+    trimmed
+        Client ids the match stage trimmed (``weighting.trim``): left out of IPW, AIPW and overlap
+        weights, as in the balance table. Reads ``weighting.trim`` when any are given.
     """
     name, kind = spec.name, spec.type
     scale = SCALES[kind]
@@ -117,36 +121,8 @@ def estimate_outcome(
     if "psm" in methods:
         add("psm", "ATT", lambda: _psm(rows, y, d, matched, settings.matching.replace, scale, kw))
 
-    ps = None
-    if any(m in methods for m in ("ipw", "aipw", "overlap")):
-        prop = settings.propensity
-        try:
-            ps = fit_propensity(X, d.astype(int), penalty=prop.penalty, C=prop.C).score
-        except AnalysisError as exc:
-            reason = "propensity model: " + "; ".join(p.message for p in exc.problems)
-            for method, estimand in (
-                ("ipw", "ATT"),
-                ("ipw", "ATE"),
-                ("aipw", "ATT"),
-                ("aipw", "ATE"),
-                ("overlap", "ATO"),
-            ):
-                if method in methods:
-                    out.append(
-                        skipped_estimate(
-                            name, method, estimand, scale, reason, n_treated=n_t, n_control=n_c, subgroup=subgroup
-                        )
-                    )
-    if ps is not None:
-        for estimand in ("ATT", "ATE"):
-            add("ipw", estimand, lambda e=estimand: ipw(y, d, ps, e, X, cluster=cluster, scale=scale, **kw))
-        for estimand in ("ATT", "ATE"):
-            add(
-                "aipw",
-                estimand,
-                lambda e=estimand: aipw(y, d, X, ps, e, ps_design=X, cluster=cluster, scale=scale, **kw),
-            )
-        add("overlap", "ATO", lambda: overlap_weighted(y, d, ps, X, cluster=cluster, scale=scale, **kw))
+    if any(m in methods for m in WEIGHTING_METHODS):
+        out += _weighting_rows(rows, y, d, X, cluster, settings, trimmed, name, scale, subgroup, methods)
 
     if "iv" in methods:
         out.append(_iv(rows, roles.instrument, y, d, X, cluster, name, scale, subgroup, n_t, n_c))
@@ -157,6 +133,68 @@ def estimate_outcome(
             "ATE",
             lambda: dose_response(y, rows[index].to_numpy(dtype=float), X, cluster, 0.1, d=d, index_name=index, **kw),
         )
+    return out
+
+
+WEIGHTING_METHODS = ("ipw", "aipw", "overlap")
+WEIGHTING_ROWS = (("ipw", "ATT"), ("ipw", "ATE"), ("aipw", "ATT"), ("aipw", "ATE"), ("overlap", "ATO"))
+
+
+def _weighting_rows(rows, y, d, X, cluster, settings, trimmed, name, scale, subgroup, methods) -> list[EffectEstimate]:
+    """IPW, AIPW and overlap weights on the clients the match stage kept after ``weighting.trim``.
+
+    The trimmed clients are the ones the balance table leaves out (whole-cohort score outside
+    [trim, 1 - trim]); they leave these estimators' sample, which is counted in the notes, and the
+    score is refitted on the rest so that the stacked SEs rest on the MLE of exactly the rows used.
+    """
+    note = ""
+    if trimmed is not None and len(trimmed):
+        drop = positions_in(rows["client_id"].array, pa.array(trimmed)) >= 0
+        if drop.any():
+            keep = ~drop
+            note = (
+                f"{int(drop.sum())} clients ({int((d[drop] == 1).sum())} treated) with a whole-cohort propensity "
+                f"score outside [{settings.weighting.trim:g}, {1 - settings.weighting.trim:g}] left out "
+                "(weighting.trim; results/match/flow.csv)"
+            )
+            rows, y, d = rows.loc[keep].reset_index(drop=True), y[keep], d[keep]
+            X = X.loc[keep].reset_index(drop=True)
+            cluster = cluster[keep] if cluster is not None else None
+    n_t, n_c = int((d == 1).sum()), int((d == 0).sum())
+    kw = dict(outcome=name, subgroup=subgroup)
+    prop = settings.propensity
+    try:
+        ps = fit_propensity(X, d.astype(int), penalty=prop.penalty, C=prop.C).score
+    except AnalysisError as exc:
+        reason = "propensity model: " + "; ".join(p.message for p in exc.problems)
+        return [
+            skipped_estimate(
+                name,
+                m,
+                e,
+                scale,
+                "; ".join(x for x in (reason, note) if x),
+                n_treated=n_t,
+                n_control=n_c,
+                subgroup=subgroup,
+            )
+            for m, e in WEIGHTING_ROWS
+            if m in methods
+        ]
+    fns = {
+        ("ipw", "ATT"): lambda: ipw(y, d, ps, "ATT", X, cluster=cluster, scale=scale, **kw),
+        ("ipw", "ATE"): lambda: ipw(y, d, ps, "ATE", X, cluster=cluster, scale=scale, **kw),
+        ("aipw", "ATT"): lambda: aipw(y, d, X, ps, "ATT", ps_design=X, cluster=cluster, scale=scale, **kw),
+        ("aipw", "ATE"): lambda: aipw(y, d, X, ps, "ATE", ps_design=X, cluster=cluster, scale=scale, **kw),
+        ("overlap", "ATO"): lambda: overlap_weighted(y, d, ps, X, cluster=cluster, scale=scale, **kw),
+    }
+    out = []
+    for m, e in WEIGHTING_ROWS:
+        if m in methods:
+            row = _attempt(m, e, name, scale, subgroup, fns[(m, e)], n_t, n_c)
+            if note:
+                row = dataclasses.replace(row, notes="; ".join(x for x in (row.notes, note) if x))
+            out.append(row)
     return out
 
 
@@ -239,12 +277,14 @@ def run_estimates(
     methods: Sequence[str] = METHODS,
     subgroups: Sequence[str] | None = None,
     roles: Roles | None = None,
+    trimmed: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """estimates.csv for every configured outcome: whole cohort, then each subgroup level.
 
     Reads the settings' ``outcomes``, ``covariates``, ``propensity`` and ``matching``, and
     ``estimation.subgroups`` and ``exposure.index`` unless ``subgroups`` and ``roles`` are given
-    (the pipeline's cohort roles with the exposure index by default).
+    (the pipeline's cohort roles with the exposure index by default). ``trimmed``: the client ids
+    the match stage trimmed (:func:`trimmed_clients`), left out of the weighting estimators.
 
     A subgroup column with a single level in an outcome's population (service for an outcome
     recorded by one service only) adds nothing and is skipped for that outcome.
@@ -285,10 +325,17 @@ def run_estimates(
         if measured.empty:
             log.warning("%s: no client has this outcome measured; no estimates", spec.name)
             continue
-        rows += estimate_outcome(measured, spec, settings, matched, "", methods, roles)
+        rows += estimate_outcome(measured, spec, settings, matched, "", methods, roles, trimmed)
         for label, sub in subgroup_populations(measured, [c for c in subgroups if measured[c].nunique() > 1]):
-            rows += estimate_outcome(sub.reset_index(drop=True), spec, settings, matched, label, methods, roles)
+            rows += estimate_outcome(
+                sub.reset_index(drop=True), spec, settings, matched, label, methods, roles, trimmed
+            )
     return estimates_frame(rows)
+
+
+def trimmed_clients(propensity: pd.DataFrame) -> list[str]:
+    """Client ids the match stage trimmed (``results/match/propensity.parquet``, column ``trimmed``)."""
+    return propensity.loc[propensity["trimmed"].astype(bool), "client_id"].astype(str).tolist()
 
 
 def compare_with_truth(estimates: pd.DataFrame, truth: dict) -> pd.DataFrame:

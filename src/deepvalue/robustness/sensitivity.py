@@ -20,12 +20,14 @@ long-format table builder over ``results/estimates.csv``:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from scipy import stats
+
+from deepvalue.core.settings import Covariate
 
 SENSITIVITY_COLUMNS = ["outcome", "method", "estimand", "measure", "value", "notes"]
 MEASURES = ("evalue_point", "evalue_ci", "rosenbaum_gamma", "rv_q1", "rv_q1_alpha")
@@ -428,20 +430,67 @@ def _is_whole_cohort(subgroup: pd.Series) -> pd.Series:
 
 
 def _outcome_baseline(analysis: pd.DataFrame, outcome: str, outcome_type: str) -> tuple[float, str]:
-    """Baseline needed to put an additive effect on the ratio scale, and its description."""
+    """The pooled within-group SD that puts a continuous mean difference on the ratio scale."""
     y = pd.to_numeric(analysis[outcome], errors="coerce")
     t = pd.to_numeric(analysis["treatment"], errors="coerce")
     y0 = y[(t == 0) & y.notna()]
     y1 = y[(t == 1) & y.notna()]
-    if outcome_type == "binary":
-        return float(y0.mean()), f"p0 = {y0.mean():.4f} (control risk, {len(y0)} controls)"
-    if outcome_type == "count":
-        return float(y0.mean()), f"m0 = {y0.mean():.4f} (control mean count, {len(y0)} controls)"
     n1, n0 = len(y1), len(y0)
     if n1 < 2 or n0 < 2:
         return float("nan"), "too few observations for a pooled SD"
     sd = math.sqrt(((n1 - 1) * y1.var(ddof=1) + (n0 - 1) * y0.var(ddof=1)) / (n1 + n0 - 2))
     return sd, f"SD = {sd:.4g} (pooled within-group SD of the outcome)"
+
+
+def _control_model_mean(rows: pd.DataFrame, outcome: str, covariates: Sequence[Covariate]) -> float:
+    """E[Y(0)] over all clients from a linear model of the outcome fitted on the controls.
+
+    The counterfactual mean that regression adjustment's ATE contrasts with (its control-arm
+    model, averaged over everyone); columns collinear among the controls are dropped by lstsq.
+    """
+    from deepvalue.adjust.design import covariate_design
+
+    X = covariate_design(rows, covariates).X.to_numpy(dtype=float)
+    Z = np.column_stack([np.ones(len(rows)), X])
+    y = rows[outcome].to_numpy(dtype=float)
+    control = rows["treatment"].to_numpy() == 0
+    beta, *_ = np.linalg.lstsq(Z[control], y[control], rcond=None)
+    return float((Z @ beta).mean())
+
+
+def counterfactual_baseline(
+    analysis: pd.DataFrame,
+    outcome: str,
+    estimand: str,
+    estimate: float,
+    covariates: Sequence[Covariate] | None = None,
+) -> tuple[float, str]:
+    """The untreated mean an additive effect on a binary or count outcome is a ratio against.
+
+    - ATT: the treated clients' counterfactual mean, treated mean minus the ATT, so the ratio is
+      E[Y(1) | D=1] / E[Y(0) | D=1] (VanderWeele and Ding 2017 use the risk the contrast is taken
+      against, not the raw, confounded control risk);
+    - ATE: E[Y(0)] over everyone from the control-arm linear model (with ``covariates``; without
+      them, or for other estimands, the raw control mean, said so in the note).
+
+    >>> frame = pd.DataFrame({"treatment": [1, 1, 0, 0], "y": [1.0, 1.0, 0.0, 1.0]})
+    >>> counterfactual_baseline(frame, "y", "ATT", 0.25)[0]
+    0.75
+    """
+    rows = analysis.loc[pd.to_numeric(analysis[outcome], errors="coerce").notna()]
+    y = pd.to_numeric(rows[outcome], errors="coerce")
+    t = pd.to_numeric(rows["treatment"], errors="coerce")
+    if estimand == "ATT":
+        treated = y[t == 1]
+        base = float(treated.mean()) - float(estimate)
+        return base, f"baseline {base:.4f} = treated mean {treated.mean():.4f} - ATT ({len(treated)} treated)"
+    if estimand == "ATE" and covariates is not None:
+        base = _control_model_mean(rows.reset_index(drop=True), outcome, covariates)
+        return base, f"baseline E[Y(0)] = {base:.4f} (control-arm linear model averaged over {len(rows)} clients)"
+    y0 = y[t == 0]
+    return float(
+        y0.mean()
+    ), f"baseline {y0.mean():.4f} = raw control mean ({len(y0)} controls; no model baseline for {estimand})"
 
 
 def _to_ratio(value: float, outcome_type: str, baseline: float) -> float:
@@ -482,6 +531,7 @@ def sensitivity_table(
     pairs: pd.DataFrame | None,
     outcome_types: Mapping[str, str],
     alpha: float = 0.05,
+    covariates: Sequence[Covariate] | None = None,
     rv_methods: tuple[str, ...] = RV_METHODS,
     pair_methods: tuple[str, ...] = PAIR_METHODS,
 ) -> pd.DataFrame:
@@ -491,9 +541,10 @@ def sensitivity_table(
     ``subgroup`` is empty:
 
     - ``evalue_point``, ``evalue_ci``: every row. The estimate and its CI limits are put on the
-      ratio scale by the outcome type (``binary``: :func:`rd_to_rr` with the control risk;
-      ``continuous``: :func:`md_to_rr` with the pooled within-group SD; ``count``:
-      :func:`count_md_to_rr` with the control mean), then :func:`evalue_rr` /
+      ratio scale by the outcome type (``binary``: :func:`rd_to_rr`, ``count``:
+      :func:`count_md_to_rr`, each against the estimand's counterfactual untreated mean from
+      :func:`counterfactual_baseline`; ``continuous``: :func:`md_to_rr` with the pooled
+      within-group SD), then :func:`evalue_rr` /
       :func:`evalue_ci`. Rows on the ``per_0.1_upc`` scale are converted as a contrast of 0.1 UPC,
       as EValue's ``evalues.OLS`` does with ``delta``.
     - ``rosenbaum_gamma``: rows of ``pair_methods`` when ``pairs`` is given
@@ -518,6 +569,9 @@ def sensitivity_table(
         Outcome name to ``"binary"``, ``"continuous"`` or ``"count"``.
     alpha : float
         Level for ``rv_q1_alpha`` (two-sided) and ``rosenbaum_gamma`` (one-sided).
+    covariates : sequence of Covariate, optional
+        The confounders, for the ATE's model-based untreated mean (without them: the raw
+        control mean, said in the notes).
     rv_methods, pair_methods : tuple of str
         Methods that get robustness values and Rosenbaum bounds.
 
@@ -556,16 +610,25 @@ def sensitivity_table(
         if otype not in OUTCOME_TYPES:
             add(rec, "skipped", float("nan"), f"outcome type of {outcome!r} not given or unknown: {otype!r}")
             continue
-        if outcome not in baselines:
-            baselines[outcome] = _outcome_baseline(analysis, outcome, otype)
-        base, base_note = baselines[outcome]
+        if otype == "continuous":
+            if outcome not in baselines:
+                baselines[outcome] = _outcome_baseline(analysis, outcome, otype)
+            base, base_note = baselines[outcome]
+        else:
+            base, base_note = counterfactual_baseline(analysis, outcome, str(rec["estimand"]), est, covariates)
+            if not base > 0 or (otype == "binary" and not base < 1):
+                base_note += " is outside the outcome's range"
+                base = float("nan")
         lo = float(pd.to_numeric(pd.Series([rec.get("ci_lower")]), errors="coerce").iloc[0])
         hi = float(pd.to_numeric(pd.Series([rec.get("ci_upper")]), errors="coerce").iloc[0])
         scale = str(rec.get("scale", ""))
         contrast = "; contrast of 0.1 UPC (per_0.1_upc)" if scale == "per_0.1_upc" else ""
 
         # E-values
-        rr = _to_ratio(est, otype, base)
+        if otype != "continuous" and not np.isfinite(base):
+            rr = float("nan")
+        else:
+            rr = _to_ratio(est, otype, base)
         conv = f"{_CONVERSION[otype]}, {base_note}{contrast}"
         if np.isfinite(rr):
             add(rec, "evalue_point", evalue_rr(rr), f"ratio {rr:.4f} from {conv}")
@@ -575,7 +638,7 @@ def sensitivity_table(
             add(rec, "evalue_ci", 1.0, f"CI {lo:.4g} to {hi:.4g} contains the null; {conv}")
         else:
             near = min(lo, hi) if est > 0 else max(lo, hi)
-            rnear = _to_ratio(near, otype, base)
+            rnear = _to_ratio(near, otype, base) if np.isfinite(rr) else float("nan")
             if np.isfinite(rr) and np.isfinite(rnear):
                 add(
                     rec,

@@ -34,7 +34,7 @@ from deepvalue.adjust.matched_cohort import run_matching
 from deepvalue.cohort.build import build_cohort
 from deepvalue.core.config import load_config
 from deepvalue.core.settings import Settings
-from deepvalue.effects.table import compare_with_truth, run_estimates
+from deepvalue.effects.table import compare_with_truth, run_estimates, trimmed_clients
 from deepvalue.extract.ingest import ingest_extract
 from deepvalue.synth.generate import generate_extract
 from deepvalue.synth.write import write_extract
@@ -63,8 +63,15 @@ def one_replicate(
         cfg = Settings.from_sections(load_config(_merge(raw, overrides or {})))
         tables = ingest_extract(cfg).tables
     cohort = build_cohort(tables, cfg)
-    matched = run_matching(cohort.analysis, cfg).matched
-    estimates = run_estimates(cohort.analysis, cfg, matched, methods=methods, subgroups=[])
+    adjusted = run_matching(cohort.analysis, cfg)
+    estimates = run_estimates(
+        cohort.analysis,
+        cfg,
+        adjusted.matched,
+        methods=methods,
+        subgroups=[],
+        trimmed=trimmed_clients(adjusted.propensity),
+    )
     table = compare_with_truth(estimates, extract.truth["outcomes"])
     table.insert(0, "seed", seed)
     return table

@@ -10,4 +10,12 @@ from deepvalue.pipeline.runner import run_step
 from deepvalue.pipeline.stages import value_stage
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-run_step(sm.log[0], value_stage, dict(sm.params.settings), sm.input.estimates, sm.input.values, sm.output[0])
+run_step(
+    sm.log[0],
+    value_stage,
+    dict(sm.params.settings),
+    sm.input.estimates,
+    sm.input.values,
+    sm.output[0],
+    sm.input.analysis,
+)

@@ -298,3 +298,29 @@ def test_defaults_filled():
     spec = out["outcomes"]["crisis_contacts"]
     assert (spec["drop_off"], spec["deadweight"], spec["attribution"]) == (0.0, 0.0, 0.0)
     assert spec["illustrative"] is True  # unconfirmed values count as illustrative
+
+
+def test_cohort_counts_set_the_denominators_not_the_estimate_rows():
+    """Review defect 4: rows' n_treated (2,185 matched or measured) is not the cohort's treated
+    clients (2,228); the counts come from the cohort, per outcome from the clients it applies to."""
+    from deepvalue.value.valuation import cohort_counts
+
+    analysis = pd.DataFrame(
+        {
+            "treatment": [1] * 2228 + [0] * 1500,
+            # job_start applies to 1,300 treated employment clients; crisis to everyone
+            "job_start": [1.0] * 1300 + [np.nan] * 928 + [0.0] * 1500,
+            "crisis_contacts": 1.0,
+        }
+    )
+    n_clients, applies = cohort_counts(analysis, ["job_start", "crisis_contacts"])
+    assert (n_clients, applies) == (2228, {"job_start": 1300, "crisis_contacts": 2228})
+    est = _estimates(n=(1290, 2185))  # the estimate rows' own samples, smaller
+    t = value_table(est, validate_values(_values()), n_clients=n_clients, seed=1, draws=500, applies_to=applies)
+    job_full = 0.10 * 10000 * (1 + 0.8 / 1.035 + 0.64 / 1.035**2) * 0.9
+    crisis_full = -0.25 * -500.0
+    assert _get(t, "per_client", "job_start", "benefit").value == pytest.approx(1300 / 2228 * job_full)
+    assert _get(t, "per_client", "crisis_contacts", "benefit").value == pytest.approx(crisis_full)
+    assert _get(t, "cohort", "job_start", "benefit").value == pytest.approx(1300 * job_full)
+    assert _get(t, "cohort", "total", "cost").value == pytest.approx(2228 * 200.0)
+    assert "applies to 1300 of 2228 treated clients" in _get(t, "per_client", "job_start", "benefit").notes

@@ -5,6 +5,7 @@ rule value_effects:
     input:
         estimates=rules.combine_estimates.output.estimates,
         values=get_values_file,
+        analysis=rules.build_cohort.output.analysis,
     output:
         report(
             "results/value.csv",

@@ -233,13 +233,17 @@ def combine_stage(
 
 
 def value_stage(
-    config: Mapping[str, Any] | str | Path, estimates_path: str | Path, values_path: str | Path, out_path: str | Path
+    config: Mapping[str, Any] | str | Path,
+    estimates_path: str | Path,
+    values_path: str | Path,
+    out_path: str | Path,
+    analysis_path: str | Path | None = None,
 ) -> None:
     import pandas as pd
 
     from deepvalue.core.errors import ConfigError, Problem
     from deepvalue.core.tabular import write_csv
-    from deepvalue.value.valuation import load_values, value_table
+    from deepvalue.value.valuation import cohort_counts, load_values, value_table
 
     settings = _settings(config)
     try:
@@ -254,7 +258,11 @@ def value_stage(
     estimates = pd.read_csv(estimates_path, keep_default_na=False, na_values=[""], dtype={"subgroup": str})
     estimates["subgroup"] = estimates["subgroup"].fillna("")
     try:
-        table = value_table(estimates, values, seed=settings.seed, draws=settings.value.draws)
+        counts = {}
+        if analysis_path is not None:
+            n_treated, applies = cohort_counts(pd.read_parquet(analysis_path), [o.name for o in settings.outcomes])
+            counts = {"n_clients": n_treated, "applies_to": applies}
+        table = value_table(estimates, values, seed=settings.seed, draws=settings.value.draws, **counts)
     except ValueError as exc:
         raise ConfigError(
             [

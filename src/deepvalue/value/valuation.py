@@ -7,11 +7,14 @@ For each outcome k the benefit per client is
     effect_k x unit_value_k (uprated to price_year) x PV factor_k x (1 - deadweight_k)
              x (1 - attribution_k) x share_k
 
-where ``share_k`` = the outcome's ATT population (``n_treated`` of its row) over the whole
-treated cohort (the largest ``n_treated`` among the valued rows). Outcomes measured on a part of
-the cohort (e.g. job starts among employment clients) are thereby spread over all treated
-clients, so that per-client values add up across outcomes and the cohort value is the per-client
-value times the cohort size. When every outcome has the same ``n_treated`` the share is 1.
+where ``share_k`` = the treated clients the outcome applies to over all treated clients of the
+cohort, both counted in the cohort (``results/cohort/analysis.parquet``): an outcome applies to
+the clients it is measured for (job starts to employment clients, say), whatever the method's own
+sample (PSM's matched treated, or a trimmed weighting sample, are not the population the money is
+for). Outcomes measured on a part of the cohort are thereby spread over all treated clients, so
+that per-client values add up across outcomes and the cohort value is the per-client value times
+the number of treated clients. Without cohort counts (a direct library call) the older rule is
+used and said in the notes: each row's ``n_treated`` over the largest of them.
 
 Timing convention (:func:`present_value_factor`): whole years only. The first year's benefit is
 counted in full and undiscounted (year 0); in each later year the effect keeps ``1 - drop_off``
@@ -415,14 +418,33 @@ def _interval(draws: np.ndarray) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+def cohort_counts(analysis: pd.DataFrame, outcomes: Iterable[str]) -> tuple[int, dict[str, int]]:
+    """Treated clients of the cohort, and per outcome the treated clients it is measured for.
+
+    >>> frame = pd.DataFrame({"treatment": [1, 1, 1, 0], "job": [1.0, None, 0.0, 1.0]})
+    >>> cohort_counts(frame, ["job"])
+    (3, {'job': 2})
+    """
+    treated = analysis["treatment"].to_numpy() == 1
+    return int(treated.sum()), {
+        name: int((treated & analysis[name].notna().to_numpy()).sum()) for name in outcomes if name in analysis
+    }
+
+
 def value_table(
-    estimates: pd.DataFrame, values: Mapping, n_clients: int | None = None, seed: int = 0, draws: int = 10000
+    estimates: pd.DataFrame,
+    values: Mapping,
+    n_clients: int | None = None,
+    seed: int = 0,
+    draws: int = 10000,
+    applies_to: Mapping[str, int] | None = None,
 ) -> pd.DataFrame:
     """Benefit, cost, net benefit and benefit-cost ratio, per client and for the cohort.
 
     `values` is the output of :func:`load_values` (or :func:`validate_values`). `n_clients` is the
-    number of treated clients in the cohort (the ATT population); by default the largest
-    ``n_treated`` among the valued estimate rows. Rows: for each level (per_client, cohort), one
+    number of treated clients in the cohort and `applies_to` the treated clients each outcome
+    applies to (:func:`cohort_counts`); without them, the largest ``n_treated`` among the valued
+    estimate rows and each row's ``n_treated`` (said in the notes). Rows: for each level (per_client, cohort), one
     ``benefit`` row per outcome, then ``total`` rows for benefit, cost, net_benefit and
     benefit_cost_ratio. ``value`` is the point value (from the point estimates); ``ci_lower`` /
     ``ci_upper`` are 2.5/97.5 percentiles over `draws` bootstrap draws. The cost is fixed, so
@@ -445,6 +467,13 @@ def value_table(
         n_treated[name] = float(n) if n is not None and _is_number(float(n)) and n > 0 else math.nan
     known_n = [n for n in n_treated.values() if not math.isnan(n)]
     cohort_ref = max(known_n) if known_n else math.nan
+    basis = "n_treated of the estimate rows (no cohort counts given)"
+    if applies_to is not None:
+        if n_clients is None:
+            raise ValueError("n_clients: give the cohort's treated clients with applies_to")
+        n_treated = {name: float(applies_to.get(name, math.nan)) for name in rows}
+        cohort_ref = float(n_clients)
+        basis = "treated clients of the cohort the outcome is measured for"
     if n_clients is None:
         if math.isnan(cohort_ref):
             raise ValueError(
@@ -482,7 +511,7 @@ def value_table(
         n_txt = (
             "n_treated unknown, share 1"
             if math.isnan(n_treated[name])
-            else (f"n_treated {n_treated[name]:.0f}, share {share:.4g} of the cohort")
+            else (f"applies to {n_treated[name]:.0f} of {cohort_ref:.0f} treated clients ({basis}), share {share:.4g}")
         )
         note = (
             f"{method} {estimand} effect {est:.6g} (SE {se:.4g}) per client ({n_txt}); "

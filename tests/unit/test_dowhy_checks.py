@@ -198,7 +198,7 @@ def test_bootstrap_on_a_subsample_is_rescaled_and_noted(cohort, estimates):
     full = estimates["crisis_contacts"]
     for sub, ref in zip(rows[1:], full[1:]):
         assert sub["estimate"] == ref["estimate"]  # the point estimate still uses every row
-        assert "40 replicates on a stratified subsample of 2000 rows" in sub["notes"]
+        assert "40 replicates of 2000 rows drawn from the" in sub["notes"] and "(m-out-of-n)" in sub["notes"]
         assert "sqrt(2000/" in sub["notes"]
         assert 0.6 < sub["std_error"] / ref["std_error"] < 1.6
         assert sub["ci_lower"] < sub["estimate"] < sub["ci_upper"]

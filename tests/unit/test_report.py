@@ -214,8 +214,8 @@ def test_steps_on_a_subsample_are_said_in_the_refutations_section(tmp_path):
             "n_control": [500, 50, 300],
             "notes": [
                 "",
-                "stratified subsample of 100 of 900 rows (seed 1); bootstrap: 100 replicates on a "
-                "stratified subsample of 50 rows, SE and CI scaled by sqrt(50/100)",
+                "stratified subsample of 100 of 900 rows (seed 1); bootstrap: 100 replicates of 50 rows "
+                "drawn from the 100 (m-out-of-n), SE and CI scaled by sqrt(50/100)",
                 "",
             ],
         }
@@ -231,7 +231,7 @@ def test_steps_on_a_subsample_are_said_in_the_refutations_section(tmp_path):
     page = sections.section_refutations(tmp_path, {})
     assert (
         "Run on subsamples (stratified by treatment): DoWhy estimates, y 100 of 900 clients; their "
-        "bootstrap, 50 rows (SE and CI rescaled to the full size); DoWhy refuters, y 60 of 900 clients. "
+        "bootstrap, replicates of 50 rows drawn from all (m-out-of-n; SE and CI rescaled to the full size); DoWhy refuters, y 60 of 900 clients. "
         "Our own estimates use every client."
     ) in page
     pd.DataFrame(

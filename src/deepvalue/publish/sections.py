@@ -347,7 +347,7 @@ def _pass_fail(x: Any) -> str:
 
 
 _SUBSAMPLE = re.compile(r"stratified subsample of (\d+) of (\d+) rows")
-_BOOT_SUBSAMPLE = re.compile(r"bootstrap: (\d+) replicates on a stratified subsample of (\d+) rows")
+_BOOT_SUBSAMPLE = re.compile(r"bootstrap: (\d+) replicates of (\d+) rows drawn from")
 
 
 def subsample_note(estimates: pd.DataFrame | None, refutations: pd.DataFrame | None) -> str:
@@ -359,10 +359,10 @@ def subsample_note(estimates: pd.DataFrame | None, refutations: pd.DataFrame | N
     ...     "method": ["naive", "dowhy_regression", "dowhy_psm"], "n_treated": [200000, 52000, 52000],
     ...     "n_control": [253355, 48000, 48000], "notes": ["",
     ...     "stratified subsample of 100000 of 453355 rows (seed 1)",
-    ...     "stratified subsample of 100000 of 453355 rows (seed 1); bootstrap: 100 replicates on a "
-    ...     "stratified subsample of 10000 rows, SE and CI scaled by sqrt(10000/100000)"]})
+    ...     "stratified subsample of 100000 of 453355 rows (seed 1); bootstrap: 100 replicates of "
+    ...     "10000 rows drawn from the 100000 (m-out-of-n), SE and CI scaled by sqrt(10000/100000)"]})
     >>> subsample_note(est, pd.DataFrame({"outcome": ["y"], "n_used": [10000]}))
-    'Run on subsamples (stratified by treatment): DoWhy estimates, y 100,000 of 453,355 clients; their bootstrap, 10,000 rows (SE and CI rescaled to the full size); DoWhy refuters, y 10,000 of 453,355 clients. Our own estimates use every client.'
+    'Run on subsamples (stratified by treatment): DoWhy estimates, y 100,000 of 453,355 clients; their bootstrap, replicates of 10,000 rows drawn from all (m-out-of-n; SE and CI rescaled to the full size); DoWhy refuters, y 10,000 of 453,355 clients. Our own estimates use every client.'
     >>> subsample_note(est.iloc[:1], pd.DataFrame({"outcome": ["y"], "n_used": [453355]}))
     ''
     """
@@ -383,9 +383,9 @@ def subsample_note(estimates: pd.DataFrame | None, refutations: pd.DataFrame | N
             )
         if boot:
             parts.append(
-                "their bootstrap, "
+                "their bootstrap, replicates of "
                 + " or ".join(f"{fmt_count(b)}" for b in sorted(boot))
-                + " rows (SE and CI rescaled to the full size)"
+                + " rows drawn from all (m-out-of-n; SE and CI rescaled to the full size)"
             )
     if refutations is not None and "n_used" in refutations and not refutations.empty:
         used = refutations.dropna(subset=["n_used"]).groupby("outcome", sort=False)["n_used"].max()

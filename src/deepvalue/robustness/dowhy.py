@@ -162,7 +162,6 @@ def dowhy_estimates(
         )
     with _quiet_dowhy():
         model, estimand = _model(prep)
-        boot_prep = boot = None
         for label, method, target in METHODS:
             _drop_added(data, keep)
             est = _estimate(model, estimand, method, target, seed)
@@ -191,21 +190,17 @@ def dowhy_estimates(
                 )
                 reps = _replicates_of(replicates, outcome, label, bootstrap_replicates)
                 if n > bootstrap_max_rows:
-                    if boot_prep is None:
-                        boot_prep = _bootstrap_sample(prep, seed, bootstrap_max_rows)
-                        boot = _model(boot_prep)
-                    _drop_added(boot_prep.data, keep)
-                    boot_value = float(_estimate(*boot, method, target, seed).value)
-                    _drop_added(boot_prep.data, keep)
-                    se_m, lo_m, hi_m = bootstrap_interval(boot_value, reps)
-                    m = len(boot_prep.data)
+                    # m-out-of-n bootstrap: each replicate draws m of the n rows (with
+                    # replacement), so sqrt(m/n) rescales the spread to the full size
+                    m = bootstrap_max_rows
+                    se_m, lo_m, hi_m = bootstrap_interval(value, reps)
                     scale = math.sqrt(m / n)
                     se = se_m * scale
-                    lo = value - scale * (boot_value - lo_m)
-                    hi = value + scale * (hi_m - boot_value)
+                    lo = value - scale * (value - lo_m)
+                    hi = value + scale * (hi_m - value)
                     notes.append(
-                        f"bootstrap: {bootstrap_replicates} replicates on a stratified subsample "
-                        f"of {m} rows, SE and CI scaled by sqrt({m}/{n})"
+                        f"bootstrap: {bootstrap_replicates} replicates of {m} rows drawn from the {n} (m-out-of-n), "
+                        f"SE and CI scaled by sqrt({m}/{n})"
                     )
                 else:
                     se, lo, hi = bootstrap_interval(value, reps)
@@ -282,8 +277,12 @@ def dowhy_bootstrap_replicates(
     alone fixes it and any split of the replicates over jobs gives the same estimates.
 
     The data are those of :func:`dowhy_estimates` with the same arguments (rows with `outcome`
-    measured, the `max_rows` subsample), cut to a stratified subsample of `bootstrap_max_rows`
-    rows when larger. `prepared` passes those data when the caller has built them.
+    measured, the `max_rows` subsample). When they have more than `bootstrap_max_rows` rows, each
+    replicate draws `bootstrap_max_rows` of them (an m-out-of-n bootstrap: a fresh draw of m from
+    all n rows for every replicate, Bickel, Goetze and van Zwet 1997), and the estimates job
+    rescales the spread by sqrt(m/n). With n at most m it is DoWhy's ordinary bootstrap, which
+    Abadie and Imbens (2008) show is not valid for nearest-neighbour matching: ``dowhy_psm``'s SE
+    is then a cross-check, not an inference. `prepared` passes those data when the caller has built them.
 
     Returns
     -------
@@ -292,8 +291,11 @@ def dowhy_bootstrap_replicates(
         method and replicate, in that order.
     """
     prep = prepared or _prepare(frame, outcome, covariate_columns, seed, instrument, max_rows)
+    # the estimator is only a template (its kind and settings); every replicate resamples the data
     boot = _bootstrap_sample(prep, seed, bootstrap_max_rows)
     keep = list(boot.data.columns)
+    data = prep.data[keep]
+    size = min(len(data), bootstrap_max_rows)
     rows = []
     with _quiet_dowhy():
         model, estimand = _model(boot)
@@ -304,15 +306,17 @@ def dowhy_bootstrap_replicates(
             estimator = _estimate(model, estimand, method, target, seed).estimator
             _drop_added(boot.data, keep)  # resamples then refit the score (DoWhy reuses a present one)
             for r in replicates:
-                rows.append((outcome, label, int(r), _one_replicate(estimator, boot.data, seed, int(r))))
+                rows.append((outcome, label, int(r), _one_replicate(estimator, data, seed, int(r), size)))
     return pd.DataFrame(rows, columns=REPLICATE_COLUMNS).astype({"replicate": "int64", "estimate": float})
 
 
-def _one_replicate(estimator, data: pd.DataFrame, seed: int, replicate: int) -> float:
-    """One pass of DoWhy's bootstrap loop, with the replicate's own seed."""
+def _one_replicate(estimator, data: pd.DataFrame, seed: int, replicate: int, size: int | None = None) -> float:
+    """One pass of DoWhy's bootstrap loop, with the replicate's own seed: `size` rows (default all)
+    drawn with replacement from `data`."""
     from sklearn.utils import resample
 
-    new_data = resample(data, n_samples=len(data), random_state=np.random.RandomState([seed, replicate]))
+    n_samples = len(data) if size is None else int(size)
+    new_data = resample(data, n_samples=n_samples, random_state=np.random.RandomState([seed, replicate]))
     new = estimator.get_new_estimator_object(
         estimator._target_estimand, test_significance=False, evaluate_effect_strength=False, confidence_intervals=False
     )

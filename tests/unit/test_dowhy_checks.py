@@ -450,3 +450,22 @@ def test_bootstrap_se_agrees_with_dowhys_own_bootstrap(cohort):
             theirs = float(np.ravel(est.get_standard_error(method="bootstrap", num_simulations=150))[0])
             mine = float(np.std(ours.loc[ours["method"] == label, "estimate"]))
             assert 0.75 < mine / theirs < 1.33, (label, mine, theirs)
+
+
+def test_each_replicate_draws_m_of_all_n_rows(cohort, monkeypatch):
+    """Review defect 7: an m-out-of-n bootstrap resamples m rows from all n for every replicate,
+    not an ordinary bootstrap within one fixed subsample of m rows."""
+    import sklearn.utils
+
+    analysis, cfg, _ = cohort
+    n = int(analysis["crisis_contacts"].notna().sum())
+    seen = []
+    real = sklearn.utils.resample
+
+    def spy(data, **kw):
+        seen.append((len(data), kw["n_samples"]))
+        return real(data, **kw)
+
+    monkeypatch.setattr(sklearn.utils, "resample", spy)
+    dowhy_bootstrap_replicates(analysis, "crisis_contacts", cfg.covariates, SEED, range(3), bootstrap_max_rows=500)
+    assert seen and all(size == n and drawn == 500 for size, drawn in seen), (n, seen[:3])

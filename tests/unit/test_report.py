@@ -231,7 +231,8 @@ def test_steps_on_a_subsample_are_said_in_the_refutations_section(tmp_path):
     page = sections.section_refutations(tmp_path, {})
     assert (
         "Run on subsamples (stratified by treatment): DoWhy estimates, y 100 of 900 clients; their "
-        "bootstrap, replicates of 50 rows drawn from all (m-out-of-n; SE and CI rescaled to the full size); DoWhy refuters, y 60 of 900 clients. "
+        "bootstrap, replicates of 50 rows drawn from all (m-out-of-n; SE and CI rescaled to the full size); "
+        "DoWhy refuters, y 60 of 900 clients. "
         "Our own estimates use every client."
     ) in page
     pd.DataFrame(

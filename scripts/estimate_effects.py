@@ -15,7 +15,6 @@ run_step(
     estimate_stage,
     dict(sm.params.settings),
     sm.input.analysis,
-    sm.input.matched,
-    sm.output[0],
     sm.input.propensity,
+    sm.output[0],
 )

@@ -287,6 +287,10 @@ def test_estimates_table_and_truth(clean_run):
             "dowhy_ipw",
         } <= methods
     done = est[est["estimate"].notna()]
+    tests = done["scale"] == "wald_chi2_equal_effects"  # subgroup tests of equal effects: a statistic, no CI
+    assert (done.loc[tests, "subgroup"].str.endswith(": equal effects")).all() and tests.any()
+    assert done.loc[tests, "p_value"].between(0, 1).all()
+    done = done[~tests]
     wald = done[~done["method"].str.startswith("dowhy")]  # DoWhy's bootstrap intervals need not be symmetric
     assert (wald["ci_lower"] <= wald["estimate"]).all() and (wald["estimate"] <= wald["ci_upper"]).all()
     assert (done["std_error"] > 0).all()

@@ -745,3 +745,27 @@ def test_cluster_ids_as_text_or_integer_codes_give_the_same_standard_errors(sim)
     kept = _cluster_codes(missing)  # a missing id keeps the column, so the estimator names it
     with pytest.raises(AnalysisError, match="missing for 1 measured rows"):
         ipw(y, d, ps, "ATE", X, cluster=kept)
+
+
+def test_dose_levels_equal_statsmodels_ols_on_level_indicators():
+    """The saturated dose-response (review item 10): each UPC level against the lowest, with the
+    confounders, CR1 by cluster, as statsmodels OLS(cov_type="cluster")."""
+    import statsmodels.api as sm
+
+    from deepvalue.effects.dose import dose_levels, dose_response
+
+    rng = np.random.default_rng(8)
+    n = 900
+    upc = rng.choice([0.25, 0.5, 0.75, 1.0], n, p=[0.1, 0.3, 0.3, 0.3])
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.integers(0, 2, n).astype(float)})
+    g = rng.integers(0, 60, n)
+    y = 1.0 + 2.0 * (upc == 1.0) + 0.5 * X["a"] + rng.normal(size=n)  # a step at UPC = 1, not a line
+    rows = dose_levels(y, upc, X, g, outcome="y", index_name="upc")
+    D = np.column_stack([(upc == v).astype(float) for v in (0.5, 0.75, 1.0)])
+    ref = sm.OLS(y, np.column_stack([np.ones(n), D, X.to_numpy()])).fit(cov_type="cluster", cov_kwds={"groups": g})
+    assert [r.scale for r in rows] == ["upc_0.5_vs_0.25", "upc_0.75_vs_0.25", "upc_1_vs_0.25"]
+    assert all(r.estimand == "level_contrast" for r in rows)
+    assert_allclose([r.estimate for r in rows], ref.params[1:4], rtol=1e-9)
+    assert_allclose([r.std_error for r in rows], ref.bse[1:4], rtol=1e-8)
+    assert rows[2].n_treated == int((upc == 1.0).sum()) and rows[2].n_control == int((upc == 0.25).sum())
+    assert dose_response(y, upc, X, g).estimand == "slope"

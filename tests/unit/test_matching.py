@@ -475,8 +475,8 @@ def test_trimmed_clients_leave_the_weighting_estimators_sample(synthetic):
     assert flow.loc["trimmed", "n_remaining"] == len(analysis) - n_trim
 
     methods = ("ipw", "aipw", "overlap", "naive")
-    whole = run_estimates(analysis, trimmed_cfg, out.matched, methods=methods, subgroups=[])
-    cut = run_estimates(analysis, trimmed_cfg, out.matched, methods=methods, subgroups=[], trimmed=gone)
+    whole = run_estimates(analysis, trimmed_cfg, out.propensity.drop(columns="trimmed"), methods=methods, subgroups=[])
+    cut = run_estimates(analysis, trimmed_cfg, out.propensity, methods=methods, subgroups=[])
     key = ["outcome", "method", "estimand"]
     whole, cut = whole.set_index(key), cut.set_index(key)
     weighting = cut.index.get_level_values("method") != "naive"
@@ -497,8 +497,8 @@ def test_no_trim_leaves_the_weighting_estimates_as_they_were(synthetic):
     analysis, cfg = synthetic
     out = run_matching(analysis, cfg)
     assert trimmed_clients(out.propensity) == [] and "trimmed" not in set(out.flow["step"])
-    a = run_estimates(analysis, cfg, out.matched, methods=("ipw", "aipw"), subgroups=[])
-    b = run_estimates(analysis, cfg, out.matched, methods=("ipw", "aipw"), subgroups=[], trimmed=[])
+    a = run_estimates(analysis, cfg, out.propensity.drop(columns="trimmed"), methods=("ipw", "aipw"), subgroups=[])
+    b = run_estimates(analysis, cfg, out.propensity, methods=("ipw", "aipw"), subgroups=[])
     pd.testing.assert_frame_equal(a, b)
 
 
@@ -514,3 +514,40 @@ def test_pipeline_clusters_by_the_allocated_worker_not_the_primary_one(synthetic
     assert f"allocated (first) worker ({n_first} clusters)" in row["notes"]
     assert "primary" not in " ".join(table["notes"])
     assert n_first != n_primary or not measured["first_worker"].equals(measured["primary_worker"])
+
+
+def test_psm_matches_within_each_outcomes_population(synthetic):
+    """Review defect 6: the whole-cohort matched sample cut to clients with the outcome leaves
+    treated clients whose control lacks it without a counterpart. PSM now matches within the
+    outcome's population: every treated client with the outcome gets controls that have it."""
+    from deepvalue.effects.table import run_estimates
+
+    analysis, cfg = synthetic
+    out = run_matching(analysis, cfg)
+    frame = analysis.copy()
+    rng = np.random.default_rng(0)
+    lose = (frame["treatment"] == 0).to_numpy() & (rng.random(len(frame)) < 0.4)
+    frame.loc[lose, "income_gain_gbp"] = np.nan  # 40% of controls without the outcome
+    table = run_estimates(frame, cfg, out.propensity, methods=("psm",), subgroups=[])
+    row = table[table["outcome"] == "income_gain_gbp"].iloc[0]
+    pop = frame[frame["income_gain_gbp"].notna()].reset_index(drop=True)
+    logit = out.propensity.set_index("client_id").loc[pop["client_id"], "logit"].to_numpy()
+    strata = pop.groupby(list(cfg.matching.exact), sort=True).ngroup().to_numpy()
+    m = match_nearest(
+        logit,
+        pop["treatment"].to_numpy(),
+        caliper=cfg.matching.caliper,
+        ratio=cfg.matching.ratio,
+        replace=True,
+        strata=strata,
+        order=cfg.matching.order,
+        seed=cfg.seed,
+    )
+    y = pop["income_gain_gbp"].to_numpy()
+    by_treated = {}
+    for tr, co in zip(m.pairs["treated"], m.pairs["control"]):
+        by_treated.setdefault(tr, []).append(y[co])
+    hand = np.mean([y[tr] - np.mean(ys) for tr, ys in by_treated.items()])
+    assert row["estimate"] == pytest.approx(hand, rel=1e-12)
+    assert row["n_treated"] == len(by_treated) == m.n_treated_matched
+    assert "Abadie-Imbens" in row["notes"] and "matched within this population" in row["notes"]

@@ -34,20 +34,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from deepvalue.robustness.sensitivity import (
-    SENSITIVITY_COLUMNS,
-    count_md_to_rr,
-    evalue_ci,
-    evalue_rr,
-    md_to_rr,
-    partial_r2,
-    rd_to_rr,
-    robustness_value,
-    rosenbaum_gamma,
-    sensitivity_table,
-    sign_test_upper_p,
-    signed_rank_upper_p,
-)
+from deepvalue.robustness.evalues import count_md_to_rr, evalue_ci, evalue_rr, md_to_rr, rd_to_rr
+from deepvalue.robustness.rosenbaum import rosenbaum_gamma, sign_test_upper_p, signed_rank_upper_p
+from deepvalue.robustness.sensitivity import SENSITIVITY_COLUMNS, partial_r2, robustness_value, sensitivity_table
 
 # Lead example, Rosenbaum (2002) ch. 4; data as printed in rbounds' psens() help page.
 LEAD_TRT = np.array(
@@ -450,7 +439,7 @@ def test_ate_baseline_is_the_control_models_mean_over_everyone():
     import statsmodels.api as sm
 
     from deepvalue.core.settings import Covariate
-    from deepvalue.robustness.sensitivity import counterfactual_baseline
+    from deepvalue.robustness.evalues import counterfactual_baseline
 
     rng = np.random.default_rng(3)
     n = 400
@@ -465,3 +454,54 @@ def test_ate_baseline_is_the_control_models_mean_over_everyone():
     # without covariates (or for a LATE) the raw control mean, said so
     raw, note = counterfactual_baseline(frame, "y", "LATE", 0.1)
     assert raw == pytest.approx(y[d == 0].mean()) and "raw control mean" in note
+
+
+def test_robustness_value_uses_the_classical_ols_t_of_y_on_d_and_x():
+    """Review item 10: Cinelli and Hazlett's formula is for the classical t of Y ~ D + X, not a
+    robust t of the interacted model; statsmodels OLS is the reference."""
+    import statsmodels.api as sm
+
+    from deepvalue.core.settings import Covariate
+    from deepvalue.robustness.sensitivity import classical_ols_t
+
+    rng = np.random.default_rng(5)
+    n = 300
+    x = rng.normal(size=n)
+    d = (rng.random(n) < 0.5).astype(int)
+    y = 0.3 * d + x + rng.normal(size=n) * (1 + d)
+    frame = pd.DataFrame(
+        {
+            "client_id": [f"c{i}" for i in range(n)],
+            "treatment": d,
+            "y": y,
+            "x": x,
+            "service": "a",
+            "site": "s",
+            "start_quarter": "2024Q1",
+        }
+    )
+    t, df = classical_ols_t(frame, "y", "treatment", [Covariate("x", "numeric")])
+    ref = sm.OLS(y, sm.add_constant(np.column_stack([d, x]))).fit()
+    assert t == pytest.approx(ref.tvalues[1], rel=1e-10) and df == ref.df_resid
+    est = pd.DataFrame(
+        [
+            {
+                "outcome": "y",
+                "subgroup": "",
+                "method": "regression",
+                "estimand": "ATE",
+                "estimate": 0.3,
+                "std_error": 0.5,
+                "ci_lower": -0.68,
+                "ci_upper": 1.28,
+                "n_treated": int(d.sum()),
+                "n_control": int(n - d.sum()),
+                "scale": "mean_difference",
+                "notes": "",
+            }
+        ]
+    )
+    out = sensitivity_table(est, frame, None, {"y": "continuous"}, covariates=[Covariate("x", "numeric")])
+    rv = out.set_index("measure").loc["rv_q1"]
+    assert rv["value"] == pytest.approx(robustness_value(ref.tvalues[1], ref.df_resid), rel=1e-10)
+    assert "classical t of OLS of y on treatment" in rv["notes"]

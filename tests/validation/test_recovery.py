@@ -1,7 +1,7 @@
 """The estimators recover the synthetic truth: a small version of `deepvalue simulate`.
 
 The full study (200 extracts of 5,000 clients, docs/validation.md) is too slow for CI; this runs
-12 extracts of 3,000 clients, enough to fail when an estimator is broken (wrong sign, wrong
+40 extracts of 3,000 clients (about 35 s), enough to fail when an estimator is broken (wrong sign, wrong
 estimand, a standard error off by a factor of two, the adjustment not applied), not enough to
 measure coverage to a point. The tolerances are set from the Monte Carlo error at 12 replicates.
 """
@@ -16,18 +16,21 @@ from deepvalue.simulate.study import simulate, summarise
 pytestmark = pytest.mark.slow
 
 ADJUSTED = ("regression", "psm", "ipw", "aipw")
+# 12 replicates were too few: one unlucky draw of seeds moved regression ATE coverage from 9/12 to
+# 7/12 with an SE unchanged to 0.2%; at 40 the Monte Carlo SE of a 0.95 coverage is 0.034
+REPS = 40
 
 
 @pytest.fixture(scope="module")
 def study():
-    reps = simulate(12, 3000, first_seed=101, workers=2)
+    reps = simulate(REPS, 3000, first_seed=101, workers=2)
     return reps, summarise(reps)
 
 
 def test_every_outcome_method_and_estimand_ran(study):
     reps, summary = study
     assert set(summary["outcome"]) == {"job_start", "income_gain_gbp", "crisis_contacts"}
-    assert (summary["reps"] == 12).all()
+    assert (summary["reps"] == REPS).all()
     for method in ADJUSTED:
         assert method in set(summary["method"])
 
@@ -43,17 +46,17 @@ def test_naive_comparison_is_visibly_biased(study):
 def test_adjusted_methods_recover_the_truth(study):
     _, summary = study
     adjusted = summary[summary["method"].isin(ADJUSTED)]
-    # mean error within one SE (12 replicates: Monte Carlo SE of the mean error is SD/sqrt(12) ~ 0.3 SE)
-    assert (adjusted["bias_over_se"].abs() < 1.0).all(), adjusted[["outcome", "method", "estimand", "bias_over_se"]]
-    assert (adjusted["coverage"] >= 0.75).all(), adjusted[["outcome", "method", "estimand", "coverage"]]
+    # mean error within 0.6 SE (40 replicates: Monte Carlo SE of the mean error is SD/sqrt(40) ~ 0.16 SE)
+    assert (adjusted["bias_over_se"].abs() < 0.6).all(), adjusted[["outcome", "method", "estimand", "bias_over_se"]]
+    assert (adjusted["coverage"] >= 0.8).all(), adjusted[["outcome", "method", "estimand", "coverage"]]
 
 
 def test_standard_errors_match_the_spread_of_estimates(study):
     _, summary = study
     adjusted = summary[summary["method"].isin(ADJUSTED)]
     ratio = adjusted["mean_se"] / adjusted["sd_estimate"]
-    # the SD of 12 estimates is itself uncertain by about +-20%; a factor-of-two SE error fails
-    assert ratio.between(0.6, 1.7).all(), adjusted.assign(ratio=ratio)[["outcome", "method", "estimand", "ratio"]]
+    # the SD of 40 estimates is itself uncertain by about +-11%; a 50% SE error fails
+    assert ratio.between(0.7, 1.4).all(), adjusted.assign(ratio=ratio)[["outcome", "method", "estimand", "ratio"]]
 
 
 def test_replicates_are_reproducible():

@@ -9,7 +9,6 @@
 rule estimate_effects:
     input:
         analysis=rules.build_cohort.output.analysis,
-        matched=rules.match_cohort.output.matched,
         propensity=rules.match_cohort.output.propensity,
     output:
         "results/estimates/methods.csv",
@@ -33,6 +32,7 @@ rule estimate_effects:
             "estimation.methods",
             "estimation.subgroups",
             "weighting",
+            "seed",
         ),
     script:
         "../../scripts/estimate_effects.py"

@@ -39,7 +39,9 @@ OutcomeType = Literal["binary", "continuous", "count"]
 IndexName = Literal["upc", "coc", "secon", "hhi", "mmci", "k_index"]
 Penalty = Literal["none", "l2"]
 MatchOrder = Literal["largest", "smallest", "random", "data"]
-MethodName = Literal["naive", "regression", "logit_ame", "psm", "ipw", "aipw", "overlap", "iv", "dose_response"]
+MethodName = Literal[
+    "naive", "regression", "logit_ame", "psm", "ipw", "aipw", "overlap", "iv", "dose_response", "dose_levels"
+]
 
 TABLES: tuple[TableName, ...] = ("clients", "contacts", "outcomes", "workers")
 

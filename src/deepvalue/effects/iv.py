@@ -192,7 +192,13 @@ def iv_2sls(
     first = _first_stage(s, ex, zk, codes)
     fit = _least_squares(s.y, ex.W, codes, endog=s.d[:, None], instruments=zk[:, None], gram=ex.gram)
     est, se = fit.coef(ex.W.shape[1])
-    notes = ["2SLS, instrument: first worker left in the exposure window", first.describe(), _linear_note(codes)]
+    notes = [
+        "2SLS, instrument: first worker left in the exposure window",
+        first.describe(),
+        _linear_note(codes),
+        "with unsaturated covariates 2SLS is not a convex average of covariate-specific LATEs (Blandhol, "
+        "Bonney, Mogstad and Torgovitsky 2022): read it as a LATE only if the first stage is similar across them",
+    ]
     if weak_instrument(first):
         notes.append(f"weak instrument (F < {WEAK_INSTRUMENT_F:g})")
     if ex.dropped:

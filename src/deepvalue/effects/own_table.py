@@ -15,7 +15,6 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from deepvalue.adjust.matching import match_nearest
 from deepvalue.adjust.propensity import fit_propensity
 from deepvalue.core.errors import ConfigError, ExtractError, Problem, did_you_mean
 from deepvalue.core.settings import Covariate, Settings
@@ -121,34 +120,26 @@ def estimate_own_table(
             "covariates": [{"name": c.name, "type": c.type} for c in covs],
             "outcomes": [{"name": outcome, "type": kind}],
             "propensity": {},
-            "matching": {"replace": True},
+            "matching": {"replace": True, "exact": []},
+            "seed": seed,
         }
     )
     roles = Roles(cluster=cluster, instrument=instrument, index=index, structural=())
     chosen = tuple(methods or METHODS)
-    matched = _match(frame, covs, seed) if "psm" in chosen else None
-    table = run_estimates(frame, settings, matched, methods=chosen, subgroups=[], roles=roles)
+    scores = _scores(frame, covs) if "psm" in chosen else None
+    table = run_estimates(frame, settings, scores, methods=chosen, subgroups=[], roles=roles)
     if cluster:  # the notes name the analyst's own cluster column, not the pipeline's worker
         table["notes"] = table["notes"].str.replace(CLUSTER_NAME, f"'{cluster}'", regex=False)
     return table
 
 
-def _match(frame: pd.DataFrame, covs: list[Covariate], seed: int) -> pd.DataFrame:
+def _scores(frame: pd.DataFrame, covs: list[Covariate]) -> pd.DataFrame:
+    """The logit propensity score PSM matches on (caliper 0.2 SD, 1:1, with replacement)."""
     from deepvalue.adjust.design import covariate_design
 
     X = covariate_design(frame, covs, structural=()).X
-    d = frame["treatment"].to_numpy()
-    fit = fit_propensity(X, d)
-    m = match_nearest(fit.logit, d, caliper=0.2, ratio=1, replace=True, order="random", seed=seed)
-    keep = m.weights > 0
-    return pd.DataFrame(
-        {
-            "client_id": frame["client_id"].to_numpy()[keep],
-            "treatment": d[keep],
-            "subclass": m.subclass[keep],
-            "weight": m.weights[keep],
-        }
-    )
+    fit = fit_propensity(X, frame["treatment"].to_numpy())
+    return pd.DataFrame({"client_id": frame["client_id"].to_numpy(), "logit": fit.logit})
 
 
 def check_out_dir(out: str | Path) -> Path:

@@ -12,20 +12,22 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from deepvalue.adjust.design import STRUCTURAL, covariate_design
+from deepvalue.adjust.matching import match_nearest
 from deepvalue.adjust.propensity import fit_propensity
 from deepvalue.core.errors import AnalysisError, ConfigError, Problem, did_you_mean
 from deepvalue.core.keys import codes as keys_codes
 from deepvalue.core.keys import positions_in
 from deepvalue.core.settings import Outcome, Settings
 from deepvalue.effects.base import EffectEstimate, estimates_frame, skipped_estimate
-from deepvalue.effects.dose import dose_response
+from deepvalue.effects.dose import dose_levels, dose_response
 from deepvalue.effects.iv import iv_2sls, iv_first_stage, weak_instrument
 from deepvalue.effects.linear import logit_ame, matched_regression, naive_difference, regression_adjustment
+from deepvalue.effects.matched import abadie_imbens_att
 from deepvalue.effects.weighting import aipw, ipw, overlap_weighted
 
 log = logging.getLogger("deepvalue")
 
-METHODS = ("naive", "regression", "logit_ame", "psm", "ipw", "aipw", "overlap", "iv", "dose_response")
+METHODS = ("naive", "regression", "logit_ame", "psm", "ipw", "aipw", "overlap", "iv", "dose_response", "dose_levels")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,7 +78,7 @@ def estimate_outcome(
     rows: pd.DataFrame,
     spec: Outcome,
     settings: Settings,
-    matched: pd.DataFrame | None,
+    propensity: pd.DataFrame | None,
     subgroup: str = "",
     methods: Sequence[str] = METHODS,
     roles: Roles = Roles(),
@@ -91,9 +93,10 @@ def estimate_outcome(
     spec
         The outcome (name, type, follow_up_days).
     settings
-        The study settings; reads ``covariates``, ``propensity`` and ``matching.replace``.
-    matched
-        The match stage's matched clients (client_id, treatment, subclass, weight) or None.
+        The study settings; reads ``covariates``, ``propensity``, ``matching`` and ``seed``.
+    propensity
+        The match stage's scores (client_id, logit; ``results/match/propensity.parquet``) or None:
+        PSM matches this population on them.
     trimmed
         Client ids the match stage trimmed (``weighting.trim``): left out of IPW, AIPW and overlap
         weights, as in the balance table. Reads ``weighting.trim`` when any are given.
@@ -119,7 +122,7 @@ def estimate_outcome(
     if kind == "binary":
         add("logit_ame", "ATT", lambda: logit_ame(y, d, X, cluster, "ATT", **kw))
     if "psm" in methods:
-        add("psm", "ATT", lambda: _psm(rows, y, d, matched, settings.matching.replace, scale, kw))
+        add("psm", "ATT", lambda: _psm(rows, y, d, propensity, settings, scale, kw))
 
     if any(m in methods for m in WEIGHTING_METHODS):
         out += _weighting_rows(rows, y, d, X, cluster, settings, trimmed, name, scale, subgroup, methods)
@@ -130,9 +133,27 @@ def estimate_outcome(
     if index and index in rows:
         add(
             "dose_response",
-            "ATE",
+            "slope",
             lambda: dose_response(y, rows[index].to_numpy(dtype=float), X, cluster, 0.1, d=d, index_name=index, **kw),
         )
+        if "dose_levels" in methods:
+            try:
+                found = dose_levels(y, rows[index].to_numpy(dtype=float), X, cluster, index_name=index, **kw)
+                out += [_named("dose_levels", r) for r in found]
+            except AnalysisError as exc:
+                reason = "; ".join(p.message for p in exc.problems)
+                out.append(
+                    skipped_estimate(
+                        name,
+                        "dose_levels",
+                        "level_contrast",
+                        f"{index}_levels",
+                        reason,
+                        n_treated=n_t,
+                        n_control=n_c,
+                        subgroup=subgroup,
+                    )
+                )
     return out
 
 
@@ -207,19 +228,62 @@ def _cluster_codes(column: pd.Series) -> np.ndarray:
     return column.to_numpy() if (codes < 0).any() else codes
 
 
-def _psm(rows, y, d, matched, replace: bool, scale, kw) -> EffectEstimate:
-    if matched is None or len(matched) == 0:
-        raise AnalysisError([Problem("match", None, "no matched sample", "run the match stage")])
-    # a hash join in arrow: pandas' isin/loc on arrow strings goes through Python objects
-    pos = positions_in(rows["client_id"].array, matched["client_id"].array)
-    in_set = pos >= 0
-    weights = np.zeros(len(rows))
-    weights[in_set] = matched["weight"].to_numpy(dtype=float)[pos[in_set]]
-    subclass = np.full(len(rows), -1, dtype=np.int64)
-    subclass[in_set] = matched["subclass"].to_numpy(dtype=np.int64)[pos[in_set]]
-    replace = bool(replace)
-    row = matched_regression(y, d, weights, subclass, replace, scale=scale, **kw)
-    note = "ATT of the matched treated clients (unmatched treated are left out; see results/match/flow.csv)"
+def _psm(rows, y, d, propensity, settings: Settings, scale, kw) -> EffectEstimate:
+    """Matching within this population (an outcome's clients, or a subgroup of them) on the match
+    stage's logit, with the configured matching rules; the Abadie-Imbens SE with replacement,
+    CR1 by matched set without (MatchIt's practice, Abadie and Spiess 2021)."""
+    if propensity is None or len(propensity) == 0:
+        raise AnalysisError([Problem("match", None, "no propensity scores", "run the match stage")])
+    pos = positions_in(rows["client_id"].array, propensity["client_id"].array)
+    if (pos < 0).any():
+        raise AnalysisError(
+            [
+                Problem(
+                    "match",
+                    "client_id",
+                    f"{int((pos < 0).sum())} clients have no propensity score",
+                    "rerun the match stage",
+                )
+            ]
+        )
+    logit = propensity["logit"].to_numpy(dtype=float)[pos]
+    mcfg = settings.matching
+    exact = [c for c in mcfg.exact or () if c in rows]
+    strata = rows.groupby(exact, sort=True, dropna=False).ngroup().to_numpy() if exact else None
+    t = d.astype(np.int64)
+    m = match_nearest(
+        logit,
+        t,
+        caliper=mcfg.caliper,
+        ratio=mcfg.ratio,
+        replace=mcfg.replace,
+        strata=strata,
+        order=mcfg.order,
+        seed=settings.seed,
+    )
+    n_treated = int(t.sum())
+    unmatched = {reason: n for reason, n in m.n_treated_unmatched.items() if n}
+    if m.n_treated_matched < 2:
+        raise AnalysisError(
+            [
+                Problem(
+                    "match",
+                    None,
+                    f"only {m.n_treated_matched} of {n_treated} treated clients matched",
+                    "widen matching.caliper or check overlap",
+                )
+            ]
+        )
+    if mcfg.replace:
+        row = abadie_imbens_att(
+            y, d, m.pairs["treated"].to_numpy(), m.pairs["control"].to_numpy(), logit, strata, scale=scale, **kw
+        )
+    else:
+        row = matched_regression(y, d, m.weights, m.subclass, False, scale=scale, **kw)
+    lost = "; ".join(f"{n} {reason}" for reason, n in unmatched.items())
+    note = f"matched within this population: {m.n_treated_matched} of {n_treated} treated clients" + (
+        f"; unmatched: {lost}; the estimand is the ATT of the matched treated" if lost else ""
+    )
     return dataclasses.replace(row, notes="; ".join(n for n in (row.notes, note) if n))
 
 
@@ -273,18 +337,18 @@ def subgroup_populations(rows: pd.DataFrame, columns: Sequence[str]) -> list[tup
 def run_estimates(
     analysis: pd.DataFrame,
     settings: Settings,
-    matched: pd.DataFrame | None,
+    propensity: pd.DataFrame | None,
     methods: Sequence[str] = METHODS,
     subgroups: Sequence[str] | None = None,
     roles: Roles | None = None,
-    trimmed: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """estimates.csv for every configured outcome: whole cohort, then each subgroup level.
 
     Reads the settings' ``outcomes``, ``covariates``, ``propensity`` and ``matching``, and
     ``estimation.subgroups`` and ``exposure.index`` unless ``subgroups`` and ``roles`` are given
-    (the pipeline's cohort roles with the exposure index by default). ``trimmed``: the client ids
-    the match stage trimmed (:func:`trimmed_clients`), left out of the weighting estimators.
+    (the pipeline's cohort roles with the exposure index by default). ``propensity``: the match
+    stage's scores (client_id, logit, trimmed): PSM rematches each population on them, and the
+    clients it trimmed (``weighting.trim``) leave the weighting estimators.
 
     A subgroup column with a single level in an outcome's population (service for an outcome
     recorded by one service only) adds nothing and is skipped for that outcome.
@@ -307,30 +371,92 @@ def run_estimates(
             ],
             headline="the configuration is invalid",
         )
-    if matched is not None and pc.count_distinct(pa.array(matched["client_id"].array)).as_py() < len(matched):
+    if propensity is not None and pc.count_distinct(pa.array(propensity["client_id"].array)).as_py() < len(propensity):
         raise AnalysisError(
             [
                 Problem(
                     "match",
                     "client_id",
-                    "the matched sample lists a client twice",
-                    "rerun the match stage (it writes one row per matched client)",
+                    "the propensity table lists a client twice",
+                    "rerun the match stage (it writes one row per client)",
                 )
             ],
-            headline="the matched sample is not one row per client",
+            headline="the propensity table is not one row per client",
         )
+    trimmed = trimmed_clients(propensity) if propensity is not None and "trimmed" in propensity else None
     rows: list[EffectEstimate] = []
     for spec in settings.outcomes:
         measured = analysis.loc[analysis[spec.name].notna()].reset_index(drop=True)
         if measured.empty:
             log.warning("%s: no client has this outcome measured; no estimates", spec.name)
             continue
-        rows += estimate_outcome(measured, spec, settings, matched, "", methods, roles, trimmed)
-        for label, sub in subgroup_populations(measured, [c for c in subgroups if measured[c].nunique() > 1]):
-            rows += estimate_outcome(
-                sub.reset_index(drop=True), spec, settings, matched, label, methods, roles, trimmed
-            )
+        rows += estimate_outcome(measured, spec, settings, propensity, "", methods, roles, trimmed)
+        for column in [c for c in subgroups if measured[c].nunique() > 1]:
+            level_rows = []
+            for label, sub in subgroup_populations(measured, [column]):
+                level_rows += estimate_outcome(
+                    sub.reset_index(drop=True), spec, settings, propensity, label, methods, roles, trimmed
+                )
+            rows += level_rows + equal_effects_tests(level_rows, column)
     return estimates_frame(rows)
+
+
+EQUAL_EFFECTS_SCALE = "wald_chi2_equal_effects"
+
+
+def equal_effects_tests(level_rows: Sequence[EffectEstimate], column: str) -> list[EffectEstimate]:
+    r"""A Wald test that an effect is the same at every level of a subgroup column.
+
+    For each (method, estimand, scale) with an estimate at :math:`K \ge 2` levels,
+    :math:`W = \sum_k (\hat\tau_k - \bar\tau)^2 / \widehat{SE}_k^2` with :math:`\bar\tau` the
+    inverse-variance weighted mean, :math:`\chi^2_{K-1}` under equal effects. The levels are
+    disjoint samples, so their estimates are taken as independent; workers who serve clients at
+    several levels make them slightly dependent (the notes say so). The row's ``estimate`` is
+    :math:`W` (scale ``wald_chi2_equal_effects``); no SE or CI.
+
+    >>> rows = [EffectEstimate("y", "naive", "ATE", 1.0, 0.5, 0, 2, 0.05, 50, 50, "mean_difference", "", "s=a"),
+    ...         EffectEstimate("y", "naive", "ATE", 3.0, 0.5, 2, 4, 0.01, 50, 50, "mean_difference", "", "s=b")]
+    >>> test = equal_effects_tests(rows, "s")[0]
+    >>> test.estimate, round(test.p_value, 4)
+    (8.0, 0.0047)
+    """
+    from scipy import stats
+
+    groups: dict[tuple[str, str, str], list[EffectEstimate]] = {}
+    for r in level_rows:
+        if np.isfinite(r.estimate) and np.isfinite(r.std_error) and r.std_error > 0:
+            groups.setdefault((r.method, r.estimand, r.scale), []).append(r)
+    out = []
+    for (method, estimand, scale), found in groups.items():
+        if len(found) < 2:
+            continue
+        b = np.array([r.estimate for r in found])
+        v = np.array([r.std_error for r in found]) ** 2
+        mean = float(np.sum(b / v) / np.sum(1 / v))
+        w = float(np.sum((b - mean) ** 2 / v))
+        df = len(found) - 1
+        out.append(
+            EffectEstimate(
+                outcome=found[0].outcome,
+                method=method,
+                estimand=estimand,
+                estimate=w,
+                std_error=float("nan"),
+                ci_lower=float("nan"),
+                ci_upper=float("nan"),
+                p_value=float(stats.chi2.sf(w, df)),
+                n_treated=int(sum(r.n_treated for r in found)),
+                n_control=int(sum(r.n_control for r in found)),
+                scale=EQUAL_EFFECTS_SCALE,
+                notes=(
+                    f"Wald test of equal {scale.replace('_', ' ')} across {len(found)} levels of {column} "
+                    f"(chi2 = {w:.4g}, df = {df}); levels taken as independent samples (workers shared across "
+                    "levels make this approximate)"
+                ),
+                subgroup=f"{column}: equal effects",
+            )
+        )
+    return out
 
 
 def trimmed_clients(propensity: pd.DataFrame) -> list[str]:

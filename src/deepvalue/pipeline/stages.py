@@ -161,27 +161,24 @@ def refute_stage(config: Mapping[str, Any] | str | Path, analysis_path: str | Pa
 def estimate_stage(
     config: Mapping[str, Any] | str | Path,
     analysis_path: str | Path,
-    matched_path: str | Path,
+    propensity_path: str | Path,
     out_path: str | Path,
-    propensity_path: str | Path | None = None,
 ) -> None:
     """Our estimators (every method, outcome and subgroup), before DoWhy's rows are added.
 
-    ``propensity_path``: the match stage's scores, whose ``trimmed`` clients leave the weighting
-    estimators' sample (``weighting.trim``).
+    ``propensity_path``: the match stage's scores; PSM rematches each outcome's population on them,
+    and the clients trimmed there (``weighting.trim``) leave the weighting estimators' sample.
     """
     import pandas as pd
 
     from deepvalue.core.tabular import write_csv
-    from deepvalue.effects.table import run_estimates, trimmed_clients
+    from deepvalue.effects.table import run_estimates
 
     settings = _settings(config)
-    trimmed = trimmed_clients(pd.read_parquet(propensity_path)) if propensity_path else None
     estimates = run_estimates(
         pd.read_parquet(analysis_path),
         settings,
-        pd.read_parquet(matched_path),
-        trimmed=trimmed,
+        pd.read_parquet(propensity_path),
         methods=settings.estimation.methods,
         subgroups=settings.estimation.subgroups,
     )

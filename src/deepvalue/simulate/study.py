@@ -34,7 +34,7 @@ from deepvalue.adjust.matched_cohort import run_matching
 from deepvalue.cohort.build import build_cohort
 from deepvalue.core.config import load_config
 from deepvalue.core.settings import Settings
-from deepvalue.effects.table import compare_with_truth, run_estimates, trimmed_clients
+from deepvalue.effects.table import compare_with_truth, run_estimates
 from deepvalue.extract.ingest import ingest_extract
 from deepvalue.synth.generate import generate_extract
 from deepvalue.synth.write import write_extract
@@ -67,10 +67,9 @@ def one_replicate(
     estimates = run_estimates(
         cohort.analysis,
         cfg,
-        adjusted.matched,
+        adjusted.propensity,
         methods=methods,
         subgroups=[],
-        trimmed=trimmed_clients(adjusted.propensity),
     )
     table = compare_with_truth(estimates, extract.truth["outcomes"])
     table.insert(0, "seed", seed)

@@ -16,6 +16,6 @@ run_step(
     dict(sm.params.settings),
     sm.input.estimates,
     sm.input.analysis,
-    sm.input.pairs,
+    sm.input.propensity,
     sm.output[0],
 )

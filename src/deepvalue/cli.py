@@ -86,17 +86,28 @@ def _cmd_cohort(args: argparse.Namespace) -> int:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     import yaml
 
-    from deepvalue.simulate.study import simulate, summarise, validation_markdown, write_validation
+    from deepvalue.simulate.study import (
+        simulate,
+        summarise,
+        update_validation_page,
+        validation_markdown,
+        write_validation,
+    )
 
     overrides = yaml.safe_load(args.set) if args.set else None
     t0 = time.perf_counter()
-    reps = simulate(args.reps, args.clients, first_seed=args.seed, workers=args.workers, overrides=overrides)
+    reps = simulate(
+        args.reps, args.clients, first_seed=args.seed, workers=args.workers, overrides=overrides, scenario=args.scenario
+    )
     summary = summarise(reps)
     write_validation(reps, summary, args.out)
     command = " ".join(["deepvalue simulate"] + sys.argv[2:]) if sys.argv[1:2] == ["simulate"] else "deepvalue simulate"
     if args.docs:
-        page = validation_markdown(summary, args.reps, args.clients, command, first_seed=args.seed)
-        Path(args.docs).write_text(page)
+        section = validation_markdown(
+            summary, args.reps, args.clients, command, first_seed=args.seed, scenario=args.scenario
+        )
+        docs = Path(args.docs)
+        Path(args.docs).write_text(update_validation_page(docs.read_text() if docs.is_file() else None, section))
     print(summary.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     print(f"{args.reps} replicates in {time.perf_counter() - t0:.0f} s; wrote {args.out}")
     return 0
@@ -194,6 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reps", type=int, default=200, help="number of synthetic extracts (default 200)")
     p.add_argument("--clients", type=int, default=5000, help="clients per extract (default 5000)")
     p.add_argument("--seed", type=int, default=1, help="first generator seed (default 1)")
+    p.add_argument(
+        "--scenario",
+        choices=("default", "null"),
+        default="default",
+        help="the generator's world: default (known effects) or null (no effect of continuity)",
+    )
     p.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
     p.add_argument("--set", help='config overrides as YAML, e.g. "{matching: {replace: true}}"')
     p.add_argument("--out", default="results/validation.csv", help="summary CSV (replicates beside it)")

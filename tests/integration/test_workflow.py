@@ -294,7 +294,7 @@ def test_estimates_table_and_truth(clean_run):
     wald = done[~done["method"].str.startswith("dowhy")]  # DoWhy's bootstrap intervals need not be symmetric
     assert (wald["ci_lower"] <= wald["estimate"]).all() and (wald["estimate"] <= wald["ci_upper"]).all()
     assert (done["std_error"] > 0).all()
-    assert set(est["subgroup"].dropna()) == {"service=employment", "service=welfare_advice"}
+    assert set(est["subgroup"].dropna()) == {"service=employment", "service=welfare_advice", "service: equal effects"}
     # every row without numbers says why
     assert est.loc[est["estimate"].isna(), "notes"].str.len().gt(0).all()
     vs = pd.read_csv(results / "estimates_vs_truth.csv")

@@ -505,3 +505,35 @@ def test_robustness_value_uses_the_classical_ols_t_of_y_on_d_and_x():
     rv = out.set_index("measure").loc["rv_q1"]
     assert rv["value"] == pytest.approx(robustness_value(ref.tvalues[1], ref.df_resid), rel=1e-10)
     assert "classical t of OLS of y on treatment" in rv["notes"]
+
+
+def test_rosenbaum_size_at_gamma_one_under_the_null():
+    """Review defect 2 (reduced Monte Carlo; the full study is in docs/validation.md): with no
+    effect, 1:1 pairs without replacement and a two-sided test reject at Gamma = 1 about 5% of the
+    time; pairs with replacement and a one-sided test in the estimate's direction do not."""
+    from deepvalue.adjust.matching import match_nearest
+    from deepvalue.core.settings import MatchingSettings
+    from deepvalue.robustness.rosenbaum import rematched_pairs
+
+    matching = MatchingSettings(caliper=0.2, exact=(), order="random")
+    new, old = [], []
+    for seed in range(300):
+        rng = np.random.default_rng(seed)
+        n = 400
+        x = rng.normal(size=n)
+        logit = -0.8 + x
+        d = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+        y = x + rng.normal(size=n)  # no effect of d; confounded by x, which the score balances
+        frame = pd.DataFrame({"client_id": [f"c{i}" for i in range(n)], "treatment": d, "y": y})
+        scores = pd.DataFrame({"client_id": frame["client_id"], "logit": logit})
+        y1, y0, _ = rematched_pairs(frame, "y", scores, matching, seed)
+        side = "greater" if (y1 - y0).mean() >= 0 else "less"
+        new.append(rosenbaum_gamma(y1, y0, "continuous", alpha=0.025, alternative=side) > 1)
+        m = match_nearest(logit, d, caliper=0.2, ratio=1, replace=True, seed=seed)
+        t, c = m.pairs["treated"].to_numpy(), m.pairs["control"].to_numpy()
+        side = "greater" if (y[t] - y[c]).mean() >= 0 else "less"
+        old.append(rosenbaum_gamma(y[t], y[c], "continuous", alpha=0.05, alternative=side) > 1)
+    rate_new, rate_old = np.mean(new), np.mean(old)
+    # 300 draws: the Monte Carlo SE of a 5% rate is 1.3 points
+    assert 0.02 <= rate_new <= 0.08, rate_new
+    assert rate_old > 0.1, rate_old

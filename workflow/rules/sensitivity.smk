@@ -1,11 +1,11 @@
-# Sensitivity: E-values, Rosenbaum bounds for the matched pairs, robustness values.
+# Sensitivity: E-values, Rosenbaum bounds (1:1 pairs re-matched without replacement), robustness values.
 
 
 rule analyse_sensitivity:
     input:
         estimates=rules.combine_estimates.output.estimates,
         analysis=rules.build_cohort.output.analysis,
-        pairs=rules.match_cohort.output.pairs,
+        propensity=rules.match_cohort.output.propensity,
     output:
         report(
             "results/sensitivity.csv",
@@ -21,6 +21,6 @@ rule analyse_sensitivity:
         mem_mb=4000,
         runtime=10,
     params:
-        settings=get_settings("outcomes", "covariates"),
+        settings=get_settings("outcomes", "covariates", "matching", "seed"),
     script:
         "../../scripts/analyse_sensitivity.py"

@@ -285,7 +285,7 @@ def sensitivity_stage(
     config: Mapping[str, Any] | str | Path,
     estimates_path: str | Path,
     analysis_path: str | Path,
-    pairs_path: str | Path,
+    propensity_path: str | Path,
     out_path: str | Path,
 ) -> None:
     import pandas as pd
@@ -299,9 +299,12 @@ def sensitivity_stage(
     table = sensitivity_table(
         estimates,
         pd.read_parquet(analysis_path),
-        pd.read_parquet(pairs_path),
+        None,
         {o.name: o.type for o in settings.outcomes},
         covariates=settings.covariates,
+        propensity=pd.read_parquet(propensity_path),
+        matching=settings.matching,
+        seed=settings.seed,
     )
     write_csv(table, out_path)
 

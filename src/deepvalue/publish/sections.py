@@ -447,7 +447,7 @@ def section_refutations(results: Path, cfg: dict) -> str:
         return "\n".join(parts)
     parts.append(
         "<p>E-value (point and CI limit nearest the null; VanderWeele &amp; Ding 2017), Rosenbaum "
-        "Gamma (matched pairs: smallest Gamma at which the one-sided p exceeds alpha) and robustness "
+        "Gamma (matched pairs: 1:1 pairs without replacement, smallest Gamma at which the two-sided test stops rejecting) and robustness "
         "value RV (Cinelli &amp; Hazlett 2020; q = 1, and at alpha = 0.05).</p>"
     )
     measures = ["evalue_point", "evalue_ci", "rosenbaum_gamma", "rv_q1", "rv_q1_alpha"]

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from deepvalue.core.settings import Covariate
+from deepvalue.core.settings import Covariate, MatchingSettings
 from deepvalue.robustness.evalues import (
     _CONVERSION,
     OUTCOME_TYPES,
@@ -35,7 +35,7 @@ from deepvalue.robustness.evalues import (
     counterfactual_baseline,
     evalue_rr,
 )
-from deepvalue.robustness.rosenbaum import _pair_outcomes, rosenbaum_gamma
+from deepvalue.robustness.rosenbaum import _pair_outcomes, rematched_pairs, rosenbaum_gamma
 
 SENSITIVITY_COLUMNS = ["outcome", "method", "estimand", "measure", "value", "notes"]
 MEASURES = ("evalue_point", "evalue_ci", "rosenbaum_gamma", "rv_q1", "rv_q1_alpha")
@@ -159,6 +159,9 @@ def sensitivity_table(
     covariates: Sequence[Covariate] | None = None,
     rv_methods: tuple[str, ...] = RV_METHODS,
     pair_methods: tuple[str, ...] = PAIR_METHODS,
+    propensity: pd.DataFrame | None = None,
+    matching: MatchingSettings | None = None,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Sensitivity measures for the whole-cohort effect estimates, in long format.
 
@@ -173,8 +176,8 @@ def sensitivity_table(
       :func:`evalue_ci`. Rows on the ``per_0.1_upc`` scale are converted as a contrast of 0.1 UPC,
       as EValue's ``evalues.OLS`` does with ``delta``.
     - ``rosenbaum_gamma``: rows of ``pair_methods`` when ``pairs`` is given
-      (:func:`rosenbaum_gamma` on treated-minus-control pair differences, one-sided in the
-      direction of the estimate).
+      (:func:`rosenbaum_gamma` on treated-minus-control pair differences of 1:1 pairs without
+      replacement, two-sided: alpha/2 on the side of the estimate).
     - ``rv_q1``, ``rv_q1_alpha``: rows of ``rv_methods``, with :math:`t` = estimate / std_error
       and :math:`df = n_{treated} + n_{control} - 2` (the number of regressors is not in the
       table; the notes say so).
@@ -189,14 +192,19 @@ def sensitivity_table(
     analysis : DataFrame
         The analysis cohort: client_id, treatment (0/1) and the outcome columns.
     pairs : DataFrame or None
-        Matched pairs (treated_id, control_id); None skips the Rosenbaum bounds.
+        Matched pairs (treated_id, control_id) to use as given; the workflow passes `propensity`
+        instead. Neither skips the Rosenbaum bounds.
     outcome_types : mapping
         Outcome name to ``"binary"``, ``"continuous"`` or ``"count"``.
     alpha : float
-        Level for ``rv_q1_alpha`` (two-sided) and ``rosenbaum_gamma`` (one-sided).
+        Level of ``rv_q1_alpha`` and ``rosenbaum_gamma`` (both two-sided).
     covariates : sequence of Covariate, optional
         The confounders, for the ATE's model-based untreated mean (without them: the raw
         control mean, said in the notes).
+    propensity, matching, seed
+        The match stage's scores (client_id, logit) and the matching settings: the bounds then use
+        a 1:1 re-match without replacement within each outcome's clients
+        (:func:`deepvalue.robustness.rosenbaum.rematched_pairs`).
     rv_methods, pair_methods : tuple of str
         Methods that get robustness values and Rosenbaum bounds.
 
@@ -276,11 +284,15 @@ def sensitivity_table(
 
         # Rosenbaum bounds
         if rec["method"] in pair_methods:
-            if pairs is None:
-                add(rec, "rosenbaum_gamma", float("nan"), "no matched pairs given")
+            if pairs is None and (propensity is None or matching is None):
+                add(rec, "rosenbaum_gamma", float("nan"), "no matched pairs or propensity scores given")
             else:
                 if outcome not in pair_cache:
-                    pair_cache[outcome] = _pair_outcomes(pairs, analysis, outcome)
+                    pair_cache[outcome] = (
+                        rematched_pairs(analysis, outcome, propensity, matching, seed)
+                        if propensity is not None and matching is not None
+                        else _pair_outcomes(pairs, analysis, outcome)
+                    )
                 y1, y0, pnote = pair_cache[outcome]
                 direction = "greater" if est >= 0 else "less"
                 test = (
@@ -288,7 +300,9 @@ def sensitivity_table(
                     if otype == "binary"
                     else "Wilcoxon signed-rank test, normal approximation"
                 )
-                g = rosenbaum_gamma(y1, y0, outcome_type=otype, alpha=alpha, alternative=direction)
+                # two-sided: alpha/2 on the side of the estimate (its sign is chosen after seeing the
+                # data, so a one-sided alpha test in that direction has twice the nominal size)
+                g = rosenbaum_gamma(y1, y0, outcome_type=otype, alpha=alpha / 2, alternative=direction)
                 extra = ""
                 if g == 1.0:
                     extra = "; not significant at Gamma = 1"
@@ -298,9 +312,9 @@ def sensitivity_table(
                     rec,
                     "rosenbaum_gamma",
                     g,
-                    f"{test}, one-sided ({'treated higher' if direction == 'greater' else 'treated lower'}), "
-                    f"alpha = {alpha}, precision 0.01{extra}; {pnote}; the pairs are those of the match "
-                    "stage, not of this row's outcome-specific sample",
+                    f"{test}, two-sided at alpha = {alpha} (alpha/2 on the side of the estimate: "
+                    f"{'treated higher' if direction == 'greater' else 'treated lower'}), precision 0.01{extra}; "
+                    f"{pnote}",
                 )
 
         # robustness values

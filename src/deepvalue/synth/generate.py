@@ -64,8 +64,11 @@ class SyntheticExtract:
 # ============================================================================================
 
 
+SCENARIOS = ("default", "null")
+
+
 def generate_extract(
-    n_clients: int, seed: int = 1, messy: bool = False, exposure: dict | None = None
+    n_clients: int, seed: int = 1, messy: bool = False, exposure: dict | None = None, scenario: str = "default"
 ) -> SyntheticExtract:
     """Generate a synthetic extract with known true effects of relational continuity.
 
@@ -84,6 +87,10 @@ def generate_extract(
         Overrides of :data:`DEFAULT_EXPOSURE` (index, threshold, window_contacts,
         window_max_days). The world (clients, contacts, workers) does not depend on it; the
         realised outcomes and the truth do.
+    scenario : {"default", "null"}
+        ``null``: continuity has no effect on any outcome (every effect term is zero; the same
+        random stream, so the world is that of ``default``), for checking that nothing rejects
+        more often than its level. The truth records the scenario.
 
     Returns
     -------
@@ -101,6 +108,8 @@ def generate_extract(
     """
     if isinstance(n_clients, bool) or not isinstance(n_clients, (int, np.integer)) or n_clients < 1:
         raise ValueError("n_clients must be a positive integer")
+    if scenario not in SCENARIOS:
+        raise ValueError(f"scenario must be one of {', '.join(SCENARIOS)}, not {scenario!r}")
     n = int(n_clients)
     exp = _resolve_exposure(exposure)
     k, max_days = exp["window_contacts"], exp["window_max_days"]
@@ -117,7 +126,7 @@ def generate_extract(
     wk = _draw_workers(rng, int(slots.sum()), max(horizon, int(sched.day.max())))
     worker = _holder(wk, sched.slot, sched.day)
     first_worker = worker[starts]
-    potential = _draw_potential_outcomes(rng, cl, wk.quality[first_worker])
+    potential = _draw_potential_outcomes(rng, cl, wk.quality[first_worker], 0.0 if scenario == "null" else 1.0)
     date_draws = _draw_outcome_dates(rng, n)
 
     # Calendar: the extract is taken once every outcome can be observed. The allowance keeps
@@ -227,6 +236,7 @@ def generate_extract(
         "outcomes": truth_outcomes,
         "messy": {"enabled": bool(messy), **messy_counts},
         "dgp": _dgp_parameters(slots, len(worker_order)),
+        **({"scenario": scenario} if scenario != "default" else {}),
     }
     return SyntheticExtract(
         clients=clients_df,

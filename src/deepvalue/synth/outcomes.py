@@ -55,19 +55,22 @@ class _Potential:
     y1: FloatArray
 
 
-def _draw_potential_outcomes(rng: np.random.Generator, cl: _Clients, quality: FloatArray) -> dict[str, _Potential]:
+def _draw_potential_outcomes(
+    rng: np.random.Generator, cl: _Clients, quality: FloatArray, effect: float = 1.0
+) -> dict[str, _Potential]:
+    """Potential outcomes; ``effect`` scales every effect of continuity (0: the null scenario)."""
     n = len(cl.site)
     c = cl.complexity
     employment = cl.service == 0
 
     job_lp = JOB_INTERCEPT + np.asarray(SITE_JOB_LOGIT)[cl.site] + JOB_QUALITY * quality - JOB_COMPLEXITY * c
     p0 = _expit(job_lp)
-    p1 = _expit(job_lp + BETA_JOB + BETA_JOB_COMPLEXITY * c)
+    p1 = _expit(job_lp + effect * (BETA_JOB + BETA_JOB_COMPLEXITY * c))
     u = rng.random(n)  # one uniform couples Y(0) and Y(1): Y(1) >= Y(0) for every client
     job = _Potential(employment, p0, p1, (u < p0).astype(np.float64), (u < p1).astype(np.float64))
 
     m0 = INCOME_MEAN_GBP + np.asarray(SITE_INCOME_GBP)[cl.site] + INCOME_QUALITY * quality - INCOME_COMPLEXITY * c
-    m1 = m0 + TAU_INCOME_GBP + TAU_INCOME_COMPLEXITY * c
+    m1 = m0 + effect * (TAU_INCOME_GBP + TAU_INCOME_COMPLEXITY * c)
     noise = INCOME_SD_GBP * rng.standard_normal(n)
     income = _Potential(~employment, m0, m1, np.round(m0 + noise, 2), np.round(m1 + noise, 2))
 
@@ -79,7 +82,7 @@ def _draw_potential_outcomes(rng: np.random.Generator, cl: _Clients, quality: Fl
         + CRISIS_WELFARE_LOG * cl.service
     )
     mu0 = np.exp(log_mu)
-    mu1 = np.exp(log_mu + np.asarray([BETA_CRISIS[s] for s in SERVICES])[cl.service])
+    mu1 = np.exp(log_mu + effect * np.asarray([BETA_CRISIS[s] for s in SERVICES])[cl.service])
     crisis = _Potential(
         np.ones(n, dtype=bool),
         mu0,

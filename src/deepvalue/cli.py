@@ -143,7 +143,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
     differences = verify(args.results, snakefile=args.snakefile, cores=args.cores)
     if differences:
-        print(f"{args.results}: the rerun does not reproduce the results ({len(differences)} differences):")
+        print(f"{args.results}: not reproduced ({len(differences)} differences from the manifest or the rerun):")
         for line in differences:
             print(f"  - {line}")
         return 1

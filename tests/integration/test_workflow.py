@@ -376,7 +376,39 @@ def test_manifest_and_verify(clean_run, tmp_path):
     (copy / "MANIFEST.sha256").write_text("\n".join(lines) + "\n")
     prov = json.loads((copy / "provenance.json").read_text())
     assert all(Path(r["path"]).is_absolute() for r in prov["inputs"].values())
-    assert verify(copy) == ["estimates.csv: bytes differ"]
+    assert verify(copy) == [
+        "estimates.csv: edited since the run (SHA-256 differs from the manifest)",
+        "estimates.csv: bytes differ",
+    ]
+
+
+def test_verify_hashes_the_files_on_disk(clean_run, tmp_path):
+    """Reliability item 1: an edited report or table, a deleted or an added output is named
+    (the files are hashed against the manifest, not only the rerun's manifest)."""
+    import shutil
+
+    from deepvalue.pipeline.reproduce import files_on_disk_differences
+
+    results, _ = clean_run
+    assert files_on_disk_differences(results) == []
+    copy = tmp_path / "results"
+    shutil.copytree(results, copy)
+    html = (copy / "report.html").read_text()
+    (copy / "report.html").write_text(html.replace("</body>", "<p>edited</p></body>"))
+    table = (copy / "publish" / "estimates.csv").read_text().splitlines()
+    table[1] = table[1].replace("0.", "9.", 1)
+    (copy / "publish" / "estimates.csv").write_text("\n".join(table) + "\n")
+    (copy / "value.csv").unlink()
+    (copy / "extra.csv").write_text("a\n1\n")
+    assert files_on_disk_differences(copy) == [
+        "publish/estimates.csv: edited since the run (SHA-256 differs from the manifest)",
+        "report.html: edited since the run (SHA-256 differs from the manifest)",
+        "value.csv: deleted since the run",
+        "extra.csv: added since the run (not in the manifest)",
+    ]
+    from deepvalue.cli import main
+
+    assert main(["verify", str(copy)]) == 1
 
 
 def test_verify_reports_changed_inputs(tmp_path):

@@ -448,7 +448,7 @@ def test_iv_2sls_matches_two_stage_hand_computation_and_linearmodels(sim):
     diag = lm_fit.first_stage.diagnostics.iloc[0]
     fs = iv_first_stage(d, z, sim["X"], cl)
     assert_allclose([fs.f_stat, fs.partial_r2], [diag["f.stat"], diag["partial.rsquared"]], rtol=TIGHT)
-    assert f"first-stage F = {fs.f_stat:.1f}" in est.notes
+    assert f"first-stage effective F = {fs.f_stat:.1f}" in est.notes
     assert est.estimand == "LATE" and not weak_instrument(fs) and fs.n_clusters == 60
 
 
@@ -654,7 +654,7 @@ def test_weak_instrument_helper_and_skipped_row():
         n_treated=500,
         n_control=400,
     )
-    assert np.isnan(row.estimate) and row.notes.startswith("skipped: weak instrument: first-stage F = 4.2")
+    assert np.isnan(row.estimate) and row.notes.startswith("skipped: weak instrument: first-stage effective F = 4.2")
 
 
 def test_estimates_frame_has_the_documented_columns(sim):
@@ -769,3 +769,34 @@ def test_dose_levels_equal_statsmodels_ols_on_level_indicators():
     assert_allclose([r.std_error for r in rows], ref.bse[1:4], rtol=1e-8)
     assert rows[2].n_treated == int((upc == 1.0).sum()) and rows[2].n_control == int((upc == 0.25).sum())
     assert dose_response(y, upc, X, g).estimand == "slope"
+
+
+def test_anderson_rubin_set_inverts_the_reduced_form_test():
+    """Review item 11: the AR set is every b whose cluster-robust test of Z in Y - b D on [Z, X]
+    (statsmodels OLS, cov_type="cluster") does not reject at 5%; checked on a grid."""
+    import statsmodels.api as sm
+
+    from deepvalue.effects.iv import anderson_rubin
+
+    rng = np.random.default_rng(12)
+    n = 1500
+    X = pd.DataFrame({"a": rng.normal(size=n)})
+    g = rng.integers(0, 80, n)
+    z = (rng.random(n) < 0.3).astype(float)
+    u = rng.normal(size=n)
+    d = ((0.8 * z + 0.5 * X["a"] + u + rng.normal(size=n)) > 0.5).astype(float)
+    y = 1.0 * d + X["a"] + u + rng.normal(size=n)
+    ar = anderson_rubin(y, d, z, X, g)
+    assert ar.kind == "bounded" and ar.lower < 1.0 < ar.upper
+    design = sm.add_constant(np.column_stack([z, X["a"].to_numpy()]))
+
+    def p_of(b):
+        fit = sm.OLS(y - b * d, design).fit(cov_type="cluster", cov_kwds={"groups": g})
+        return float(np.asarray(fit.pvalues)[1])
+
+    assert p_of(ar.lower) == pytest.approx(0.05, abs=1e-6) and p_of(ar.upper) == pytest.approx(0.05, abs=1e-6)
+    assert p_of((ar.lower + ar.upper) / 2) > 0.05 and p_of(ar.lower - 0.05) < 0.05
+    assert ar.p_value == pytest.approx(p_of(0.0), rel=1e-8)
+    # a useless instrument: the set is unbounded, never a confident interval
+    weak = anderson_rubin(y, d, rng.random(n) < 0.3, X, g)
+    assert weak.kind in ("rays", "everything")

@@ -358,3 +358,57 @@ def test_numbers_parse_alike_on_arrow_and_pandas_paths():
     vals, bad = parse_numbers(dirty)  # arrow refuses, pandas names the bad rows
     assert bad.tolist() == [3, 4]
     assert vals[[0, 1, 5]].tolist() == [1.0, 2.5, -300.0]
+
+
+def test_infinite_or_overflowing_numeric_covariate_is_refused(tiny):
+    """Reliability item 14: inf, -Infinity and 1e308 passed validation and crashed the match stage."""
+
+    def bad(frame):
+        frame.loc[[1, 3, 5], "age"] = ["inf", "-Infinity", "1e308"]
+        return frame
+
+    edit(tiny, "clients", bad)
+    p = only(problems(tiny), "clients", "age")
+    text = p.render()
+    assert p.rows == (3, 5, 7) and p.count == 3, text
+    assert "infinite or implausibly large" in text or "text in a numeric covariate" in text
+
+
+def test_dollar_signs_in_labels_are_plain_text(tmp_path):
+    """Reliability item 15: a '$' in a site name crashed matplotlib's mathtext."""
+    import numpy as np
+
+    from deepvalue.cohort.figures import plot_share_continuous
+
+    analysis = pd.DataFrame(
+        {
+            "site": ["Hub $x^$", "Office $\\frac$", "Hub $x^$", "Office $\\frac$"] * 5,  # invalid mathtext
+            "service": "employment",
+            "treatment": np.tile([1, 0], 10),
+        }
+    )
+    out = tmp_path / "share.png"
+    plot_share_continuous(analysis, out)
+    assert out.stat().st_size > 0
+
+
+def test_dates_with_a_utc_offset_keep_their_local_calendar_date():
+    """Reliability item 4: 2021-01-04T10:00:00+01:00 parsed as 3 January (converted to UTC first)."""
+    import datetime as dt
+
+    values, bad = parse_dates(
+        pa.chunked_array([["2021-01-04T10:00:00+01:00", "2021-01-04T00:30:00+01:00", "2021-01-05", None]]), None
+    )
+    assert values.to_pylist() == [dt.date(2021, 1, 4), dt.date(2021, 1, 4), dt.date(2021, 1, 5), None]
+    assert bad.size == 0
+
+
+def test_mixed_utc_offsets_are_refused_with_a_message(tiny):
+    def mixed(frame):
+        frame.loc[0, "start_date"] = frame.loc[0, "start_date"] + "T10:00:00Z"
+        frame.loc[2, "start_date"] = frame.loc[2, "start_date"] + "T10:00:00+05:00"
+        return frame
+
+    edit(tiny, "clients", mixed)
+    p = only(problems(tiny), "clients", "start_date")
+    assert "different UTC offsets (+05:00, Z" in p.render() and p.rows == (2, 4)

@@ -25,7 +25,7 @@ def nearest_pairs(x, d, M):
     return np.array(t), np.array(c)
 
 
-@pytest.mark.parametrize("row", pd.read_csv(REF / "matching_r.csv").itertuples(), ids=lambda r: f"M{r.M}-J{r.J}")
+@pytest.mark.parametrize("row", list(pd.read_csv(REF / "matching_r.csv").itertuples()), ids=lambda r: f"M{r.M}-J{r.J}")
 def test_agrees_with_r_matching(row):
     table = pd.read_csv(REF / "table.csv")
     x, d, y = (table[c].to_numpy() for c in ("x", "d", "y"))

@@ -11,6 +11,9 @@ import matplotlib
 matplotlib.use("Agg")  # before pyplot: files only, no screen
 import matplotlib.pyplot as plt  # noqa: E402
 
+# labels are plain text: a site called "Unit $2" must not be parsed as mathtext (and crash)
+matplotlib.rcParams["text.parse_math"] = False
+
 __all__ = ["plt", "save_figure"]
 
 

@@ -20,7 +20,7 @@ from deepvalue.core.keys import positions_in
 from deepvalue.core.settings import Outcome, Settings
 from deepvalue.effects.base import EffectEstimate, estimates_frame, skipped_estimate
 from deepvalue.effects.dose import dose_levels, dose_response
-from deepvalue.effects.iv import iv_2sls, iv_first_stage, weak_instrument
+from deepvalue.effects.iv import iv_2sls
 from deepvalue.effects.linear import logit_ame, matched_regression, naive_difference, regression_adjustment
 from deepvalue.effects.matched import abadie_imbens_att
 from deepvalue.effects.weighting import aipw, ipw, overlap_weighted
@@ -306,20 +306,16 @@ def _iv(rows, instrument, y, d, X, cluster, name, scale, subgroup, n_t, n_c) -> 
             subgroup=subgroup,
         )
     zf = z.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    note = ""
+    if "first_contact_date" in rows and "index_date" in rows:
+        # a departure inside the window goes with longer windows (slower contact cadence), which
+        # may matter for outcomes on its own: the window's length joins the IV's confounders
+        days = (pd.to_datetime(rows["index_date"]) - pd.to_datetime(rows["first_contact_date"])).dt.days
+        X = X.assign(window_days=days.to_numpy(dtype=float))
+        note = "exposure window length (days) among the IV's confounders"
     try:
-        first = iv_first_stage(d, zf, X, cluster, y=y, subgroup=subgroup)
-        if weak_instrument(first):
-            return skipped_estimate(
-                name,
-                "iv",
-                "LATE",
-                scale,
-                f"weak instrument: {first.describe()}",
-                n_treated=n_t,
-                n_control=n_c,
-                subgroup=subgroup,
-            )
-        return _named("iv", iv_2sls(y, d, zf, X, cluster, outcome=name, subgroup=subgroup, scale=scale))
+        row = _named("iv", iv_2sls(y, d, zf, X, cluster, outcome=name, subgroup=subgroup, scale=scale))
+        return dataclasses.replace(row, notes="; ".join(x for x in (row.notes, note) if x))
     except AnalysisError as exc:
         reason = "; ".join(p.message for p in exc.problems)
         return skipped_estimate(name, "iv", "LATE", scale, reason, n_treated=n_t, n_control=n_c, subgroup=subgroup)

@@ -19,6 +19,7 @@ from deepvalue.core.settings import ExtractSettings, Settings
 from deepvalue.core.tabular import write_parquet
 from deepvalue.extract.identifiers import identifier_column_kind, identifier_value_hits
 from deepvalue.extract.read import (
+    MixedOffsetsError,
     _null_positions,
     _pd,
     _sample_values,
@@ -33,6 +34,8 @@ TABLES = ("clients", "contacts", "outcomes", "workers")
 ID_COLUMNS = ("client_id", "worker_id", "contact_id")
 DATE_COLUMNS = ("start_date", "contact_date", "outcome_date", "end_date")
 MAX_SHOWN = 5
+# larger magnitudes in a numeric covariate are overflows or placeholders, and break the propensity fit
+MAX_ABS_NUMBER = 1e12
 
 
 @dataclass
@@ -190,7 +193,19 @@ def _required_text(table: pa.Table, src: str, name: str, canon: str, path: Path,
 def _dates(
     table: pa.Table, src: str, name: str, canon: str, path: Path, fmt: str | None, col: _Collector, required: bool
 ) -> pa.Array:
-    values, bad = parse_dates(table[src], fmt)
+    try:
+        values, bad = parse_dates(table[src], fmt)
+    except MixedOffsetsError as exc:
+        col.add(
+            name,
+            src,
+            f"dates with different UTC offsets ({', '.join(exc.offsets)}; e.g. "
+            f"{_sample_values(table[src], exc.positions)})",
+            "export every date on one clock (local dates without offsets, or all with the same offset)",
+            positions=exc.positions,
+            path=str(path),
+        )
+        return pa.nulls(table.num_rows, pa.date32())
     if bad.size:
         shown = _sample_values(table[src], bad)
         expect = f"dates in the format {fmt!r}" if fmt else "ISO 8601 dates (YYYY-MM-DD)"
@@ -264,6 +279,18 @@ def _clients(opened, settings, col, reports) -> pd.DataFrame | None:
                     f"text in a numeric covariate (e.g. {_sample_values(raw, bad)})",
                     "give numbers only (leave the cell empty when unknown), or declare the covariate as categorical",
                     positions=bad,
+                    path=str(path),
+                )
+            huge = np.flatnonzero(~np.isnan(vals) & ~(np.abs(vals) <= MAX_ABS_NUMBER))
+            if huge.size:
+                col.add(
+                    "clients",
+                    name,
+                    f"infinite or implausibly large values (e.g. {_sample_values(raw, huge)}; limit "
+                    f"{MAX_ABS_NUMBER:.0e})",
+                    "export the real values (an overflow or a placeholder such as 1e308 is not a measurement), "
+                    "or leave the cells empty when unknown",
+                    positions=huge,
                     path=str(path),
                 )
             frame[name] = vals

@@ -79,11 +79,24 @@ def _mask_positions(mask) -> np.ndarray:
     return np.flatnonzero(np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool))
 
 
+_OFFSET = r"(Z|[+-]\d{2}:?\d{2})$"
+
+
+class MixedOffsetsError(ValueError):
+    """A date column whose values carry different UTC offsets (``positions``: rows with one)."""
+
+    def __init__(self, positions: np.ndarray, offsets: list[str]) -> None:
+        super().__init__(f"different UTC offsets: {', '.join(offsets)}")
+        self.positions, self.offsets = positions, offsets
+
+
 def parse_dates(arr: pa.ChunkedArray, date_format: str | None) -> tuple[pa.Array, np.ndarray]:
     """Dates as date32 and positions of non-empty values that are not dates.
 
     ISO 8601 (``2024-03-01``, also with a time part) when `date_format` is None, else the strftime
-    format. A time of day is dropped: the pipeline works in days. Only the distinct strings are
+    format. A time of day is dropped: the pipeline works in days. With a UTC offset the local
+    calendar date is kept (``2021-01-04T10:00:00+01:00`` is 4 January); values with different
+    offsets in one column raise :class:`MixedOffsetsError`. Only the distinct strings are
     parsed (an extract of millions of contacts has a few thousand distinct dates), strictly, by
     pandas: arrow's own parser is faster per value but rolls impossible dates over (2024-02-30
     becomes 1 March).
@@ -99,6 +112,18 @@ def parse_dates(arr: pa.ChunkedArray, date_format: str | None) -> tuple[pa.Array
     if isinstance(enc, pa.ChunkedArray):
         enc = enc.combine_chunks()
     distinct = pd.Series(enc.dictionary.to_pylist(), dtype=object)
+    if date_format is None:
+        # A UTC offset ("2021-01-04T10:00:00+01:00", "...Z") is the clock the record was made on:
+        # keep its local calendar date (converting to UTC first moved 10:00+01:00 to the day before).
+        # Different offsets in one column are refused: which calendar is meant is unclear.
+        offsets = distinct.astype(str).str.extract(_OFFSET, expand=False)
+        kinds = sorted(set(offsets.dropna()))
+        if len(kinds) > 1:
+            codes = np.asarray(pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False))
+            rows = np.flatnonzero(np.isin(codes, np.flatnonzero(offsets.notna().to_numpy())))
+            raise MixedOffsetsError(rows, kinds)
+        if kinds:
+            distinct = distinct.astype(str).str.replace(_OFFSET, "", regex=True)
     parsed = pd.to_datetime(distinct, format=date_format or "ISO8601", errors="coerce")
     days = parsed.dt.floor("D").to_numpy(dtype="datetime64[D]")
     bad_distinct = np.flatnonzero(np.isnat(days))

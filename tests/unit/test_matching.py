@@ -551,3 +551,46 @@ def test_psm_matches_within_each_outcomes_population(synthetic):
     assert row["estimate"] == pytest.approx(hand, rel=1e-12)
     assert row["n_treated"] == len(by_treated) == m.n_treated_matched
     assert "Abadie-Imbens" in row["notes"] and "matched within this population" in row["notes"]
+
+
+def test_an_outcome_without_variation_gets_skipped_rows_not_p_values(synthetic):
+    """Reliability item 2: job_start all 0 gave every method an effect of 0, SE ~1e-16, p ~2e-5."""
+    from deepvalue.effects.table import run_estimates
+    from deepvalue.robustness.dowhy_tables import dowhy_rows, refutation_rows
+
+    analysis, cfg = synthetic
+    frame = analysis.copy()
+    frame.loc[frame["job_start"].notna(), "job_start"] = 0.0
+    out = run_matching(frame, cfg)
+    table = run_estimates(frame, cfg, out.propensity, subgroups=["service"])
+    job = table[table["outcome"] == "job_start"]
+    assert len(job) > 10 and job["estimate"].isna().all() and job["p_value"].isna().all()
+    assert job["notes"].str.contains("no variation to estimate from: 0 events").all()
+    other = table[table["outcome"] == "income_gain_gbp"]
+    assert other["estimate"].notna().any()
+    small = dataclasses.replace(cfg, outcomes=tuple(o for o in cfg.outcomes if o.name == "job_start"))
+    dw = dowhy_rows(frame, small)
+    assert dw["estimate"].isna().all() and dw["notes"].str.contains("no variation").all()
+    ref = refutation_rows(frame, small)
+    assert list(ref["refuter"]) == ["(none)"] and "no variation" in ref["reading"].iloc[0]
+
+
+def test_small_subgroups_are_skipped_by_a_stated_rule_not_crashed(synthetic):
+    """Reliability item 3: subgroups by ethnicity crashed the step (math domain error in a logit
+    SE with 24 rows and 23 parameters) or published an SE of 0.00127 from 29 rows."""
+    from deepvalue.effects.table import run_estimates
+
+    analysis, cfg = synthetic
+    out = run_matching(analysis, cfg)
+    table = run_estimates(analysis, cfg, out.propensity, subgroups=["ethnicity"])
+    sub = table[table["subgroup"].str.startswith("ethnicity=")]
+    small = sub[sub["notes"].str.contains("too few clients for the model")]
+    assert len(small) > 0 and small["estimate"].isna().all()
+    assert small["notes"].str.contains("at least 5 per parameter").all()
+    import re
+
+    for note in small["notes"]:
+        n, k = map(int, re.search(r"(\d+)(?: in the smaller arm)? for (\d+) parameters", note).groups())
+        assert n < 5 * k
+    # the larger groups still get their estimates
+    assert sub.loc[sub["subgroup"] == "ethnicity=White", "estimate"].notna().any()

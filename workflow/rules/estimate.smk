@@ -30,6 +30,8 @@ rule estimate_effects:
             "matching",
             "exposure",
             "estimation.methods",
+            "estimation.min_rows_per_parameter",
+            "estimation.min_events_per_arm",
             "estimation.subgroups",
             "weighting",
             "seed",
@@ -56,7 +58,7 @@ rule dowhy_bootstrap:
         mem_mb=4000,
         runtime=30,
     params:
-        settings=get_settings("covariates", "outcomes", "estimation.dowhy", "seed"),
+        settings=get_settings("covariates", "outcomes", "estimation.dowhy", "estimation.min_events_per_arm", "seed"),
     script:
         "../../scripts/dowhy_bootstrap.py"
 
@@ -78,7 +80,7 @@ rule estimate_dowhy:
         mem_mb=6000,
         runtime=30,
     params:
-        settings=get_settings("covariates", "outcomes", "estimation.dowhy", "seed"),
+        settings=get_settings("covariates", "outcomes", "estimation.dowhy", "estimation.min_events_per_arm", "seed"),
     script:
         "../../scripts/estimate_dowhy.py"
 
@@ -103,7 +105,7 @@ rule refute_effects:
         mem_mb=6000,
         runtime=30,
     params:
-        settings=get_settings("covariates", "outcomes", "estimation.dowhy", "seed"),
+        settings=get_settings("covariates", "outcomes", "estimation.dowhy", "estimation.min_events_per_arm", "seed"),
     script:
         "../../scripts/refute_effects.py"
 

@@ -171,6 +171,10 @@ class EstimationSettings:
     methods: tuple[MethodName, ...] | NotGiven = field(default_factory=lambda: NotGiven("estimation.methods"))
     subgroups: tuple[str, ...] | NotGiven = field(default_factory=lambda: NotGiven("estimation.subgroups"))
     dowhy: DowhySettings | NotGiven = field(default_factory=lambda: NotGiven("estimation.dowhy"))
+    min_rows_per_parameter: int | NotGiven = field(
+        default_factory=lambda: NotGiven("estimation.min_rows_per_parameter")
+    )
+    min_events_per_arm: int | NotGiven = field(default_factory=lambda: NotGiven("estimation.min_events_per_arm"))
 
 
 @dataclass(frozen=True)
@@ -248,6 +252,9 @@ def _estimation(raw: Mapping[str, Any]) -> EstimationSettings:
         values["subgroups"] = tuple(raw["subgroups"])
     if "dowhy" in raw:
         values["dowhy"] = _plain(DowhySettings, raw["dowhy"])
+    for key in ("min_rows_per_parameter", "min_events_per_arm"):
+        if key in raw:
+            values[key] = int(raw[key])
     return EstimationSettings(**values)
 
 

@@ -121,6 +121,7 @@ def estimate_own_table(
             "outcomes": [{"name": outcome, "type": kind}],
             "propensity": {},
             "matching": {"replace": True, "exact": []},
+            "estimation": {"min_rows_per_parameter": 5, "min_events_per_arm": 5},
             "seed": seed,
         }
     )

@@ -66,6 +66,11 @@ def _attempt(
         return _named(method, fn())
     except AnalysisError as exc:
         reason = "; ".join(p.message for p in exc.problems) or str(exc)
+    except Exception as exc:  # noqa: BLE001 - an estimator failure is a skipped row, never a crashed step
+        log.exception(
+            "%s %s %s%s: the estimator failed", outcome, method, estimand, f" ({subgroup})" if subgroup else ""
+        )
+        reason = f"the estimator failed ({type(exc).__name__}: {exc}); the traceback is in the rule's log"
         log.warning(
             "%s %s %s%s: not estimated: %s", outcome, method, estimand, f" ({subgroup})" if subgroup else "", reason
         )
@@ -110,10 +115,29 @@ def estimate_outcome(
     X = design.X
     cluster = _cluster_codes(rows[roles.cluster]) if roles.cluster else None
     out: list[EffectEstimate] = []
+    est_cfg = settings.estimation
+    degenerate = outcome_without_variation(y, d, kind, est_cfg.min_events_per_arm)
+    if degenerate:
+        log.warning("%s%s: no estimates: %s", name, f" ({subgroup})" if subgroup else "", degenerate)
+        return [
+            skipped_estimate(name, m, e, sc, degenerate, n_treated=n_t, n_control=n_c, subgroup=subgroup)
+            for m, e, sc in planned_rows(methods, kind, scale, roles.index, rows)
+        ]
+    p = X.shape[1]
+    per = est_cfg.min_rows_per_parameter
+    # parameters of each method's model on this population: the stated rows-per-parameter rule
+    params = {"regression": 2 + 2 * p, "logit_ame": 2 + p, "iv": 3 + p, "dose_response": 2 + p, "dose_levels": 4 + p}
 
     def add(method: str, estimand: str, fn: Callable[[], EffectEstimate]) -> None:
-        if method in methods:
-            out.append(_attempt(method, estimand, name, scale, subgroup, fn, n_t, n_c))
+        if method not in methods:
+            return
+        few = too_few_rows(len(rows), params.get(method), per)
+        if few:
+            out.append(
+                skipped_estimate(name, method, estimand, scale, few, n_treated=n_t, n_control=n_c, subgroup=subgroup)
+            )
+            return
+        out.append(_attempt(method, estimand, name, scale, subgroup, fn, n_t, n_c))
 
     kw = dict(outcome=name, subgroup=subgroup)
     add("naive", "ATE", lambda: naive_difference(y, d, scale=scale, **kw))
@@ -125,10 +149,23 @@ def estimate_outcome(
         add("psm", "ATT", lambda: _psm(rows, y, d, propensity, settings, scale, kw))
 
     if any(m in methods for m in WEIGHTING_METHODS):
-        out += _weighting_rows(rows, y, d, X, cluster, settings, trimmed, name, scale, subgroup, methods)
+        few = too_few_rows(len(rows), 1 + p, per) or too_few_rows(min(n_t, n_c), 1 + p, per, "in the smaller arm")
+        if few:
+            out += [
+                skipped_estimate(name, m, e, scale, few, n_treated=n_t, n_control=n_c, subgroup=subgroup)
+                for m, e in WEIGHTING_ROWS
+                if m in methods
+            ]
+        else:
+            out += _weighting_rows(rows, y, d, X, cluster, settings, trimmed, name, scale, subgroup, methods)
 
     if "iv" in methods:
-        out.append(_iv(rows, roles.instrument, y, d, X, cluster, name, scale, subgroup, n_t, n_c))
+        few = too_few_rows(len(rows), params["iv"], per)
+        out.append(
+            skipped_estimate(name, "iv", "LATE", scale, few, n_treated=n_t, n_control=n_c, subgroup=subgroup)
+            if few
+            else _iv(rows, roles.instrument, y, d, X, cluster, name, scale, subgroup, n_t, n_c)
+        )
     index = roles.index
     if index and index in rows:
         add(
@@ -138,6 +175,9 @@ def estimate_outcome(
         )
         if "dose_levels" in methods:
             try:
+                few = too_few_rows(len(rows), params["dose_levels"], per)
+                if few:
+                    raise AnalysisError([Problem("analysis", name, few, "")])
                 found = dose_levels(y, rows[index].to_numpy(dtype=float), X, cluster, index_name=index, **kw)
                 out += [_named("dose_levels", r) for r in found]
             except AnalysisError as exc:
@@ -216,6 +256,62 @@ def _weighting_rows(rows, y, d, X, cluster, settings, trimmed, name, scale, subg
             if note:
                 row = dataclasses.replace(row, notes="; ".join(x for x in (row.notes, note) if x))
             out.append(row)
+    return out
+
+
+def outcome_without_variation(y: np.ndarray, d: np.ndarray, kind: str, min_events: int) -> str | None:
+    """Why no method can be run on this outcome, or None.
+
+    A binary outcome needs at least `min_events` events and as many non-events in each arm; a
+    continuous or count outcome some variation in each arm. Otherwise every method would report
+    an effect of 0 with an SE of 0 or 1e-16 and a confident p-value.
+
+    >>> d = np.r_[np.ones(20), np.zeros(20)]
+    >>> outcome_without_variation(np.zeros(40), d, "binary", 5)[:60]
+    'no variation to estimate from: 0 events and 20 non-events am'
+    >>> outcome_without_variation(np.tile([1.0, 0.0], 20), d, "binary", 5) is None
+    True
+    """
+    ok = ~np.isnan(y)
+    y, d = y[ok], d[ok]
+    arms = [y[d == 1], y[d == 0]]
+    if kind == "binary":
+        counts = [(int(a.sum()), int((a == 0).sum())) for a in arms]
+        if min(min(c) for c in counts) < min_events:
+            (e1, n1), (e0, n0) = counts
+            return (
+                f"no variation to estimate from: {e1} events and {n1} non-events among the treated, {e0} and {n0} "
+                f"among the controls (at least {min_events} of each per arm; estimation.min_events_per_arm)"
+            )
+        return None
+    flat = [label for label, a in zip(("treated", "controls"), arms) if a.size < 2 or np.ptp(a) == 0]
+    if flat:
+        return f"no variation to estimate from: the outcome is constant among the {' and the '.join(flat)}"
+    return None
+
+
+def too_few_rows(n: int, parameters: int | None, per: int, where: str = "") -> str | None:
+    """The rows-per-parameter rule: a model needs at least `per` clients per parameter."""
+    if parameters is None or n >= per * parameters:
+        return None
+    return (
+        f"too few clients for the model: {n}{' ' + where if where else ''} for {parameters} parameters "
+        f"(at least {per} per parameter; estimation.min_rows_per_parameter)"
+    )
+
+
+def planned_rows(methods: Sequence[str], kind: str, scale: str, index: str | None, rows: pd.DataFrame):
+    """The (method, estimand, scale) rows estimate_outcome gives, for skipping them all at once."""
+    plan = [("naive", "ATE"), ("regression", "ATT"), ("regression", "ATE")]
+    if kind == "binary":
+        plan.append(("logit_ame", "ATT"))
+    plan += [("psm", "ATT"), *WEIGHTING_ROWS, ("iv", "LATE")]
+    out = [(m, e, scale) for m, e in plan if m in methods]
+    if index and index in rows:
+        if "dose_response" in methods:
+            out.append(("dose_response", "slope", f"per_0.1_{index}"))
+        if "dose_levels" in methods:
+            out.append(("dose_levels", "level_contrast", f"{index}_levels"))
     return out
 
 
@@ -318,6 +414,10 @@ def _iv(rows, instrument, y, d, X, cluster, name, scale, subgroup, n_t, n_c) -> 
         return dataclasses.replace(row, notes="; ".join(x for x in (row.notes, note) if x))
     except AnalysisError as exc:
         reason = "; ".join(p.message for p in exc.problems)
+        return skipped_estimate(name, "iv", "LATE", scale, reason, n_treated=n_t, n_control=n_c, subgroup=subgroup)
+    except Exception as exc:  # noqa: BLE001 - a skipped row, never a crashed step
+        log.exception("%s iv: the estimator failed", name)
+        reason = f"the estimator failed ({type(exc).__name__}: {exc}); the traceback is in the rule's log"
         return skipped_estimate(name, "iv", "LATE", scale, reason, n_treated=n_t, n_control=n_c, subgroup=subgroup)
 
 

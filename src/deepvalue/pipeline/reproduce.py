@@ -153,8 +153,8 @@ def verify(
             differences.append(f"input {name}: {path} no longer exists")
         elif sha256_file(path) != rec["sha256"]:
             differences.append(f"input {name}: {path} has changed since the run (SHA-256 differs)")
-    if differences:
-        return on_disk + differences
+    if differences:  # changed inputs first: a rerun on other inputs cannot reproduce the outputs
+        return differences + on_disk
     snakefile = Path(snakefile) if snakefile else Path(__file__).resolve().parents[3] / "Snakefile"
     if not snakefile.is_file():
         raise ConfigError(

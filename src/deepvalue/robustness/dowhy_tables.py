@@ -15,9 +15,20 @@ import pandas as pd
 from deepvalue.core.errors import AnalysisError
 from deepvalue.core.settings import Settings
 from deepvalue.effects.base import EffectEstimate, estimates_frame, skipped_estimate
-from deepvalue.effects.table import SCALES
+from deepvalue.effects.table import SCALES, outcome_without_variation
 
 log = logging.getLogger("deepvalue")
+
+
+def _degenerate(analysis: pd.DataFrame, spec, settings: Settings) -> str | None:
+    """Why DoWhy is not run on this outcome (no variation in an arm), as for our estimators."""
+    rows = analysis[analysis[spec.name].notna()]
+    return outcome_without_variation(
+        rows[spec.name].to_numpy(dtype=float),
+        rows["treatment"].to_numpy(dtype=float),
+        spec.type,
+        settings.estimation.min_events_per_arm,
+    )
 
 
 @contextlib.contextmanager
@@ -45,6 +56,8 @@ def bootstrap_rows(analysis: pd.DataFrame, settings: Settings, job: int = 0, job
     parts = [pd.DataFrame(columns=REPLICATE_COLUMNS).astype({"replicate": "int64", "estimate": float})]
     if dowhy.enabled and len(numbers):
         for spec in settings.outcomes:
+            if _degenerate(analysis, spec, settings):
+                continue
             try:
                 with _quiet_dowhy():
                     parts.append(
@@ -77,6 +90,11 @@ def dowhy_rows(analysis: pd.DataFrame, settings: Settings, replicates: pd.DataFr
     fields = {f.name for f in dataclasses.fields(EffectEstimate)}
     for spec in settings.outcomes:
         scale = SCALES[spec.type]
+        reason = _degenerate(analysis, spec, settings)
+        if reason:
+            for m, e in (("dowhy_regression", "ATE"), ("dowhy_psm", "ATT"), ("dowhy_ipw", "ATE")):
+                rows.append(skipped_estimate(spec.name, m, e, scale, reason))
+            continue
         try:
             with _quiet_dowhy():
                 found = dowhy_estimates(
@@ -126,6 +144,10 @@ def refutation_rows(analysis: pd.DataFrame, settings: Settings) -> pd.DataFrame:
         return pd.DataFrame(columns=REFUTATION_COLUMNS)
     parts = []
     for spec in settings.outcomes:
+        reason = _degenerate(analysis, spec, settings)
+        if reason:
+            parts.append(pd.DataFrame([{"outcome": spec.name, "refuter": "(none)", "reading": reason}]))
+            continue
         try:
             with _quiet_dowhy():
                 parts.append(

@@ -399,15 +399,7 @@ def _pick_rows(estimates: pd.DataFrame, values: Mapping) -> dict[str, pd.Series]
                 f"estimand '{estimand}' (need exactly 1); fix: choose one of: "
                 f"{', '.join(sorted(set(have)))}"
             )
-        row = hit.iloc[0]
-        est, se = row["estimate"], row["std_error"]
-        if not (_is_number(float(est)) and _is_number(float(se)) and float(se) >= 0):
-            raise ValueError(
-                f"estimates for {name} ({method} {estimand}): estimate {est!r} or "
-                f"std_error {se!r} is missing, infinite or negative; fix: value an "
-                "estimate with a finite standard error"
-            )
-        rows[name] = row
+        rows[name] = hit.iloc[0]
     return rows
 
 
@@ -493,9 +485,19 @@ def value_table(
     point_total = 0.0
     draw_total = np.zeros(draws)
     per_outcome = []
+    not_valued = []
     for name, spec in values["outcomes"].items():
         row = rows[name]
         est, se = float(row["estimate"]), float(row["std_error"])
+        if not (_is_number(est) and _is_number(se) and se >= 0):
+            # a skipped estimate (an outcome without variation, too few clients) is not valued:
+            # a row that says why, and the totals leave it out
+            why = str(row.get("notes", "") or "no estimate").strip()
+            per_outcome.append(
+                (name, math.nan, np.full(draws, math.nan), True, f"not valued: no {method} {estimand} estimate ({why})")
+            )
+            not_valued.append(name)
+            continue
         unit = uprate(spec["unit_value_gbp"], spec["price_year"], price_year, index)
         pv = present_value_factor(spec["duration_years"], spec["drop_off"], r)
         share = 1.0 if math.isnan(n_treated[name]) else n_treated[name] / cohort_ref
@@ -533,9 +535,11 @@ def value_table(
         f"basis: {cost_spec['basis'].strip()}; source: {cost_spec['source'].strip()}; "
         "held fixed (no interval)" + ("; ILLUSTRATIVE value" if cost_illus else "")
     )
+    valued = [o for o in values["outcomes"] if o not in not_valued]
     total_note = (
-        f"sum over outcomes ({', '.join(values['outcomes'])}), {method} {estimand}; "
+        f"sum over outcomes ({', '.join(valued) or 'none'}), {method} {estimand}; "
         "bootstrap draws independent across outcomes (ignores their correlation)"
+        + (f"; not valued (no estimate): {', '.join(not_valued)}" if not_valued else "")
     )
 
     for level, scale in (("per_client", 1.0), ("cohort", float(n_clients))):

@@ -18,6 +18,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from deepvalue.core.errors import AnalysisError, Problem
+from deepvalue.core.keys import positions_in
+from deepvalue.core.settings import MatchingSettings
+
 try:
     from numba import njit
 except ImportError:  # pragma: no cover - the same code runs as plain Python, about 100x slower
@@ -426,3 +430,63 @@ def _greedy_match(
             status[k] = 0
             n_sets += 1
     return n_pairs
+
+
+@dataclass(frozen=True)
+class PopulationMatch:
+    """A population matched on the match stage's scores: the matcher's result, the logit it used
+    (one per row of the population) and the exact-match strata (or None)."""
+
+    result: MatchResult
+    logit: npt.NDArray[np.float64]
+    strata: npt.NDArray[np.int64] | None
+    exact: tuple[str, ...]
+
+
+def match_population(
+    rows: pd.DataFrame,
+    propensity: pd.DataFrame,
+    matching: MatchingSettings,
+    seed: int,
+    *,
+    ratio: int | None = None,
+    replace: bool | None = None,
+) -> PopulationMatch:
+    """Match the clients of `rows` (an outcome's population, or a subgroup of it) on the logit the
+    match stage fitted (`propensity`: client_id, logit), with `matching`'s caliper, exact strata
+    and order; `ratio` and `replace` override the configured ones (the Rosenbaum bounds re-match
+    1:1 without replacement). Exact columns absent from `rows` are left out.
+
+    Raises
+    ------
+    AnalysisError
+        Some clients have no propensity score (the match stage ran on another cohort).
+    """
+    if propensity is None or len(propensity) == 0:
+        raise AnalysisError([Problem("match", None, "no propensity scores", "run the match stage")])
+    pos = positions_in(rows["client_id"].array, propensity["client_id"].array)
+    if (pos < 0).any():
+        raise AnalysisError(
+            [
+                Problem(
+                    "match",
+                    "client_id",
+                    f"{int((pos < 0).sum())} clients have no propensity score",
+                    "rerun the match stage",
+                )
+            ]
+        )
+    logit = propensity["logit"].to_numpy(dtype=float)[pos]
+    exact = tuple(c for c in matching.exact or () if c in rows)
+    strata = rows.groupby(list(exact), sort=True, dropna=False).ngroup().to_numpy() if exact else None
+    result = match_nearest(
+        logit,
+        rows["treatment"].to_numpy().astype(np.int64),
+        caliper=matching.caliper,
+        ratio=matching.ratio if ratio is None else ratio,
+        replace=matching.replace if replace is None else replace,
+        strata=strata,
+        order=matching.order,
+        seed=seed,
+    )
+    return PopulationMatch(result, logit, strata, exact)

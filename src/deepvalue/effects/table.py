@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from deepvalue.adjust.design import STRUCTURAL, covariate_design
-from deepvalue.adjust.matching import match_nearest
+from deepvalue.adjust.matching import match_population
 from deepvalue.adjust.propensity import fit_propensity
 from deepvalue.core.errors import AnalysisError, ConfigError, Problem, did_you_mean
 from deepvalue.core.keys import codes as keys_codes
@@ -328,35 +328,9 @@ def _psm(rows, y, d, propensity, settings: Settings, scale, kw) -> EffectEstimat
     """Matching within this population (an outcome's clients, or a subgroup of them) on the match
     stage's logit, with the configured matching rules; the Abadie-Imbens SE with replacement,
     CR1 by matched set without (MatchIt's practice, Abadie and Spiess 2021)."""
-    if propensity is None or len(propensity) == 0:
-        raise AnalysisError([Problem("match", None, "no propensity scores", "run the match stage")])
-    pos = positions_in(rows["client_id"].array, propensity["client_id"].array)
-    if (pos < 0).any():
-        raise AnalysisError(
-            [
-                Problem(
-                    "match",
-                    "client_id",
-                    f"{int((pos < 0).sum())} clients have no propensity score",
-                    "rerun the match stage",
-                )
-            ]
-        )
-    logit = propensity["logit"].to_numpy(dtype=float)[pos]
-    mcfg = settings.matching
-    exact = [c for c in mcfg.exact or () if c in rows]
-    strata = rows.groupby(exact, sort=True, dropna=False).ngroup().to_numpy() if exact else None
+    pm = match_population(rows, propensity, settings.matching, settings.seed)
+    m, logit, strata, mcfg = pm.result, pm.logit, pm.strata, settings.matching
     t = d.astype(np.int64)
-    m = match_nearest(
-        logit,
-        t,
-        caliper=mcfg.caliper,
-        ratio=mcfg.ratio,
-        replace=mcfg.replace,
-        strata=strata,
-        order=mcfg.order,
-        seed=settings.seed,
-    )
     n_treated = int(t.sum())
     unmatched = {reason: n for reason, n in m.n_treated_unmatched.items() if n}
     if m.n_treated_matched < 2:

@@ -13,8 +13,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import stats
 
-from deepvalue.adjust.matching import match_nearest
-from deepvalue.core.keys import positions_in
+from deepvalue.adjust.matching import match_population
 from deepvalue.core.settings import MatchingSettings
 from deepvalue.robustness.evalues import OUTCOME_TYPES
 
@@ -219,16 +218,9 @@ def rematched_pairs(
     order, seeded), whatever the estimate's own matching, and says so.
     """
     rows = analysis.loc[pd.to_numeric(analysis[outcome], errors="coerce").notna()].reset_index(drop=True)
-    pos = positions_in(rows["client_id"].array, propensity["client_id"].array)
-    if (pos < 0).any():
-        raise ValueError(f"{int((pos < 0).sum())} clients have no propensity score")
-    logit = propensity["logit"].to_numpy(dtype=float)[pos]
+    pm = match_population(rows, propensity, matching, seed, ratio=1, replace=False)
+    m, exact = pm.result, pm.exact
     t = rows["treatment"].to_numpy().astype(np.int64)
-    exact = [c for c in matching.exact or () if c in rows]
-    strata = rows.groupby(exact, sort=True, dropna=False).ngroup().to_numpy() if exact else None
-    m = match_nearest(
-        logit, t, caliper=matching.caliper, ratio=1, replace=False, strata=strata, order=matching.order, seed=seed
-    )
     y = rows[outcome].to_numpy(dtype=float)
     y1 = y[m.pairs["treated"].to_numpy()]
     y0 = y[m.pairs["control"].to_numpy()]

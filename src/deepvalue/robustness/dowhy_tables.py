@@ -32,7 +32,7 @@ def _degenerate(analysis: pd.DataFrame, spec, settings: Settings) -> str | None:
 
 
 @contextlib.contextmanager
-def _quiet_dowhy():
+def _silent_dowhy_output():
     """DoWhy prints regression formulas to stdout and logs each step at INFO: keep the run's log
     readable (its warnings still come through)."""
     level = logging.getLogger("dowhy").level
@@ -59,7 +59,7 @@ def bootstrap_rows(analysis: pd.DataFrame, settings: Settings, job: int = 0, job
             if _degenerate(analysis, spec, settings):
                 continue
             try:
-                with _quiet_dowhy():
+                with _silent_dowhy_output():
                     parts.append(
                         dowhy_bootstrap_replicates(
                             analysis,
@@ -96,7 +96,7 @@ def dowhy_rows(analysis: pd.DataFrame, settings: Settings, replicates: pd.DataFr
                 rows.append(skipped_estimate(spec.name, m, e, scale, reason))
             continue
         try:
-            with _quiet_dowhy():
+            with _silent_dowhy_output():
                 found = dowhy_estimates(
                     analysis,
                     spec.name,
@@ -149,7 +149,7 @@ def refutation_rows(analysis: pd.DataFrame, settings: Settings) -> pd.DataFrame:
             parts.append(pd.DataFrame([{"outcome": spec.name, "refuter": "(none)", "reading": reason}]))
             continue
         try:
-            with _quiet_dowhy():
+            with _silent_dowhy_output():
                 parts.append(
                     dowhy_refutations(
                         analysis,

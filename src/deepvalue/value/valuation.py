@@ -491,7 +491,8 @@ def value_table(
         est, se = float(row["estimate"]), float(row["std_error"])
         if not (_is_number(est) and _is_number(se) and se >= 0):
             # a skipped estimate (an outcome without variation, too few clients) is not valued:
-            # a row that says why, and the totals leave it out
+            # a row that says why, and the totals leave it out (it takes no block of draws, so the
+            # draws of the outcomes after it differ from a run where it is valued)
             why = str(row.get("notes", "") or "no estimate").strip()
             per_outcome.append(
                 (name, math.nan, np.full(draws, math.nan), True, f"not valued: no {method} {estimand} estimate ({why})")

@@ -32,12 +32,23 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_validate(args: argparse.Namespace) -> int:
+def _values_file(settings) -> Path:
+    """The config's value.file, else the bundled values file (as the Snakefile chooses it)."""
+    if settings.value.file:
+        return Path(settings.value.file)
+    here = Path.cwd() / "config" / "values.yaml"
+    return here if here.is_file() else Path(__file__).resolve().parents[2] / "config" / "values.yaml"
+
+
+def _validate_one(config: str, report: str | None) -> None:
     from deepvalue.core.settings import load_settings
     from deepvalue.extract.ingest import ingest_extract
+    from deepvalue.value.valuation import check_values_file
 
-    extract = ingest_extract(load_settings(args.config))
-    print(f"{args.config}: the extract is valid.")
+    settings = load_settings(config)
+    _, value_warnings = check_values_file(_values_file(settings), [o.name for o in settings.outcomes])
+    extract = ingest_extract(settings)
+    print(f"{config}: the extract is valid.")
     for name, rep in extract.report["tables"].items():
         dropped = sum(d["rows"] for d in rep["dropped"])
         print(f"  {name}: {rep['rows_read']} rows read, {rep['rows_written']} kept, {dropped} dropped")
@@ -46,9 +57,31 @@ def _cmd_validate(args: argparse.Namespace) -> int:
                 print(f"    - {d['rows']}: {d['reason']}")
         for w in rep["warnings"]:
             print(f"    ! {w}")
-    if args.report:
-        Path(args.report).write_text(json.dumps(extract.report, indent=2, sort_keys=True) + "\n")
-    return 0
+    for w in value_warnings:
+        print(f"  ! {w}")
+    if report:
+        Path(report).write_text(json.dumps(extract.report, indent=2, sort_keys=True) + "\n")
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    configs = []
+    for given in args.config:
+        path = Path(given)
+        # a folder stands for every config.yaml below it (one study per sub-folder)
+        configs.extend(sorted(str(p) for p in path.glob("**/config.yaml")) if path.is_dir() else [given])
+    if args.report and len(configs) > 1:
+        print("deepvalue validate: --report takes one config", file=sys.stderr)
+        return 2
+    failed = 0
+    for config in configs:
+        try:
+            _validate_one(config, args.report)
+        except DeepvalueError as exc:
+            failed += 1
+            print(f"{config}:\n{exc}", file=sys.stderr)
+    if len(configs) > 1:
+        print(f"{len(configs) - failed} of {len(configs)} configs valid", file=sys.stderr if failed else sys.stdout)
+    return 2 if failed else 0
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
@@ -163,7 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser("validate", help="check a config and its extract without running the workflow")
-    p.add_argument("--config", required=True, help="the study config (YAML)")
+    p.add_argument(
+        "--config",
+        required=True,
+        nargs="+",
+        help="the study config (YAML); several, or a folder (every config.yaml below it)",
+    )
     p.add_argument("--report", help="also write the ingest report (JSON) here")
     p.set_defaults(func=_cmd_validate)
 

@@ -240,3 +240,27 @@ def test_steps_on_a_subsample_are_said_in_the_refutations_section(tmp_path):
     ).to_csv(tmp_path / "refutations.csv", index=False)
     pd.read_csv(tmp_path / "estimates.csv").iloc[[2]].to_csv(tmp_path / "estimates.csv", index=False)
     assert "Run on subsamples" not in sections.section_refutations(tmp_path, {})
+
+
+def test_outcomes_not_valued_get_a_line_in_the_value_section(tmp_path):
+    from deepvalue.value.valuation import load_values, value_table
+
+    values = load_values(Path(__file__).resolve().parents[2] / "config" / "values.yaml")
+    estimates = pd.DataFrame(
+        {
+            "outcome": ["Job entry", "crisis_contacts"],
+            "subgroup": [None, None],
+            "method": ["aipw", "aipw"],
+            "estimand": ["ATT", "ATT"],
+            "estimate": [0.1, -0.2],
+            "std_error": [0.02, 0.05],
+            "n_treated": [500, 500],
+        }
+    )
+    table = value_table(estimates, values, n_clients=500, draws=100, outcomes=["Job entry", "crisis_contacts"])
+    table.to_csv(tmp_path / "value.csv", index=False)
+    out = sections.section_value(tmp_path, {})
+    notice = re.search(r'<div class="notice" id="not-valued">(.*?)</div>', out, re.S)
+    assert notice and "<b>Job entry</b>: no unit value for this outcome in the values file" in notice.group(1)
+    assert "crisis_contacts" not in notice.group(1)
+    assert "1 outcome)" in notice.group(1)

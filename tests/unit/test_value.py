@@ -12,13 +12,17 @@ import pandas as pd
 import pytest
 import yaml
 
+from deepvalue.core.errors import ConfigError
 from deepvalue.value.valuation import (
     VALUE_COLUMNS,
+    check_values_file,
     load_values,
     present_value_factor,
     uprate,
     validate_values,
     value_table,
+    values_coverage,
+    values_warnings,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -248,7 +252,6 @@ def _write(tmp_path: Path, values: dict) -> Path:
 @pytest.mark.parametrize(
     "mutate, key",
     [
-        (lambda v: v["outcomes"].__setitem__("job_strat", v["outcomes"].pop("job_start")), "outcomes.job_strat"),
         (lambda v: v.__setitem__("discount_rate", -0.01), "discount_rate"),
         (lambda v: v["outcomes"]["job_start"].__setitem__("drop_off", 1.5), "outcomes.job_start.drop_off"),
         (lambda v: v["outcomes"]["job_start"].__setitem__("attribution", -0.2), "outcomes.job_start.attribution"),
@@ -274,11 +277,47 @@ def test_validation_errors_name_the_key(tmp_path, mutate, key):
     assert "fix:" in msg
 
 
-def test_unknown_outcome_suggests_the_right_name(tmp_path):
+def test_unknown_outcome_is_not_an_error_but_a_warning_with_the_right_name(tmp_path):
     v = _values()
     v["outcomes"]["job_strat"] = v["outcomes"].pop("job_start")
-    with pytest.raises(ValueError, match="did you mean 'job_start'"):
-        load_values(_write(tmp_path, v), outcomes=STUDY_OUTCOMES)
+    loaded = load_values(_write(tmp_path, v), outcomes=STUDY_OUTCOMES)
+    missing, unused = values_coverage(loaded, STUDY_OUTCOMES)
+    assert missing == ["job_start", "income_gain_gbp"] and unused == ["job_strat (did you mean 'job_start'?)"]
+    lines = values_warnings(loaded, STUDY_OUTCOMES, "values.yaml")
+    assert "no unit value for job_start, income_gain_gbp" in lines[0] and "not valued" in lines[0]
+    assert "not used: job_strat (did you mean 'job_start'?)" in lines[1]
+
+
+def test_outcomes_without_unit_values_are_not_valued_rows_not_a_failure():
+    # the bundled values (job_start, ...) meet a study whose outcomes are named otherwise
+    v = validate_values(_values())
+    est = _estimates().assign(outcome=lambda d: d.outcome.replace({"job_start": "Job entry"}))
+    study = ["Job entry", "crisis_contacts"]
+    t = value_table(est, v, n_clients=100, seed=1, draws=200, outcomes=study)
+    row = _get(t, "per_client", "Job entry", "benefit")
+    assert np.isnan(row.value) and row.notes.startswith("not valued: no unit value")
+    assert "outcomes.Job entry" in row.notes
+    total = _get(t, "per_client", "total", "benefit")
+    assert "not valued (no unit value): Job entry" in total.notes
+    assert "values not used (not outcomes of this study): job_start" in total.notes
+    # the valued outcome keeps its point value (the share uses n_clients, not the missing row)
+    full = value_table(_estimates(), v, n_clients=100, seed=1, draws=200)
+    crisis = _get(full, "per_client", "crisis_contacts", "benefit").value
+    assert _get(t, "per_client", "crisis_contacts", "benefit").value == pytest.approx(crisis)
+    assert _get(t, "per_client", "total", "benefit").value == pytest.approx(crisis)
+    # nothing valued: the totals are zero benefit, and they say so
+    none = value_table(est.assign(outcome="Other"), v, n_clients=100, draws=50, outcomes=["Other"])
+    assert "sum over outcomes (none)" in _get(none, "per_client", "total", "benefit").notes
+
+
+def test_broken_values_file_is_a_config_error_naming_the_file(tmp_path):
+    v = _values()
+    v["discount_rate"] = -1
+    with pytest.raises(ConfigError) as err:
+        check_values_file(_write(tmp_path, v), STUDY_OUTCOMES)
+    assert "values.yaml" in str(err.value) and "discount_rate" in str(err.value)
+    _, warnings = check_values_file(ROOT / "config" / "values.yaml", ["Job entry"])
+    assert len(warnings) == 2
 
 
 def test_all_problems_reported_at_once(tmp_path):

@@ -19,6 +19,30 @@ def validated_config(raw):
 config.update(validated_config(config))
 
 
+def get_values_file(wildcards=None):
+    """The unit values file: the config's value.file, else the bundled illustrative one."""
+    given = (config.get("value") or {}).get("file")
+    return given if given else f"{workflow.basedir}/config/values.yaml"
+
+
+def checked_values_file():
+    """Validate the values file against the study's outcomes before any job starts: a broken file
+    stops here, not after the estimation; outcomes without a unit value are said (not valued)."""
+    from deepvalue.value.valuation import check_values_file
+
+    outcomes = [o["name"] for o in config["outcomes"]]
+    try:
+        _, warnings = check_values_file(get_values_file(), outcomes)
+    except ConfigError as exc:
+        sys.stderr.write(str(exc) + "\n")
+        raise SystemExit(1)
+    for line in warnings:
+        sys.stderr.write(f"deepvalue: {line}\n")
+
+
+checked_values_file()
+
+
 def get_settings(*sections):
     """The config sections that one rule reads, as its params (so a changed key reruns only the rules
     that read it, and what lies downstream); ``estimation.dowhy`` style names take one part."""
@@ -47,12 +71,6 @@ def get_truth_input(wildcards):
     """The synthetic truth.json as an input when the config names one, else nothing."""
     truth = (config.get("synthetic") or {}).get("truth")
     return {"truth": truth} if truth else {}
-
-
-def get_values_file(wildcards):
-    """The unit values file: the config's value.file, else the bundled illustrative one."""
-    given = (config.get("value") or {}).get("file")
-    return given if given else f"{workflow.basedir}/config/values.yaml"
 
 
 def dowhy_bootstrap_jobs(wildcards):

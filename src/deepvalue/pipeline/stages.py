@@ -21,8 +21,10 @@ from deepvalue.pipeline.provenance import build_provenance, write_provenance
 log = logging.getLogger("deepvalue")
 
 
-def _settings(config: Mapping[str, Any] | str | Path) -> Settings:
+def _settings(config: Settings | Mapping[str, Any] | str | Path) -> Settings:
     """A rule's settings from its config sections, or a whole config file validated."""
+    if isinstance(config, Settings):
+        return config
     if isinstance(config, (str, Path)):
         return load_settings(config)
     return Settings.from_sections(config)
@@ -240,18 +242,12 @@ def value_stage(
 
     from deepvalue.core.errors import ConfigError, Problem
     from deepvalue.core.tabular import write_csv
-    from deepvalue.value.valuation import cohort_counts, load_values, value_table
+    from deepvalue.value.valuation import check_values_file, cohort_counts, value_table
 
     settings = _settings(config)
-    try:
-        values = load_values(values_path, outcomes=[o.name for o in settings.outcomes])
-    except ValueError as exc:
-        problems = [
-            Problem("values", None, line.strip(), "see the comments in config/values.yaml", path=str(values_path))
-            for line in str(exc).splitlines()
-            if line.strip()
-        ]
-        raise ConfigError(problems, headline="the values file is invalid") from None
+    values, warnings = check_values_file(values_path, [o.name for o in settings.outcomes])
+    for line in warnings:
+        log.warning(line)
     estimates = pd.read_csv(estimates_path, keep_default_na=False, na_values=[""], dtype={"subgroup": str})
     estimates["subgroup"] = estimates["subgroup"].fillna("")
     try:
@@ -259,7 +255,14 @@ def value_stage(
         if analysis_path is not None:
             n_treated, applies = cohort_counts(pd.read_parquet(analysis_path), [o.name for o in settings.outcomes])
             counts = {"n_clients": n_treated, "applies_to": applies}
-        table = value_table(estimates, values, seed=settings.seed, draws=settings.value.draws, **counts)
+        table = value_table(
+            estimates,
+            values,
+            seed=settings.seed,
+            draws=settings.value.draws,
+            outcomes=[o.name for o in settings.outcomes],
+            **counts,
+        )
     except ValueError as exc:
         raise ConfigError(
             [

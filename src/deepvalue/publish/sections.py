@@ -492,6 +492,17 @@ def section_value(results: Path, cfg: dict) -> str:
         )
     else:
         parts.append('<p class="info">No value in this table depends on an illustrative placeholder.</p>')
+    notes = val.get("notes", pd.Series("", index=val.index)).fillna("").astype(str)
+    unvalued = val[(val["level"] == "per_client") & notes.str.startswith("not valued")]
+    if not unvalued.empty:
+        items = "".join(
+            f"<li><b>{esc(o)}</b>: {esc(n.removeprefix('not valued: '))}</li>"
+            for o, n in zip(unvalued["outcome"], notes[unvalued.index])
+        )
+        parts.append(
+            f'<div class="notice" id="not-valued">Not valued, and left out of the totals '
+            f"({esc(fmt_count(len(unvalued)))} outcome{'s' if len(unvalued) != 1 else ''}):<ul>{items}</ul></div>"
+        )
     val = val.copy()
     val["interval"] = [fmt_ci(lo, hi) for lo, hi in zip(val["ci_lower"], val["ci_upper"])]
     cols = [

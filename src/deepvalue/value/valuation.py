@@ -38,11 +38,14 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from deepvalue.core.errors import did_you_mean
+from deepvalue.core.errors import ConfigError, Problem, did_you_mean
 
 __all__ = [
     "load_values",
     "validate_values",
+    "check_values_file",
+    "values_coverage",
+    "values_warnings",
     "present_value_factor",
     "uprate",
     "value_table",
@@ -93,8 +96,10 @@ def _is_int(x: Any) -> bool:
 def load_values(path: str | Path, outcomes: Iterable[str] | None = None) -> dict:
     """Read and validate a values file (see config/values.yaml).
 
-    `outcomes`, if given, are the study's outcome names; a valued outcome not among them is an
-    error. Every problem is reported at once in one ValueError, each naming the key and the fix.
+    `outcomes`, if given, are the study's outcome names. A value for an outcome not among them is
+    not an error (a bundled values file meets a study with its own outcome names): it is left
+    unused and :func:`values_coverage` says so, with the closest study outcome. Every problem is
+    reported at once in one ValueError, each naming the key and the fix.
     """
     path = Path(path)
     try:
@@ -240,15 +245,9 @@ def validate_values(values: Any, outcomes: Iterable[str] | None = None, where: s
         bad("outcomes", "missing or empty", "give at least one outcome with its unit value")
         outs = {}
     norm_outs: dict[str, dict] = {}
+    del known  # unknown outcome names are reported by values_coverage, not refused
     for name, spec in outs.items():
         p = f"outcomes.{name}."
-        if known is not None and name not in known:
-            hint = did_you_mean(name, known)
-            bad(
-                f"outcomes.{name}",
-                "unknown outcome (not an outcome of the study)",
-                f"{hint}use one of: {', '.join(known)}",
-            )
         if not isinstance(spec, Mapping):
             bad(
                 f"outcomes.{name}",
@@ -317,6 +316,65 @@ def validate_values(values: Any, outcomes: Iterable[str] | None = None, where: s
     return v
 
 
+def values_coverage(values: Mapping, outcomes: Iterable[str]) -> tuple[list[str], list[str]]:
+    """Which study outcomes have no unit value, and which values are for no study outcome.
+
+    Returns ``(not_valued, unused)``: the study outcomes (in study order) without an entry in
+    ``values["outcomes"]``, and one line per unused entry, with the closest study outcome.
+
+    >>> values_coverage({"outcomes": {"job_start": {}}}, ["Job start", "income"])
+    (['Job start', 'income'], ["job_start (did you mean 'Job start'?)"])
+    """
+    study = list(outcomes)
+    given = list(values.get("outcomes") or {})
+    not_valued = [o for o in study if o not in given]
+    unused = []
+    for name in given:
+        if name not in study:
+            hint = did_you_mean(name, study).strip().rstrip(";").strip()
+            unused.append(f"{name} ({hint})" if hint else name)
+    return not_valued, unused
+
+
+def values_warnings(values: Mapping, outcomes: Iterable[str], path: str | Path = "the values file") -> list[str]:
+    """The coverage of :func:`values_coverage` as sentences for a log, `validate` and the report."""
+    not_valued, unused = values_coverage(values, outcomes)
+    out = []
+    if not_valued:
+        out.append(
+            f"{path}: no unit value for {', '.join(not_valued)}; "
+            f"{'it is' if len(not_valued) == 1 else 'they are'} reported as not valued "
+            "(fix: add outcomes.<name> with unit_value_gbp, price_year and source to the values file)"
+        )
+    if unused:
+        out.append(f"{path}: values for outcomes that are not in this study are not used: {'; '.join(unused)}")
+    return out
+
+
+def check_values_file(path: str | Path, outcomes: Iterable[str]) -> tuple[dict, list[str]]:
+    """The validated values file and its warnings (:func:`values_warnings`) for the study's outcomes.
+
+    Run before anything else (the Snakefile and ``deepvalue validate`` call it), so that a broken
+    values file stops the run at once rather than after the estimation.
+
+    Raises
+    ------
+    ConfigError
+        One problem per line of the validation message, naming the values file.
+    """
+    outcomes = list(outcomes)
+    try:
+        values = load_values(path, outcomes=outcomes)
+    except ValueError as exc:
+        problems = [
+            Problem("values", None, line.strip(), "see the comments in config/values.yaml", path=str(path))
+            for line in str(exc).splitlines()
+            if line.strip()
+        ]
+        raise ConfigError(problems, headline="the values file is invalid") from None
+    return values, values_warnings(values, outcomes, Path(path).name)
+
+
 # --------------------------------------------------------------------------------------------
 # Building blocks
 
@@ -369,13 +427,13 @@ def uprate(value: float, from_year: int, to_year: int, index: Mapping[int, float
 # The value table
 
 
-def _pick_rows(estimates: pd.DataFrame, values: Mapping) -> dict[str, pd.Series]:
+def _pick_rows(estimates: pd.DataFrame, values: Mapping, names: Iterable[str]) -> dict[str, pd.Series]:
     method, estimand = values["primary"]["method"], values["primary"]["estimand"]
     sub = estimates["subgroup"] if "subgroup" in estimates else pd.Series("", index=estimates.index)
     overall = sub.isna() | (sub.astype(str).str.strip() == "")
     present = sorted(set(estimates["outcome"].astype(str)))
     rows: dict[str, pd.Series] = {}
-    for name in values["outcomes"]:
+    for name in names:
         if name not in present:
             raise ValueError(
                 f"outcomes.{name}: no estimates for this outcome; fix: "
@@ -430,8 +488,13 @@ def value_table(
     seed: int = 0,
     draws: int = 10000,
     applies_to: Mapping[str, int] | None = None,
+    outcomes: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """Benefit, cost, net benefit and benefit-cost ratio, per client and for the cohort.
+
+    `outcomes` are the study's outcomes, in order (default: those of the values file). One without
+    a unit value gets a ``benefit`` row that says it is not valued (no number), and the totals
+    leave it out; values for outcomes not in the study are not used, said in the totals' notes.
 
     `values` is the output of :func:`load_values` (or :func:`validate_values`). `n_clients` is the
     number of treated clients in the cohort and `applies_to` the treated clients each outcome
@@ -447,7 +510,9 @@ def value_table(
     missing = [c for c in ("outcome", "method", "estimand", "estimate", "std_error") if c not in estimates]
     if missing:
         raise ValueError(f"estimates: missing column(s) {', '.join(missing)}; fix: pass results/estimates.csv")
-    rows = _pick_rows(estimates, values)
+    study = list(values["outcomes"]) if outcomes is None else list(outcomes)
+    no_value, unused = values_coverage(values, study)
+    rows = _pick_rows(estimates, values, [o for o in study if o not in no_value])
     r = float(values["discount_rate"])
     price_year = int(values["price_year"])
     index = values["uprating"]["index"]
@@ -486,7 +551,21 @@ def value_table(
     draw_total = np.zeros(draws)
     per_outcome = []
     not_valued = []
-    for name, spec in values["outcomes"].items():
+    for name in study:
+        if name in no_value:
+            per_outcome.append(
+                (
+                    name,
+                    math.nan,
+                    np.full(draws, math.nan),
+                    True,
+                    "not valued: no unit value for this outcome in the values file "
+                    f"(add outcomes.{name} with unit_value_gbp, price_year and source)",
+                )
+            )
+            not_valued.append(name)
+            continue
+        spec = values["outcomes"][name]
         row = rows[name]
         est, se = float(row["estimate"]), float(row["std_error"])
         if not (_is_number(est) and _is_number(se) and se >= 0):
@@ -536,11 +615,14 @@ def value_table(
         f"basis: {cost_spec['basis'].strip()}; source: {cost_spec['source'].strip()}; "
         "held fixed (no interval)" + ("; ILLUSTRATIVE value" if cost_illus else "")
     )
-    valued = [o for o in values["outcomes"] if o not in not_valued]
+    valued = [o for o in study if o not in not_valued]
+    no_estimate = [o for o in not_valued if o not in no_value]
     total_note = (
         f"sum over outcomes ({', '.join(valued) or 'none'}), {method} {estimand}; "
         "bootstrap draws independent across outcomes (ignores their correlation)"
-        + (f"; not valued (no estimate): {', '.join(not_valued)}" if not_valued else "")
+        + (f"; not valued (no estimate): {', '.join(no_estimate)}" if no_estimate else "")
+        + (f"; not valued (no unit value): {', '.join(no_value)}" if no_value else "")
+        + (f"; values not used (not outcomes of this study): {'; '.join(unused)}" if unused else "")
     )
 
     for level, scale in (("per_client", 1.0), ("cohort", float(n_clients))):

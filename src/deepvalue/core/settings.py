@@ -82,13 +82,44 @@ class NotGiven:
         return f"NotGiven({object.__getattribute__(self, '_section')!r})"
 
 
+#: Cell texts read as missing unless the config says otherwise (pandas' and arrow's defaults, so
+#: that a file reads as it would in pandas); the ingest report counts each one per column.
+DEFAULT_MISSING_VALUES: tuple[str, ...] = (
+    "#N/A",
+    "#N/A N/A",
+    "#NA",
+    "-1.#IND",
+    "-1.#QNAN",
+    "-NaN",
+    "-nan",
+    "1.#IND",
+    "1.#QNAN",
+    "N/A",
+    "NA",
+    "NULL",
+    "NaN",
+    "n/a",
+    "nan",
+    "null",
+)
+
+
 @dataclass(frozen=True)
 class TableSource:
-    """One extract table: its file, the sheet of a workbook, and canonical name -> column name."""
+    """One extract table: its file and how to read it, and canonical name -> column name.
+
+    ``date_format`` and ``missing_values`` of None take the extract-wide setting.
+    """
 
     path: str
     columns: Mapping[str, str]
     sheet: str | int | None = None
+    encoding: str | None = None
+    delimiter: str = ","
+    decimal: str = "."
+    skip_rows: int = 0
+    date_format: str | None = None
+    missing_values: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +130,12 @@ class ExtractSettings:
     workers: TableSource | None = None
     date_format: str | None = None
     extract_date: str | None = None
+    missing_values: tuple[str, ...] = DEFAULT_MISSING_VALUES
+
+    def date_format_of(self, table: str) -> str | None:
+        """The date format of one table's text dates: its own, else the extract's."""
+        spec = getattr(self, table)
+        return (spec.date_format if spec is not None else None) or self.date_format
 
     def tables(self) -> dict[str, TableSource]:
         """The configured tables by canonical name (workers only when given)."""
@@ -219,7 +256,18 @@ SECTIONS = (
 def _table(spec: Mapping[str, Any] | None) -> TableSource | None:
     if spec is None:
         return None
-    return TableSource(path=str(spec["path"]), columns=dict(spec["columns"]), sheet=spec.get("sheet"))
+    missing = spec.get("missing_values")
+    return TableSource(
+        path=str(spec["path"]),
+        columns=dict(spec["columns"]),
+        sheet=spec.get("sheet"),
+        encoding=spec.get("encoding"),
+        delimiter=spec.get("delimiter") or ",",
+        decimal=spec.get("decimal") or ".",
+        skip_rows=int(spec.get("skip_rows") or 0),
+        date_format=spec.get("date_format"),
+        missing_values=None if missing is None else tuple(missing),
+    )
 
 
 def _extract(raw: Mapping[str, Any]) -> ExtractSettings:
@@ -230,6 +278,7 @@ def _extract(raw: Mapping[str, Any]) -> ExtractSettings:
         workers=_table(raw.get("workers")),
         date_format=raw.get("date_format"),
         extract_date=raw.get("extract_date"),
+        missing_values=tuple(raw.get("missing_values", DEFAULT_MISSING_VALUES)),
     )
 
 

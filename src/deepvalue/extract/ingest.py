@@ -1,4 +1,11 @@
-"""PLACEHOLDER"""
+"""Ingestion: read, validate and clean the extract's tables into canonical, typed frames.
+
+Every problem in every table is collected before anything is raised (:class:`ExtractError`,
+one message per problem naming the file, column, rows and fix); every dropped row is counted
+under its reason in the ingest report; warnings (the ids that match no client, cells read as
+missing, implausible dates, constant covariates) go into the report too and are printed by
+``deepvalue validate``.
+"""
 
 from __future__ import annotations
 
@@ -13,27 +20,37 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from deepvalue.core.errors import ExtractError, Problem, did_you_mean, sheet_rows
+from deepvalue.core.errors import ExtractError, Problem, did_you_mean
 from deepvalue.core.keys import codes, positions_in
 from deepvalue.core.settings import ExtractSettings, Settings
 from deepvalue.core.tabular import write_parquet
+from deepvalue.extract.checks import Collector as _Collector
+from deepvalue.extract.checks import (
+    covariate_warnings,
+    date_range_warnings,
+    missing_token_warnings,
+    outcome_name_warnings,
+    unmatched_clients,
+)
 from deepvalue.extract.identifiers import identifier_column_kind, identifier_value_hits
 from deepvalue.extract.read import (
     MixedOffsetsError,
+    ReadProblem,
     _null_positions,
     _pd,
     _sample_values,
     _text,
+    excel_serial_example,
     parse_binary,
     parse_dates,
     parse_numbers,
     read_raw_table,
+    sheet_holding,
 )
 
 TABLES = ("clients", "contacts", "outcomes", "workers")
 ID_COLUMNS = ("client_id", "worker_id", "contact_id")
 DATE_COLUMNS = ("start_date", "contact_date", "outcome_date", "end_date")
-MAX_SHOWN = 5
 # larger magnitudes in a numeric covariate are overflows or placeholders, and break the propensity fit
 MAX_ABS_NUMBER = 1e12
 
@@ -70,30 +87,6 @@ class Extract:
     report: dict[str, Any]
 
 
-class _Collector:
-    """Gathers problems across all tables so that they are reported together."""
-
-    def __init__(self) -> None:
-        self.problems: list[Problem] = []
-
-    def add(
-        self,
-        table: str,
-        column: str | None,
-        message: str,
-        fix: str,
-        positions: np.ndarray | None = None,
-        path: str | None = None,
-    ) -> None:
-        rows: tuple[int, ...] = ()
-        count = None
-        if positions is not None:
-            positions = np.asarray(positions)
-            count = int(positions.size)
-            rows = sheet_rows(positions[:MAX_SHOWN])
-        self.problems.append(Problem(table, column, message, fix, rows=rows, count=count, path=path))
-
-
 # ----------------------------------------------------------------------------------------------
 # the stages of ingestion
 
@@ -117,8 +110,19 @@ def _open_tables(extract: ExtractSettings, col: _Collector) -> dict[str, tuple[p
             )
             continue
         try:
-            table = read_raw_table(path, spec.sheet)
-        except Exception as exc:  # any reader failure is the user's file, reported not raised
+            raw = read_raw_table(
+                path,
+                spec.sheet,
+                encoding=spec.encoding,
+                delimiter=spec.delimiter,
+                skip_rows=spec.skip_rows,
+                missing_values=extract.missing_values if spec.missing_values is None else spec.missing_values,
+                key=f"extract.{name}",
+            )
+        except ReadProblem as exc:
+            col.problems.append(Problem(name, exc.column, exc.message, exc.fix, rows=exc.rows, path=str(path)))
+            continue
+        except Exception as exc:  # any other reader failure is the user's file, reported not raised
             col.add(
                 name,
                 None,
@@ -127,11 +131,25 @@ def _open_tables(extract: ExtractSettings, col: _Collector) -> dict[str, tuple[p
                 path=str(path),
             )
             continue
+        table = raw.table
+        col.row_maps[name] = (raw.rows, raw.header_row)
+        col.missing_tokens[name] = raw.missing_tokens
         if table.num_rows == 0:
             col.add(name, None, "the table has no data rows", "export the table again with its rows", path=str(path))
             continue
         mapping = dict(spec.columns)
         absent = {canon: src for canon, src in mapping.items() if src not in table.column_names}
+        elsewhere = sheet_holding(path, spec.sheet, list(absent.values())) if absent else None
+        if elsewhere is not None:
+            col.add(
+                name,
+                None,
+                f"the mapped columns ({', '.join(absent.values())}) are not on the sheet read "
+                f"({'the first' if spec.sheet is None else repr(spec.sheet)}) but on sheet {elsewhere!r}",
+                f"set extract.{name}.sheet: {elsewhere}",
+                path=str(path),
+            )
+            continue
         for canon, src in absent.items():
             hint = did_you_mean(src, table.column_names, also=canon)
             col.add(
@@ -179,11 +197,14 @@ def _required_text(table: pa.Table, src: str, name: str, canon: str, path: Path,
     values = _text(table[src])
     missing = _null_positions(values)
     if missing.size:
+        tokens = col.missing_tokens.get(name, {}).get(src, {})
+        said = ", ".join(repr(t) for t in tokens)
         col.add(
             name,
             src,
-            f"{canon} is empty",
-            f"fill in {canon} for every row, or remove those rows",
+            f"{canon} is empty" + (f" (or holds {said}, read as missing)" if tokens else ""),
+            f"fill in {canon} for every row, or remove those rows"
+            + (f"; if {said} is a real value, give extract.{name}.missing_values without it" if tokens else ""),
             positions=missing,
             path=str(path),
         )
@@ -209,11 +230,16 @@ def _dates(
     if bad.size:
         shown = _sample_values(table[src], bad)
         expect = f"dates in the format {fmt!r}" if fmt else "ISO 8601 dates (YYYY-MM-DD)"
+        serial = excel_serial_example(table[src], bad)
         col.add(
             name,
             src,
-            f"unparseable dates (e.g. {shown})",
-            f'give {expect}, or set extract.date_format to the format the file uses (e.g. "%d/%m/%Y")',
+            f"unparseable dates (e.g. {shown})"
+            + (f"; they look like Excel serial day numbers ({serial})" if serial else ""),
+            "format the column as dates in Excel before saving, or export it as text dates"
+            if serial
+            else f"give {expect}, or set extract.{name}.date_format (or extract.date_format) to the format the file "
+            'uses (e.g. "%d/%m/%Y")',
             positions=bad,
             path=str(path),
         )
@@ -235,7 +261,7 @@ def _clients(opened, settings, col, reports) -> pd.DataFrame | None:
     if "clients" not in opened:
         return None
     table, mapping, path = opened["clients"]
-    fmt = settings.extract.date_format
+    fmt = settings.extract.date_format_of("clients")
     out: dict[str, Any] = {}
     for canon in ("client_id", "service", "site"):
         out[canon] = _required_text(table, mapping[canon], "clients", canon, path, col)
@@ -271,7 +297,7 @@ def _clients(opened, settings, col, reports) -> pd.DataFrame | None:
             continue
         raw = table[name]
         if kind == "numeric":
-            vals, bad = parse_numbers(raw)
+            vals, bad = parse_numbers(raw, settings.extract.clients.decimal)
             if bad.size:
                 col.add(
                     "clients",
@@ -309,7 +335,7 @@ def _clients(opened, settings, col, reports) -> pd.DataFrame | None:
         else:
             frame[name] = _pd(_text(raw))
         report.missing_values[name] = int(frame[name].isna().sum())
-    frame["source_row"] = np.arange(len(frame), dtype=np.int64) + 2
+    frame["source_row"] = col.file_rows("clients", np.arange(len(frame)))
     report.rows_read = report.rows_written = len(frame)
     return frame
 
@@ -338,7 +364,7 @@ def _contacts(
     if "contacts" not in opened:
         return None
     table, mapping, path = opened["contacts"]
-    fmt = settings.extract.date_format
+    fmt = settings.extract.date_format_of("contacts")
     out: dict[str, Any] = {}
     for canon in ("client_id", "worker_id"):
         out[canon] = _required_text(table, mapping[canon], "contacts", canon, path, col)
@@ -349,7 +375,7 @@ def _contacts(
         out["mode"] = _text(table[mapping["mode"]])
     frame = pd.DataFrame({k: _pd(v) for k, v in out.items()})
     if "duration_minutes" in mapping:
-        vals, bad = parse_numbers(table[mapping["duration_minutes"]])
+        vals, bad = parse_numbers(table[mapping["duration_minutes"]], settings.extract.contacts.decimal)
         if bad.size:
             col.add(
                 "contacts",
@@ -360,7 +386,7 @@ def _contacts(
                 path=str(path),
             )
         frame["duration_minutes"] = vals
-    frame["source_row"] = np.arange(len(frame), dtype=np.int64) + 2
+    frame["source_row"] = col.file_rows("contacts", np.arange(len(frame)))
     report = reports["contacts"]
     report.rows_read = len(frame)
     if clients is None or col.problems:
@@ -381,7 +407,7 @@ def _contacts(
         ids = ids[~dup]
         clash = _shared(ids) if dup.any() else shared
         if clash.any():
-            pos = frame["source_row"].to_numpy()[clash] - 2
+            pos = col.positions_of("contacts", frame["source_row"].to_numpy()[clash])
             col.add(
                 "contacts",
                 mapping["contact_id"],
@@ -394,6 +420,8 @@ def _contacts(
     else:
         frame = _drop(frame, _duplicate_rows(frame, keys), report, "exact duplicate of an earlier contact")
     where = positions_in(frame["client_id"], clients["client_id"])
+    if unmatched_clients(frame["client_id"], clients["client_id"], where < 0, "contacts", mapping, path, col, report):
+        return frame
     frame = _drop(frame, where < 0, report, "client_id not in the clients table")
     where = where[where >= 0]
     start = clients["start_date"].to_numpy()[where]
@@ -418,14 +446,14 @@ def _outcomes(opened, settings, col, reports, clients: pd.DataFrame | None) -> p
     if "outcomes" not in opened:
         return None
     table, mapping, path = opened["outcomes"]
-    fmt = settings.extract.date_format
+    fmt = settings.extract.date_format_of("outcomes")
     frame = pd.DataFrame(
         {
             "client_id": _pd(_required_text(table, mapping["client_id"], "outcomes", "client_id", path, col)),
             "outcome": _pd(_required_text(table, mapping["outcome"], "outcomes", "outcome", path, col)),
         }
     )
-    values, bad = parse_numbers(table[mapping["value"]])
+    values, bad = parse_numbers(table[mapping["value"]], settings.extract.outcomes.decimal)
     if bad.size:
         col.add(
             "outcomes",
@@ -440,7 +468,7 @@ def _outcomes(opened, settings, col, reports, clients: pd.DataFrame | None) -> p
         frame["outcome_date"] = _pd(
             _dates(table, mapping["outcome_date"], "outcomes", "outcome_date", path, fmt, col, False)
         )
-    frame["source_row"] = np.arange(len(frame), dtype=np.int64) + 2
+    frame["source_row"] = col.file_rows("outcomes", np.arange(len(frame)))
     report = reports["outcomes"]
     report.rows_read = len(frame)
 
@@ -511,14 +539,16 @@ def _outcomes(opened, settings, col, reports, clients: pd.DataFrame | None) -> p
     keys = [c for c in frame.columns if c != "source_row"]
     frame = _drop(frame, _duplicate_rows(frame, keys), report, "exact duplicate of an earlier outcome row")
     configured = [o.name for o in settings.outcomes]
+    report.warnings.extend(outcome_name_warnings(frame["outcome"], configured))
     frame = _drop(frame, positions_in(frame["outcome"], configured) < 0, report, "outcome not named in the config")
-    frame = _drop(
-        frame, positions_in(frame["client_id"], clients["client_id"]) < 0, report, "client_id not in the clients table"
-    )
+    unknown = positions_in(frame["client_id"], clients["client_id"]) < 0
+    if unmatched_clients(frame["client_id"], clients["client_id"], unknown, "outcomes", mapping, path, col, report):
+        return frame
+    frame = _drop(frame, unknown, report, "client_id not in the clients table")
     pair = pd.DataFrame({"c": codes(frame["client_id"]), "o": codes(frame["outcome"])})
     clash = pair.duplicated(keep=False).to_numpy()
     if clash.any():
-        pos = frame["source_row"].to_numpy()[clash] - 2
+        pos = col.positions_of("outcomes", frame["source_row"].to_numpy()[clash])
         col.add(
             "outcomes",
             mapping["client_id"],
@@ -535,7 +565,7 @@ def _workers(opened, settings, col, reports) -> pd.DataFrame | None:
     if "workers" not in opened:
         return None
     table, mapping, path = opened["workers"]
-    fmt = settings.extract.date_format
+    fmt = settings.extract.date_format_of("workers")
     ids = _required_text(table, mapping["worker_id"], "workers", "worker_id", path, col)
     frame = pd.DataFrame({"worker_id": _pd(ids)})
     dup = frame["worker_id"].notna() & frame["worker_id"].duplicated(keep=False)
@@ -564,7 +594,7 @@ def _workers(opened, settings, col, reports) -> pd.DataFrame | None:
                 positions=back,
                 path=str(path),
             )
-    frame["source_row"] = np.arange(len(frame), dtype=np.int64) + 2
+    frame["source_row"] = col.file_rows("workers", np.arange(len(frame)))
     report = reports["workers"]
     report.rows_read = report.rows_written = len(frame)
     return frame
@@ -611,6 +641,18 @@ def ingest_extract(settings: Settings, today: dt.date | None = None) -> Extract:
                 f"{int(unknown.sum())} contacts (of {len(contacts)}) name a worker_id that is not in the workers "
                 "table; the instrument treats their leaving date as unknown"
             )
+    for name, tokens in col.missing_tokens.items():
+        reports[name].warnings.extend(missing_token_warnings(tokens, f"extract.{name}"))
+    reports["clients"].warnings.extend(covariate_warnings(clients, settings.covariates))
+    for name, frame, columns in (
+        ("clients", clients, ["start_date"]),
+        ("contacts", contacts, ["contact_date"]),
+        ("outcomes", outcomes, ["outcome_date"]),
+        ("workers", workers, ["start_date", "end_date"]),
+    ):
+        if frame is not None:
+            # a worker's leaving date may lie after the extract date (notice given)
+            reports[name].warnings.extend(date_range_warnings(frame, columns, extract_date, {"end_date": False}))
     for name, rep in reports.items():
         assert rep.rows_read == rep.rows_written + sum(rep.dropped.values()), name
     tables = {"clients": clients, "contacts": contacts, "outcomes": outcomes}

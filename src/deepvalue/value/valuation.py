@@ -366,10 +366,11 @@ def check_values_file(path: str | Path, outcomes: Iterable[str]) -> tuple[dict, 
     try:
         values = load_values(path, outcomes=outcomes)
     except ValueError as exc:
+        lines = str(exc).splitlines()
+        # "<file>: N problems:" then "  - <problem>" lines; a single-line message is the problem
+        items = [ln.strip().removeprefix("- ") for ln in lines[1:] if ln.strip()] or [lines[0]]
         problems = [
-            Problem("values", None, line.strip(), "see the comments in config/values.yaml", path=str(path))
-            for line in str(exc).splitlines()
-            if line.strip()
+            Problem("values", None, item, "see the comments in config/values.yaml", path=str(path)) for item in items
         ]
         raise ConfigError(problems, headline="the values file is invalid") from None
     return values, values_warnings(values, outcomes, Path(path).name)

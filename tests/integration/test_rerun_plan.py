@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -98,3 +99,23 @@ def test_exposure_change_reruns_cohort_onward_not_ingest(finished_run):
     planned = planned_jobs(run_dir, path)
     assert "build_cohort" in planned and "match_cohort" in planned and "estimate_effects" in planned
     assert "ingest_extract" not in planned and "synthesize_extract" not in planned
+
+
+def test_changed_extract_with_an_old_modification_time_reruns_the_ingest(finished_run):
+    # unzip and cp -p give a changed file its old modification time: the checksum decides
+    base, run_dir, cfg = finished_run
+    path = Path(cfg["extract"]["outcomes"]["path"])
+    original, st = path.read_bytes(), path.stat()
+    lines = original.split(b"\n")
+    lines[1], lines[2] = lines[2], lines[1]  # same size, other content
+    try:
+        path.write_bytes(b"\n".join(lines))
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+        assert path.stat().st_mtime_ns == st.st_mtime_ns and path.stat().st_size == st.st_size
+        planned = planned_jobs(run_dir, base / "extract" / "config.yaml")
+        assert "ingest_extract" in planned and "synthesize_extract" not in planned
+    finally:
+        path.write_bytes(original)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    # the original content again: nothing to do (the cached checksum was not trusted blindly)
+    assert planned_jobs(run_dir, base / "extract" / "config.yaml") == set()

@@ -264,3 +264,15 @@ def test_outcomes_not_valued_get_a_line_in_the_value_section(tmp_path):
     assert notice and "<b>Job entry</b>: no unit value for this outcome in the values file" in notice.group(1)
     assert "crisis_contacts" not in notice.group(1)
     assert "1 outcome)" in notice.group(1)
+
+
+def test_constant_covariates_left_out_are_said_in_the_balance_section(tmp_path):
+    import json
+
+    (tmp_path / "match").mkdir()
+    summary = {"thresholds": {"smd": 0.1, "variance_ratio": [0.5, 2]}, "max_abs_smd": {}, "flagged": {}}
+    (tmp_path / "match" / "summary.json").write_text(json.dumps({**summary, "dropped_constant": ["disability"]}))
+    out = sections.section_balance(tmp_path, {})
+    assert 'id="dropped-constant"' in out and "disability" in out
+    (tmp_path / "match" / "summary.json").write_text(json.dumps({**summary, "dropped_constant": []}))
+    assert "dropped-constant" not in sections.section_balance(tmp_path, {})

@@ -22,6 +22,8 @@ rule ingest_extract:
         runtime=20,
     params:
         settings=get_settings("extract", "covariates", "outcomes"),
+        # content, not modification time, decides whether a given extract file changed
+        sha256=get_extract_checksums(),
     script:
         "../../scripts/ingest_extract.py"
 

@@ -274,6 +274,10 @@ def run_matching(analysis: pd.DataFrame, settings: Settings) -> MatchOutputs:
         "thresholds": {"smd": bal_cfg.smd, "variance_ratio": list(lo_hi)},
         "dropped_constant": list(design.dropped_constant),
     }
+    if design.dropped_constant:
+        log.warning(
+            "design columns constant in the cohort, left out of every model: %s", ", ".join(design.dropped_constant)
+        )
     log.info(
         "matching: %d of %d treated matched to %d controls (caliper %s logit units); unmatched %s",
         m.n_treated_matched,

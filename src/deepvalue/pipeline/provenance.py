@@ -42,6 +42,44 @@ def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
     return h.hexdigest()
 
 
+def extract_checksums(paths: dict[str, str], cache: str | Path) -> dict[str, str]:
+    """SHA-256 of each existing file by name, reusing a cached value while the file is untouched.
+
+    The Snakefile gives these to the ingest rule as params, so a file whose content changed
+    reruns the ingest even when its modification time is old (unzip, ``cp -p``, a restored
+    backup), and an unchanged extract replans nothing. A cached checksum is reused only while
+    the file's size, modification time, change time and inode are all the same: the change time
+    (ctime) is set by the system on every write and no copying tool can set it back, so a file
+    whose content changed is always hashed again. A missing file is left out.
+    """
+    cache = Path(cache)
+    try:
+        known = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        known = {}
+    out: dict[str, str] = {}
+    fresh: dict[str, dict] = {}
+    for name, given in sorted(paths.items()):
+        path = Path(given)
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        key = str(path.resolve())
+        stamp = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+        hit = known.get(key)
+        digest = hit["sha256"] if hit and hit.get("stamp") == stamp else sha256_file(path)
+        fresh[key] = {"stamp": stamp, "sha256": digest}
+        out[name] = digest
+    if fresh != {k: known.get(k) for k in fresh}:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_text(json.dumps({**known, **fresh}, indent=1, sort_keys=True))
+        except OSError:
+            pass  # a read-only working directory only costs the hashing again
+    return out
+
+
 def package_versions(names=KEY_PACKAGES) -> dict[str, str | None]:
     out = {}
     for name in names:

@@ -235,6 +235,12 @@ def section_balance(results: Path, cfg: dict) -> str:
             f"<p>Thresholds: |SMD| &gt; {esc(fmt_num(th.get('smd')))}; variance ratio outside "
             f"{esc(' to '.join(fmt_num(v) for v in th.get('variance_ratio', [])) or DASH)}.</p>"
         )
+        constant = summary.get("dropped_constant") or []
+        if constant:
+            parts.append(
+                '<p class="notice" id="dropped-constant">Left out of every model because they take one value in '
+                f"the cohort: {esc(', '.join(constant))}.</p>"
+            )
         smd = summary.get("max_abs_smd", {})
         flagged = summary.get("flagged", {})
         rows = [

@@ -3,6 +3,7 @@ list, category-typed Parquet columns, categorical covariates, whole-column refus
 
 from __future__ import annotations
 
+import copy
 import tomllib
 from fnmatch import fnmatch
 from pathlib import Path
@@ -146,8 +147,80 @@ def test_personal_names_are_found_by_the_first_name_list():
     assert [n for i, n in enumerate(NAMES) if i not in found] == []
 
 
+def test_categorical_covariate_of_worker_names_is_refused(tiny):
+    labels = PLACES + SERVICES + CATEGORIES
+    ok = copy.deepcopy(tiny)
+    with_keyworker(ok, labels)  # place, programme and category labels pass
+    assert ingest_extract(load_settings(ok)).tables["clients"]["keyworker"].nunique() == 40
+
+    with_keyworker(tiny, ["Team A", "Team B", "Mary Smith", "Team C", "Team D"])
+    p = on(problems(tiny), "clients", "keyworker")
+    assert "personal name" in p.message and "the whole column is refused" in p.message
+    assert p.count == 8 and p.rows == (4, 9, 14, 19, 24)  # every fifth client, from the third
+    assert "replace the labels with codes" in p.fix
+
+
+def test_names_are_not_looked_for_in_site_labels(tiny):
+    # site and service labels may be named after a person ("Mary Seacole"): only the
+    # e-mail, phone, NI and postcode checks apply to them
+    def named(f):
+        f["site"] = "Mary Seacole"
+        return f
+
+    edit_clients(tiny, named)
+    with_keyworker(tiny, ["Mary Smith"])
+    probs = problems(tiny)
+    assert [p.column for p in probs] == ["keyworker"]
+
+
+def test_worker_names_as_worker_ids_are_refused(tiny):
+    path = Path(tiny["extract"]["contacts"]["path"])
+    contacts = pd.read_csv(path, dtype=str)
+    contacts["worker_id"] = (
+        contacts["worker_id"].map({"W00": "SMITH, Mary", "W01": "Seán Murphy"}).fillna(contacts["worker_id"])
+    )
+    contacts.to_csv(path, index=False)
+    p = on(problems(tiny), "contacts", "worker_id")
+    assert "personal name" in p.message and p.count == int(contacts["worker_id"].str.contains(" ").sum())
+    assert "pseudonymise every value" in p.fix
+
+
+def test_whole_column_is_refused_with_a_count_and_example_rows(tiny):
+    def bad(f):
+        f.loc[[3, 10, 11, 20, 25, 30, 39], "ethnicity"] = ["07700 900123", "(020) 7946 0958"] * 3 + ["E1 6AN"]
+        return f
+
+    edit_clients(tiny, bad)
+    probs = [p for p in problems(tiny) if p.column == "ethnicity"]
+    assert len(probs) == 1  # one problem for the column, whatever kinds it holds
+    p = probs[0]
+    assert p.count == 7 and p.rows == (5, 12, 13, 22, 27)
+    assert "phone number in 6 rows, full postcode in 1 row" in p.message
+    assert "the whole column is refused" in p.message
+    assert p.path == tiny["extract"]["clients"]["path"]
+
+
 # ----------------------------------------------------------------------------------------------
 # arrow types
+
+
+def test_category_typed_parquet_columns_are_checked(tiny):
+    """pandas `category` columns reach arrow as dictionary arrays, which the check used to skip."""
+    leaks = ["jo.bloggs@example.org", "07700 900123", "QQ 12 34 56 C", "SW1A 1AA"]
+
+    def categorical(f):
+        f["site"] = pd.Categorical([leaks[i] if i < 4 else "S01" for i in range(len(f))])
+        return f
+
+    edit_clients(tiny, categorical, parquet=True)
+    with_keyworker(tiny, ["Team A", "Mary Smith"], parquet=True)
+    probs = problems(tiny)
+    site = on(probs, "clients", "site")
+    for kind in ("e-mail address", "phone number", "National Insurance number", "full postcode"):
+        assert kind in site.message
+    assert site.rows == (2, 3, 4, 5) and site.count == 4
+    keyworker = on(probs, "clients", "keyworker")
+    assert "personal name" in keyworker.message and keyworker.count == 20
 
 
 def test_dictionary_string_view_and_large_string_match_like_plain_strings():

@@ -341,7 +341,7 @@ def test_identifier_values_found_alike_in_distinct_and_repeated_columns(monkeypa
     for probe in (10, 100_000):  # a first slice of 10 distinct values, or all 3,000 values
         monkeypatch.setattr(identifiers, "DISTINCT_PROBE", probe)
         for name, values in (("ids", ids), ("repeated", repeated)):
-            found = identifiers.identifier_value_hits(pa.chunked_array([pa.array(values)]), id_column=True)
+            found = identifiers.identifier_value_hits(pa.chunked_array([pa.array(values)]), names=True)
             hits[probe, name] = {k: v.tolist() for k, v in found.items()}
     assert hits[10, "ids"] == hits[100_000, "ids"] == {"e-mail address": [5], "National Insurance number": [2500]}
     assert hits[10, "repeated"] == hits[100_000, "repeated"] == {"full postcode": [2800]}

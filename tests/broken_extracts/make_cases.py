@@ -67,7 +67,7 @@ def case(name: str, expected: list[str], files: dict | None = None, extract: dic
             tables[table].update(spec[0])
     cfg = {
         "extract": {**tables, "extract_date": "2025-08-01", **(extract or {})},
-        "covariates": COVARIATES,
+        "covariates": config.pop("covariates", COVARIATES),
         "outcomes": OUTCOMES,
         "seed": 1,
         **config,
@@ -167,6 +167,24 @@ def main() -> None:
         value={"file": str(REL / "values_file_broken" / "values.yaml")},
     )
     (HERE / "values_file_broken" / "values.yaml").write_text(yaml.safe_dump(bad_values, sort_keys=False))
+
+    # 9. a categorical covariate holding worker names
+    keyworker = clients.assign(keyworker=["Mary Smith", "John O'Brien", "Seán Murphy"] * (len(clients) // 3))
+    case(
+        "identifier_names_in_a_covariate",
+        ["column 'keyworker': values look like a direct identifier (personal name)", "whole column is refused"],
+        {"clients": ("clients.csv", lambda p: p.write_text(csv_text(keyworker)))},
+        covariates=COVARIATES + [{"name": "keyworker", "type": "categorical"}],
+    )
+    # 10. a Parquet column of pandas category type holding e-mails, phones and postcodes
+    contact = clients.assign(
+        ethnicity=pd.Categorical(["mary@example.org", "(020) 7946 0958", "SW1A  1AA", "White"] * (len(clients) // 4))
+    )
+    case(
+        "identifier_category_parquet",
+        ["column 'ethnicity': values look like a direct identifier", "whole column is refused"],
+        {"clients": ("clients.parquet", lambda p: contact.to_parquet(p, index=False))},
+    )
 
     # ---- valid extracts whose quirks must be said
     # 13. leading zeros lost for some contacts (Excel), an outcome named Job_Start

@@ -43,6 +43,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from deepvalue.extract.checks import Collector
+
 # Checked against the column name with camelCase split, lower-cased, and anything but letters and
 # digits turned into underscores ("ClientDOB" -> "client_dob", "NI Number" -> "ni_number").
 IDENTIFIER_COLUMN_NAMES: dict[str, str] = {
@@ -293,3 +295,57 @@ def identifier_value_hits(values: pa.ChunkedArray | pa.Array, names: bool = Fals
         rows = pc.is_in(text, value_set=matched).to_numpy(zero_copy_only=False)
         hits[kind] = np.flatnonzero(np.asarray(rows, dtype=bool))
     return _rows(hits, len(text) - text.null_count)
+
+
+def check_identifiers(opened: dict, col: Collector, covariates: tuple, id_columns: tuple[str, ...]) -> None:
+    """Refuse columns whose name or values look like direct identifiers (deepvalue.extract.identifiers).
+
+    Every column of every table is checked for e-mails, phones, NI numbers and postcodes; the
+    identifier columns and the clients' categorical covariates for personal names too. One matching
+    value refuses its column, and the problem counts the rows that matched. `opened` maps a table
+    to (arrow table, canonical -> file column, path); problems go to `col`.
+    """
+    categorical = {c.name for c in covariates if c.type == "categorical"}
+    for name, (table, mapping, path) in opened.items():
+        id_sources = {mapping[c] for c in id_columns if c in mapping}
+        label_sources = categorical if name == "clients" else set()
+        for column in table.column_names:
+            kind = identifier_column_kind(column)
+            if kind:
+                col.add(
+                    name,
+                    column,
+                    f"the column name suggests a direct identifier ({kind})",
+                    "remove the column from the extract (the pipeline needs pseudonymised data only)",
+                    path=str(path),
+                )
+                continue
+            hits = identifier_value_hits(table[column], names=column in id_sources | label_sources)
+            if not hits:
+                continue
+            kinds = (
+                ", ".join(hits)
+                if len(hits) == 1
+                else ", ".join(f"{k} in {v.size} row{'s' * (v.size != 1)}" for k, v in hits.items())
+            )
+            if column in id_sources:
+                fix = "pseudonymise every value of the column before export (codes such as C000123 or W0042)"
+            elif column in label_sources:
+                fix = (
+                    "replace the labels with codes (e.g. W01 for a keyworker) before export, or remove the "
+                    "covariate from the config and the column from the extract"
+                )
+            else:
+                fix = (
+                    "remove the column from the extract, or the identifiers from every row (postcode "
+                    "districts such as 'E1' are fine; full postcodes are not)"
+                )
+            col.add(
+                name,
+                column,
+                f"values look like a direct identifier ({kinds}); the whole column is refused (a column "
+                "with identifiers in some rows is not trusted in the others)",
+                fix,
+                positions=np.unique(np.concatenate(list(hits.values()))),
+                path=str(path),
+            )

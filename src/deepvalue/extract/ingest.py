@@ -32,7 +32,7 @@ from deepvalue.extract.checks import (
     outcome_name_warnings,
     unmatched_clients,
 )
-from deepvalue.extract.identifiers import identifier_column_kind, identifier_value_hits
+from deepvalue.extract.identifiers import check_identifiers
 from deepvalue.extract.read import (
     MixedOffsetsError,
     ReadProblem,
@@ -163,59 +163,6 @@ def _open_tables(extract: ExtractSettings, col: _Collector) -> dict[str, tuple[p
             continue
         opened[name] = (table, mapping, path)
     return opened
-
-
-def _check_identifiers(opened: dict, col: _Collector, covariates: tuple) -> None:
-    """Refuse columns whose name or values look like direct identifiers (deepvalue.extract.identifiers).
-
-    Every column of every table is checked for e-mails, phones, NI numbers and postcodes; the
-    identifier columns and the clients' categorical covariates for personal names too. One matching
-    value refuses its column, and the problem counts the rows that matched.
-    """
-    categorical = {c.name for c in covariates if c.type == "categorical"}
-    for name, (table, mapping, path) in opened.items():
-        id_sources = {mapping[c] for c in ID_COLUMNS if c in mapping}
-        label_sources = categorical if name == "clients" else set()
-        for column in table.column_names:
-            kind = identifier_column_kind(column)
-            if kind:
-                col.add(
-                    name,
-                    column,
-                    f"the column name suggests a direct identifier ({kind})",
-                    "remove the column from the extract (the pipeline needs pseudonymised data only)",
-                    path=str(path),
-                )
-                continue
-            hits = identifier_value_hits(table[column], names=column in id_sources | label_sources)
-            if not hits:
-                continue
-            kinds = (
-                ", ".join(hits)
-                if len(hits) == 1
-                else ", ".join(f"{k} in {v.size} row{'s' * (v.size != 1)}" for k, v in hits.items())
-            )
-            if column in id_sources:
-                fix = "pseudonymise every value of the column before export (codes such as C000123 or W0042)"
-            elif column in label_sources:
-                fix = (
-                    "replace the labels with codes (e.g. W01 for a keyworker) before export, or remove the "
-                    "covariate from the config and the column from the extract"
-                )
-            else:
-                fix = (
-                    "remove the column from the extract, or the identifiers from every row (postcode "
-                    "districts such as 'E1' are fine; full postcodes are not)"
-                )
-            col.add(
-                name,
-                column,
-                f"values look like a direct identifier ({kinds}); the whole column is refused (a column "
-                "with identifiers in some rows is not trusted in the others)",
-                fix,
-                positions=np.unique(np.concatenate(list(hits.values()))),
-                path=str(path),
-            )
 
 
 def _required_text(table: pa.Table, src: str, name: str, canon: str, path: Path, col: _Collector) -> pa.Array:
@@ -651,7 +598,7 @@ def ingest_extract(settings: Settings, today: dt.date | None = None) -> Extract:
     extract_date = dt.date.fromisoformat(ed) if ed else (today or dt.date.today())
     reports = {name: TableReport(path=str(spec.path)) for name, spec in settings.extract.tables().items()}
     opened = _open_tables(settings.extract, col)
-    _check_identifiers(opened, col, settings.covariates)
+    check_identifiers(opened, col, settings.covariates, ID_COLUMNS)
     clients = _clients(opened, settings, col, reports)
     workers = _workers(opened, settings, col, reports)
     contacts = _contacts(opened, settings, col, reports, clients, extract_date)

@@ -83,7 +83,8 @@ def section_question(results: Path, cfg: dict) -> str:
         dropped = [d for d in t.get("dropped", []) if d.get("rows", 0)]
         n_dropped = sum(int(d.get("rows", 0)) for d in t.get("dropped", []))
         reasons = "; ".join(f"{d.get('reason', '')}: {fmt_count(d.get('rows'))}" for d in dropped) or "none"
-        warnings = "; ".join(str(w) for w in t.get("warnings", [])) or ""
+        # the examples in a warning (ids, dates, row numbers) are for the analyst's log, not a report
+        warnings = "; ".join(_without_examples(str(w)) for w in t.get("warnings", [])) or ""
         path = t.get("path", t.get("file", ""))
         rows.append(
             {
@@ -482,6 +483,15 @@ def section_refutations(results: Path, cfg: dict) -> str:
             html_table(gamma, [Col("outcome"), Col("method"), Col("value", "Gamma", **NUM), Col("notes", **NOTE)])
         )
     return "\n".join(parts)
+
+
+def _without_examples(text: str) -> str:
+    """A warning without its "(e.g. ...)" examples.
+
+    >>> _without_examples("10 rows have a client_id not in the clients table (e.g. 'c002', 'c001'); dropped")
+    '10 rows have a client_id not in the clients table; dropped'
+    """
+    return re.sub(r"\s*\(e\.g\. [^()]*\)", "", text)
 
 
 def section_value(results: Path, cfg: dict) -> str:

@@ -392,6 +392,7 @@ def test_a_psm_row_does_not_reveal_the_treated_it_left_unmatched(tmp_path, unmat
     assert not any(0 < a - b < MIN_CELL for a in shown for b in shown)
     psm = job[job["method"] == "psm"].iloc[0]
     assert pd.isna(psm["n_treated"]) and pd.notna(psm["estimate"])  # the estimate itself stays
+    assert f"{448 - unmatched} of 448" not in str(psm["notes"])
 
 
 @pytest.mark.parametrize(

@@ -68,9 +68,18 @@ Outputs", 2019 and the GSS "Disclosure control for tables produced from administ
    sum_weights and ess, which equal n in unweighted groups). A count hidden for differencing alone does not
    take the statistics of its row with it: they are not computed from a small count.
 
+5. Counts in free text (``free_text_count``, action ``redacted``). Every text cell of every table (notes,
+   reading, reason and the label columns too) is checked by :func:`deepvalue.publish.free_text.redact_counts`:
+   a standalone integer from 1 to ``min_cell - 1`` becomes "fewer than <min_cell>" unless its context makes
+   it a setting, a statistic or a unit ("at least 5 per parameter", "df = 1", "2 levels", "2 y", "contact 4");
+   a copy of a count no published cell shows, and the smaller of "A of B" (or "A clients (B treated)") when
+   the two differ by a small count, becomes "[suppressed]". The rule errs towards rewriting: an unknown
+   phrasing with a small integer is rewritten. A cell already suppressed by rules 1-3 stays empty.
+
 The log records table, row (0-based data row of the table), column, rule and action; it never records the
-suppressed value. Not covered (manual review): numbers inside free text of rows that pass, and implied
-counts from proportions (means of binary covariates in balance.csv multiplied by group sizes).
+suppressed value or the text. Not covered (manual review): implied counts from proportions (means of
+binary covariates in balance.csv multiplied by group sizes), and counts implied by statistics such as a
+residual df ("df = n - 2 = 712").
 """
 
 from __future__ import annotations
@@ -83,27 +92,23 @@ import pandas as pd
 import pyarrow.csv as pacsv
 from scipy.optimize import linprog
 
+from deepvalue.core.small_cells import DEFAULT_MIN_CELL, is_small
 from deepvalue.core.tabular import write_csv
 from deepvalue.publish.cross_table import RULE as CROSS_TABLE_RULE
 from deepvalue.publish.cross_table import PopulationModel
+from deepvalue.publish.free_text import redact_counts
 
-MIN_CELL = 10
+MIN_CELL = DEFAULT_MIN_CELL
 MIN_DF = 10
 LOG_COLUMNS = ["table", "row", "column", "rule", "action"]
 FREE_TEXT_COLUMNS = frozenset({"notes", "note", "reading", "details", "message"})
 FLOW_LABELS = frozenset({"step", "reason"})
+FREE_TEXT_RULE = "free_text_count"
 _COUNT_RE = re.compile(r"^(n|n_.*|count.*)$", re.IGNORECASE)
 
 
 def is_count_column(name: str) -> bool:
     return bool(_COUNT_RE.match(str(name)))
-
-
-def _is_small(value, min_cell: int, allow_zero: bool) -> bool:
-    if pd.isna(value):
-        return False
-    lower = 0 if allow_zero else -1
-    return lower < float(value) < min_cell
 
 
 class _Checker:
@@ -115,6 +120,7 @@ class _Checker:
         self.columns = list(self.orig.columns)
         self.counts = [c for c in self.columns if is_count_column(c)]
         self.suppressed: dict[tuple[int, str], str] = {}
+        self.redacted: dict[tuple[int, str], str] = {}
 
     def suppress(self, row: int, column: str, rule: str) -> None:
         if pd.isna(self.orig.at[row, column]):
@@ -148,7 +154,7 @@ class _Checker:
     def primary(self) -> None:
         for column in self.counts:
             for row, value in enumerate(self.orig[column]):
-                if _is_small(value, self.min_cell, self.allow_zero):
+                if pd.notna(value) and is_small(value, self.min_cell, self.allow_zero):
                     self.suppress(row, column, "primary_min_cell")
 
     def complements(self) -> None:
@@ -313,8 +319,32 @@ class _Checker:
                 for column in self.stats_columns():
                     self.suppress(row, column, "derived_from_suppressed_count")
 
+    # rule 5 ---------------------------------------------------------------------------------------------
+    def text_columns(self) -> list[str]:
+        return [
+            c
+            for c in self.columns
+            if c not in self.counts
+            and not pd.api.types.is_numeric_dtype(self.orig[c])
+            and not pd.api.types.is_bool_dtype(self.orig[c])
+        ]
+
+    def redact_text(self, suppressed_values: set[int]) -> None:
+        """Counts below the threshold, and copies of suppressed counts, in every text cell (free_text.py)."""
+        for column in self.text_columns():
+            for row, value in enumerate(self.orig[column]):
+                if (row, column) in self.suppressed or not isinstance(value, str):
+                    continue
+                text, n = redact_counts(value, self.min_cell, self.allow_zero, suppressed_values)
+                if n:
+                    self.redacted[(row, column)] = text
+
     def result(self) -> pd.DataFrame:
         out = self.orig.copy()
+        for (row, column), text in self.redacted.items():
+            series = out[column].astype(object)
+            series.iloc[row] = text
+            out[column] = series.astype(self.orig[column].dtype)
         for column in self.columns:
             rows = [r for r, c in self.suppressed if c == column]
             if not rows:
@@ -333,6 +363,7 @@ class _Checker:
     def log(self) -> list[dict]:
         order = {c: i for i, c in enumerate(self.columns)}
         entries = [(cell, rule, "suppressed") for cell, rule in self.suppressed.items()]
+        entries += [(cell, FREE_TEXT_RULE, "redacted") for cell in self.redacted]
         return [
             {"table": self.name, "row": int(r), "column": str(c), "rule": rule, "action": action}
             for (r, c), rule, action in sorted(entries, key=lambda item: (item[0][0], order[item[0][1]]))
@@ -356,7 +387,7 @@ def check_tables(
     frames: dict[str, pd.DataFrame], min_cell: int = MIN_CELL, allow_zero: bool = True
 ) -> dict[str, tuple[pd.DataFrame, list[dict]]]:
     """Apply the output checks to tables published together: each table's own rules (1 to 3), secondary
-    suppression across all of them (4, :mod:`deepvalue.publish.cross_table`).
+    suppression across all of them (4, :mod:`deepvalue.publish.cross_table`), then the free text (5).
     Returns, per table name, the checked copy and its log entries (no values)."""
     if min_cell < 1:
         raise ValueError(f"min_cell must be >= 1, got {min_cell}")
@@ -385,6 +416,9 @@ def check_tables(
             break
         for n, r, c in cells:
             checkers[n].suppress(r, c, CROSS_TABLE_RULE)
+    values = model.hidden_values({(n, r, c) for n, ch in checkers.items() for r, c in ch.suppressed})
+    for checker in checkers.values():
+        checker.redact_text(values)
     return {n: (ch.result(), ch.log()) for n, ch in checkers.items()}
 
 

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from deepvalue.publish.html import (
@@ -19,7 +20,6 @@ from deepvalue.publish.html import (
     NUM,
     Col,
     _as_bool,
-    _checked,
     _is_missing,
     _read_csv,
     _read_json,
@@ -34,6 +34,7 @@ from deepvalue.publish.html import (
     markdown_to_html,
     missing,
 )
+from deepvalue.publish.report_inputs import checked_ingest, checked_table, checked_truth_table, cohort_arms
 
 #: The figures the report embeds, relative to the results folder.
 FIGURES = (
@@ -78,22 +79,23 @@ def section_question(results: Path, cfg: dict) -> str:
         f"(source: {esc(ingest.get('extract_date_source', DASH))}).</p>"
     )
     rows = []
+    checked = checked_ingest(results, cfg) or {}
     for name in sorted(ingest.get("tables", {})):
-        t = ingest["tables"][name]
-        dropped = [d for d in t.get("dropped", []) if d.get("rows", 0)]
-        n_dropped = sum(int(d.get("rows", 0)) for d in t.get("dropped", []))
-        reasons = "; ".join(f"{d.get('reason', '')}: {fmt_count(d.get('rows'))}" for d in dropped) or "none"
-        warnings = "; ".join(str(w) for w in t.get("warnings", [])) or ""
+        t, c = ingest["tables"][name], checked.get(name, {})
+        # counts as the flow check leaves them: a small number of dropped rows shows as a dash
+        dropped = [(reason, n) for reason, n in c.get("dropped", []) if _is_missing(n) or n]
+        reasons = "; ".join(f"{reason}: {fmt_count(n)}" for reason, n in dropped) or "none"
         path = t.get("path", t.get("file", ""))
+        read, written = c.get("rows_read"), c.get("rows_written")
         rows.append(
             {
                 "table": name,
                 "path": path if isinstance(path, str) else json.dumps(path, sort_keys=True),
-                "rows_read": t.get("rows_read"),
-                "rows_written": t.get("rows_written"),
-                "rows_dropped": n_dropped,
+                "rows_read": read,
+                "rows_written": written,
+                "rows_dropped": DASH if _is_missing(read) or _is_missing(written) else read - written,
                 "reasons": reasons,
-                "warnings": warnings,
+                "warnings": "; ".join(c.get("warnings", [])),
             }
         )
     parts.append("<h3>Extract, by table</h3>")
@@ -142,13 +144,13 @@ def flow_diagram(flow: pd.DataFrame) -> str:
 
 def section_cohort_flow(results: Path, cfg: dict) -> str:
     parts = []
-    flow = _checked(results, "cohort/flow.csv")
+    flow = checked_table(results, "cohort/flow.csv", cfg)
     if flow is None:
         parts.append(missing("cohort/flow.csv"))
     else:
         parts.append("<h3>From the extract to the analysis cohort</h3>")
         parts.append(flow_diagram(flow))
-    oflow = _checked(results, "cohort/outcome_flow.csv")
+    oflow = checked_table(results, "cohort/outcome_flow.csv", cfg)
     parts.append("<h3>Outcome flow</h3>")
     if oflow is None:
         parts.append(missing("cohort/outcome_flow.csv"))
@@ -165,7 +167,7 @@ def section_cohort_flow(results: Path, cfg: dict) -> str:
                 ],
             )
         )
-    mflow = _checked(results, "match/flow.csv")
+    mflow = checked_table(results, "match/flow.csv", cfg)
     if mflow is not None:
         parts.append("<h3>Matching flow (treated clients)</h3>")
         parts.append(
@@ -184,9 +186,9 @@ def section_cohort_flow(results: Path, cfg: dict) -> str:
 
 def section_exposure(results: Path, cfg: dict) -> str:
     parts = []
-    summary = _read_json(results / "match" / "summary.json")
-    if summary is not None and "n_treated" in summary and "n_control" in summary:
-        nt, nc = int(summary["n_treated"]), int(summary["n_control"])
+    arms = cohort_arms(results, cfg)  # as balance_summary.csv publishes them
+    if arms is not None:
+        nt, nc = arms
         share = nt / (nt + nc) if nt + nc else float("nan")
         parts.append(
             f'<p class="info"><strong>Treated (continuous care) share:</strong> {esc(fmt_num(share))} '
@@ -194,7 +196,7 @@ def section_exposure(results: Path, cfg: dict) -> str:
             f"{esc(fmt_count(nc))} controls).</p>"
         )
     else:
-        parts.append(missing("match/summary.json (treated share)"))
+        parts.append(missing("match/balance_summary.csv (treated share)"))
     fig = results / "cohort" / "figures"
     parts.append(
         img_tag(fig / "continuity_by_service.png", "Continuity index by service", "Continuity index by service.")
@@ -252,7 +254,7 @@ def section_balance(results: Path, cfg: dict) -> str:
                 ],
             )
         )
-    bal = _checked(results, "match/balance.csv")
+    bal = checked_table(results, "match/balance.csv", cfg)
     if bal is None:
         parts.append(missing("match/balance.csv"))
     else:
@@ -298,7 +300,7 @@ def section_estimates(results: Path, cfg: dict) -> str:
             "Forest plot of the effect estimates with 95% confidence intervals.",
         )
     ]
-    est = _checked(results, "estimates.csv")
+    est = checked_table(results, "estimates.csv", cfg)
     if est is None:
         parts.append(missing("estimates.csv"))
         return "\n".join(parts)
@@ -415,8 +417,8 @@ def _analysed_clients(estimates: pd.DataFrame | None) -> dict[str, int]:
 
 def section_refutations(results: Path, cfg: dict) -> str:
     parts = ["<h3>Refutations (DoWhy)</h3>"]
-    ref = _checked(results, "refutations.csv")
-    note = subsample_note(_checked(results, "estimates.csv"), ref)
+    ref = checked_table(results, "refutations.csv", cfg)
+    note = subsample_note(checked_table(results, "estimates.csv", cfg), ref)
     if note:
         parts.append(f'<p class="info">{esc(note)}</p>')
     if ref is None:
@@ -441,7 +443,7 @@ def section_refutations(results: Path, cfg: dict) -> str:
             )
         )
     parts.append("<h3>Sensitivity to unmeasured confounding</h3>")
-    sens = _checked(results, "sensitivity.csv")
+    sens = checked_table(results, "sensitivity.csv", cfg)
     if sens is None:
         parts.append(missing("sensitivity.csv"))
         return "\n".join(parts)
@@ -479,7 +481,7 @@ def section_refutations(results: Path, cfg: dict) -> str:
 
 
 def section_value(results: Path, cfg: dict) -> str:
-    val = _checked(results, "value.csv")
+    val = checked_table(results, "value.csv", cfg)
     if val is None:
         return missing("value.csv")
     parts = []
@@ -524,16 +526,18 @@ def section_validation(results: Path, cfg: dict, validation_md: Path | None) -> 
             "(no <code>synthetic.truth</code> in the config).</p>"
         )
     else:
-        evt = _read_csv(results / "estimates_vs_truth.csv")
+        evt = checked_truth_table(results, cfg)
         parts.append("<h3>This run against the generator's truth</h3>")
         if evt is None:
             parts.append(missing("estimates_vs_truth.csv"))
         else:
             evt = evt.copy()
             evt["ci"] = [fmt_ci(lo, hi) for lo, hi in zip(evt["ci_lower"], evt["ci_upper"])]
-            cov = evt["covered"].map(_as_bool)
+            shown = evt["covered"].notna()
+            cov = evt.loc[shown, "covered"].map(_as_bool)
             parts.append(
-                f"<p>{esc(fmt_count(int(cov.sum())))} of {esc(fmt_count(len(evt)))} 95% CIs cover the truth.</p>"
+                f"<p>{esc(fmt_count(int(cov.sum())))} of {esc(fmt_count(int(shown.sum())))} 95% CIs cover the "
+                "truth.</p>"
             )
             parts.append(
                 html_table(
@@ -579,9 +583,11 @@ def section_disclosure(results: Path, cfg: dict) -> str:
     parts = [
         f"<p>Tables published to <code>results/publish/</code> were checked ({esc(rule)}).</p>",
         '<p class="info">The tables in this report are the checked copies from '
-        "<code>results/publish/</code> (suppressed cells show as a dash). The figures are drawn "
-        "from the unchecked data: check them by eye before the report leaves the secure "
-        "environment.</p>",
+        "<code>results/publish/</code> (suppressed cells show as a dash); the counts it takes from other "
+        "files (the extract's rows, the treated share, the comparison with a synthetic truth) are checked "
+        "the same way. The figures apply the same threshold: groups below it are pooled or left out and "
+        "histogram bins below it are merged with their neighbours (each caption says how). Check them "
+        "by eye before the report leaves the secure environment.</p>",
     ]
     if log.empty:
         parts.append(f'<p class="info"><strong>Nothing suppressed</strong> (threshold: {esc(rule)}).</p>')
@@ -599,7 +605,7 @@ def section_disclosure(results: Path, cfg: dict) -> str:
 def section_provenance(results: Path, cfg: dict) -> str:
     prov = _read_json(results / "provenance.json")
     parts = []
-    ref = _checked(results, "refutations.csv")
+    ref = checked_table(results, "refutations.csv", cfg)
     if ref is not None and "n_used" in ref and not ref.empty:
         by_outcome = ref.groupby("outcome", sort=False)["n_used"].max()
         detail = "; ".join(f"{o}: {fmt_count(n)}" for o, n in by_outcome.items())
@@ -632,11 +638,15 @@ def section_provenance(results: Path, cfg: dict) -> str:
     inputs = prov.get("inputs", {}) or {}
     # file names only: the folder an extract sits in must not change the report's bytes
     # (provenance.json keeps the full paths)
+    # row counts as the ingest section shows them (checked), not as recorded
+    checked = checked_ingest(results, cfg) or {}
     rows = [
         dict(
             name=k,
             path=Path(str(inputs[k].get("path", ""))).name,
-            **{kk: inputs[k].get(kk) for kk in ("rows_read", "rows_written", "bytes", "sha256")},
+            rows_read=checked.get(k, {}).get("rows_read", np.nan),
+            rows_written=checked.get(k, {}).get("rows_written", np.nan),
+            **{kk: inputs[k].get(kk) for kk in ("bytes", "sha256")},
         )
         for k in sorted(inputs)
     ]

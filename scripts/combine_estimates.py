@@ -13,6 +13,7 @@ sm = snakemake  # noqa: F821 (injected by Snakemake)
 run_step(
     sm.log[0],
     combine_stage,
+    dict(sm.params.settings),
     sm.input.methods,
     sm.input.dowhy,
     sm.output.estimates,

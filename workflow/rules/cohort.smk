@@ -36,6 +36,6 @@ rule build_cohort:
         mem_mb=6000,
         runtime=20,
     params:
-        settings=get_settings("exposure", "covariates", "outcomes"),
+        settings=get_settings("exposure", "covariates", "outcomes", "disclosure"),
     script:
         "../../scripts/build_cohort.py"

@@ -135,5 +135,7 @@ rule combine_estimates:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        settings=get_settings("disclosure"),
     script:
         "../../scripts/combine_estimates.py"

@@ -38,6 +38,6 @@ rule match_cohort:
         mem_mb=6000,
         runtime=20,
     params:
-        settings=get_settings("covariates", "propensity", "matching", "weighting", "balance", "seed"),
+        settings=get_settings("covariates", "propensity", "matching", "weighting", "balance", "seed", "disclosure"),
     script:
         "../../scripts/match_cohort.py"

@@ -79,9 +79,12 @@ def cohort_stage(
     write_parquet(cohort.analysis, analysis_path)
     write_csv(cohort.flow, flow_path)
     write_csv(cohort.outcome_flow, outcome_flow_path)
-    exposure = settings.exposure
-    plot_index_distributions(cohort.analysis, index_figure, exposure.threshold, exposure.index)
-    plot_share_continuous(cohort.analysis, site_figure)
+    exposure, disclosure = settings.exposure, settings.disclosure
+    # the figures leave the secure environment in the report: the threshold of the published tables
+    plot_index_distributions(
+        cohort.analysis, index_figure, exposure.threshold, exposure.index, disclosure.min_cell, disclosure.allow_zero
+    )
+    plot_share_continuous(cohort.analysis, site_figure, disclosure.min_cell, disclosure.allow_zero)
     for row in cohort.flow.itertuples():
         log.info("flow: %s %s (remaining %d, excluded %d)", row.step, row.reason, row.n_remaining, row.n_excluded)
     log.info("treated share %.3f", cohort.analysis["treatment"].mean())
@@ -107,6 +110,8 @@ def match_stage(config: Mapping[str, Any] | str | Path, analysis_path: str | Pat
         overlap_plot_path=out["overlap_plot"],
         pairs_path=out["pairs"],
         balance_summary_path=out["balance_summary"],
+        min_cell=settings.disclosure.min_cell,
+        allow_zero=settings.disclosure.allow_zero,
     )
     s = outputs.summary
     log.info("matched %s of %s treated clients", s.get("n_treated_matched"), s.get("n_treated"))
@@ -197,6 +202,7 @@ def _read_estimates(path: str | Path):
 
 
 def combine_stage(
+    config: Mapping[str, Any] | str | Path,
     methods_path: str | Path,
     dowhy_path: str | Path,
     estimates_path: str | Path,
@@ -204,12 +210,17 @@ def combine_stage(
     truth_path: str | Path | None,
     truth_table_path: str | Path,
 ) -> None:
-    """estimates.csv (ours, then DoWhy's rows), the forest plot and the comparison with a synthetic truth."""
+    """estimates.csv (ours, then DoWhy's rows), the forest plot and the comparison with a synthetic truth.
+
+    The forest plot is drawn from the rows as the disclosure check of estimates.csv leaves them (config
+    section ``disclosure``): an estimate the published table hides is not in the figure either.
+    """
     import pandas as pd
 
     from deepvalue.core.tabular import write_csv
     from deepvalue.effects.figures import plot_forest
     from deepvalue.effects.table import compare_with_truth
+    from deepvalue.publish.disclosure import check_table
 
     estimates = _read_estimates(methods_path)
     extra = _read_estimates(dowhy_path)
@@ -217,7 +228,9 @@ def combine_stage(
         estimates = pd.concat([estimates, extra.astype(estimates.dtypes.to_dict())], ignore_index=True)
     write_csv(estimates, estimates_path)
     truth = json.loads(Path(truth_path).read_text())["outcomes"] if truth_path else None
-    plot_forest(estimates, forest_path, truth)
+    disclosure = _settings(config).disclosure
+    checked, _ = check_table(estimates, "estimates.csv", disclosure.min_cell, disclosure.allow_zero)
+    plot_forest(checked.assign(subgroup=checked["subgroup"].fillna("")), forest_path, truth)
     # a real extract has no truth: the table is written with its header and no rows
     table = compare_with_truth(estimates, truth or {})
     write_csv(table, truth_table_path)

@@ -34,7 +34,13 @@ from deepvalue.publish.html import (
     markdown_to_html,
     missing,
 )
-from deepvalue.publish.report_inputs import checked_ingest, checked_table, checked_truth_table, cohort_arms
+from deepvalue.publish.report_inputs import (
+    checked_ingest,
+    checked_table,
+    checked_truth_table,
+    cohort_arms,
+    disclosure_settings,
+)
 
 #: The figures the report embeds, relative to the results folder.
 FIGURES = (
@@ -185,6 +191,7 @@ def section_cohort_flow(results: Path, cfg: dict) -> str:
 
 
 def section_exposure(results: Path, cfg: dict) -> str:
+    k = disclosure_settings(cfg, results)[0]
     parts = []
     arms = cohort_arms(results, cfg)  # as balance_summary.csv publishes them
     if arms is not None:
@@ -199,19 +206,27 @@ def section_exposure(results: Path, cfg: dict) -> str:
         parts.append(missing("match/balance_summary.csv (treated share)"))
     fig = results / "cohort" / "figures"
     parts.append(
-        img_tag(fig / "continuity_by_service.png", "Continuity index by service", "Continuity index by service.")
+        img_tag(
+            fig / "continuity_by_service.png",
+            "Continuity index by service",
+            f"Continuity index by service. An index value with fewer than {k} clients in a service is merged "
+            f"with a neighbouring value; a service with fewer than {k} clients is not drawn.",
+        )
     )
     parts.append(
         img_tag(
             fig / "continuous_share_by_site.png",
             "Share with continuous care by site",
-            "Share of clients with continuous care, by site.",
+            f"Share of clients with continuous care, by site. A site with fewer than {k} clients, treated or "
+            "controls is pooled into 'other sites', or left out when the pool is still below that (the note "
+            "under the axis says which).",
         )
     )
     return "\n".join(parts)
 
 
 def section_balance(results: Path, cfg: dict) -> str:
+    k = disclosure_settings(cfg, results)[0]
     parts = []
     fig = results / "match" / "figures"
     parts.append(
@@ -225,7 +240,8 @@ def section_balance(results: Path, cfg: dict) -> str:
         img_tag(
             fig / "propensity_overlap.png",
             "Propensity score overlap",
-            "Propensity score distributions, treated and control.",
+            f"Propensity score distributions, treated and control; score bins of fewer than {k} clients are "
+            "merged with their neighbours.",
         )
     )
     summary = _read_json(results / "match" / "summary.json")
@@ -297,7 +313,8 @@ def section_estimates(results: Path, cfg: dict) -> str:
         img_tag(
             results / "figures" / "forest.png",
             "Forest plot of effect estimates",
-            "Forest plot of the effect estimates with 95% confidence intervals.",
+            "Forest plot of the effect estimates with 95% confidence intervals; an estimate the published "
+            "estimates.csv hides is not drawn.",
         )
     ]
     est = checked_table(results, "estimates.csv", cfg)

@@ -1,4 +1,4 @@
-"""Rule combine_estimates: estimates.csv, the forest plot and the comparison with a synthetic truth."""
+"""Rule combine_estimates: estimates.csv and the comparison with a synthetic truth."""
 
 import sys
 from pathlib import Path
@@ -13,11 +13,9 @@ sm = snakemake  # noqa: F821 (injected by Snakemake)
 run_step(
     sm.log[0],
     combine_stage,
-    dict(sm.params.settings),
     sm.input.methods,
     sm.input.dowhy,
     sm.output.estimates,
-    sm.output.forest,
     sm.input.get("truth"),
     sm.output.truth_table,
 )

@@ -336,9 +336,14 @@ def test_value_sensitivity_and_publication(clean_run, tmp_path):
     evalues = sens[sens["measure"].str.startswith("evalue")]["value"]
     assert (evalues >= 1).all()
 
-    # the default run publishes everything (no small cells); a high threshold must suppress, and log
-    # where and why without the value
-    assert pd.read_csv(results / "publish" / "disclosure_log.csv").empty
+    # the default run publishes everything but the matched treated of the job_start PSM row, 1 fewer than
+    # the 1,339 treated of every other row (the one left unmatched), and that count in its notes; a high
+    # threshold must suppress, and log where and why without the value
+    default_log = pd.read_csv(results / "publish" / "disclosure_log.csv")
+    estimates = pd.read_csv(results / "estimates.csv")
+    assert set(default_log["rule"]) <= {"cross_table_differencing", "free_text_count"}
+    for row in default_log["row"]:
+        assert estimates.loc[row, ["outcome", "method"]].tolist() == ["job_start", "psm"]
     from deepvalue.publish.disclosure import publish
 
     log = publish(

@@ -76,6 +76,10 @@ Outputs", 2019 and the GSS "Disclosure control for tables produced from administ
    the two differ by a small count, becomes "[suppressed]". The rule errs towards rewriting: an unknown
    phrasing with a small integer is rewritten. A cell already suppressed by rules 1-3 stays empty.
 
+The figures of the report apply the same threshold where they are drawn (:mod:`deepvalue.core.small_cells`:
+small sites pooled or left out, sparse histogram bins and index values merged, the forest plot drawn from
+the rows this check leaves); docs/design.md says how.
+
 The log records table, row (0-based data row of the table), column, rule and action; it never records the
 suppressed value or the text. Not covered (manual review): implied counts from proportions (means of
 binary covariates in balance.csv multiplied by group sizes), and counts implied by statistics such as a

@@ -1,4 +1,4 @@
-"""Rule build_cohort: the analysis cohort, its flow and the exposure figures."""
+"""Rule build_cohort: the analysis cohort and its flow."""
 
 import sys
 from pathlib import Path
@@ -20,6 +20,4 @@ run_step(
     out.analysis,
     out.flow,
     out.outcome_flow,
-    out.index_figure,
-    out.site_figure,
 )

@@ -1,4 +1,4 @@
-"""Rule combine_estimates: estimates.csv, the forest plot and the comparison with a synthetic truth."""
+"""Rule combine_estimates: estimates.csv and the comparison with a synthetic truth."""
 
 import sys
 from pathlib import Path
@@ -16,7 +16,6 @@ run_step(
     sm.input.methods,
     sm.input.dowhy,
     sm.output.estimates,
-    sm.output.forest,
     sm.input.get("truth"),
     sm.output.truth_table,
 )

@@ -94,7 +94,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _cmd_cohort(args: argparse.Namespace) -> int:
-    from deepvalue.pipeline.stages import cohort_stage
+    from deepvalue.pipeline.stages import cohort_figures_stage, cohort_stage
 
     out = Path(args.out)
     interim = Path(args.interim)
@@ -103,12 +103,10 @@ def _cmd_cohort(args: argparse.Namespace) -> int:
     if missing:
         print(f"deepvalue cohort: missing {', '.join(missing)}; run `deepvalue ingest` first", file=sys.stderr)
         return 2
-    cohort_stage(
+    cohort_stage(str(args.config), tables, out / "analysis.parquet", out / "flow.csv", out / "outcome_flow.csv")
+    cohort_figures_stage(
         str(args.config),
-        tables,
         out / "analysis.parquet",
-        out / "flow.csv",
-        out / "outcome_flow.csv",
         out / "figures" / "continuity_by_service.png",
         out / "figures" / "continuous_share_by_site.png",
     )

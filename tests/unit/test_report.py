@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from conftest import run_small_workflow
-from deepvalue.publish import html, report, sections
+from deepvalue.publish import closing_sections, html, report, sections
 
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -259,7 +259,7 @@ def test_outcomes_not_valued_get_a_line_in_the_value_section(tmp_path):
     )
     table = value_table(estimates, values, n_clients=500, draws=100, outcomes=["Job entry", "crisis_contacts"])
     table.to_csv(tmp_path / "value.csv", index=False)
-    out = sections.section_value(tmp_path, {})
+    out = closing_sections.section_value(tmp_path, {})
     notice = re.search(r'<div class="notice" id="not-valued">(.*?)</div>', out, re.S)
     assert notice and "<b>Job entry</b>: no unit value for this outcome in the values file" in notice.group(1)
     assert "crisis_contacts" not in notice.group(1)

@@ -24,6 +24,7 @@ from deepvalue.adjust.propensity import fit_propensity
 from deepvalue.adjust.weighting import propensity_weights, trimmed
 from deepvalue.core.errors import AnalysisError, ConfigError, Problem, did_you_mean
 from deepvalue.core.settings import Settings
+from deepvalue.core.small_cells import DEFAULT_MIN_CELL
 
 log = logging.getLogger("deepvalue")
 
@@ -315,10 +316,13 @@ def write_match_outputs(
     overlap_plot_path: str | Path | None = None,
     pairs_path: str | Path | None = None,
     balance_summary_path: str | Path | None = None,
+    min_cell: int = DEFAULT_MIN_CELL,
+    allow_zero: bool = True,
 ) -> None:
     """Write the match stage's tables (Parquet for per-client tables, CSV for small ones) and figures.
 
-    The summary is JSON with sorted keys and no timestamp, so the same inputs give the same bytes.
+    The summary is JSON with sorted keys and no timestamp, so the same inputs give the same bytes. The
+    overlap figure merges score bins of fewer than ``min_cell`` clients (``disclosure`` settings).
     """
     from deepvalue.adjust.figures import plot_love, plot_overlap
     from deepvalue.core.tabular import write_csv, write_parquet
@@ -342,4 +346,6 @@ def write_match_outputs(
             outputs.propensity["treatment"],
             outputs.weights["w_matched"],
             overlap_plot_path,
+            min_cell=min_cell,
+            allow_zero=allow_zero,
         )

@@ -20,6 +20,7 @@ from scipy import linalg
 from scipy.special import expit
 
 from deepvalue.core.errors import AnalysisError, Problem
+from deepvalue.core.small_cells import count_phrase, is_small
 
 Penalty = Literal["none", "l2"]
 PENALTIES = ("none", "l2")
@@ -238,7 +239,7 @@ def _require_both_groups(t: npt.NDArray[np.float64]) -> None:
                 Problem(
                     "analysis",
                     "treatment",
-                    f"no {missing} clients: all {t.size} clients are {present}, so there is nothing to compare",
+                    f"no {missing} clients: {_all_clients(t.size)} are {present}, so there is nothing to compare",
                     "check exposure.index and exposure.threshold (they decide who is treated) and the cohort flow",
                 )
             ],
@@ -266,6 +267,13 @@ def binary_columns(A: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
     return out
 
 
+def _all_clients(n: int, which: str = "") -> str:
+    """The clients of a message, e.g. "all 25 clients with x = 1", or "all clients with x = 1 (fewer than 10)":
+    the message can become the notes of a skipped estimate, which leave the secure environment (the publish
+    stage checks them again)."""
+    return f"all clients{which} ({count_phrase(n, '').strip()})" if is_small(n) else f"all {n} clients{which}"
+
+
 def _separated_levels(A: npt.NDArray[np.float64], t: npt.NDArray[np.float64], names: list[str]) -> list[Problem]:
     """0/1 columns where one value occurs only among treated or only among controls.
 
@@ -290,7 +298,7 @@ def _separated_levels(A: npt.NDArray[np.float64], t: npt.NDArray[np.float64], na
                     Problem(
                         "analysis",
                         names[j],
-                        f"all {int(size)} clients with {names[j]} = {value} are {group}: this value predicts "
+                        f"{_all_clients(int(size), f' with {names[j]} = {value}')} are {group}: this value predicts "
                         "treatment perfectly (quasi-complete separation), so the propensity model has no "
                         "maximum-likelihood estimate",
                         FIX_SEPARATION,

@@ -66,13 +66,10 @@ def cohort_stage(
     analysis_path: str | Path,
     flow_path: str | Path,
     outcome_flow_path: str | Path,
-    index_figure: str | Path,
-    site_figure: str | Path,
 ) -> None:
     import pandas as pd
 
     from deepvalue.cohort.build import build_cohort
-    from deepvalue.cohort.figures import plot_index_distributions, plot_share_continuous
     from deepvalue.core.tabular import write_csv, write_parquet
 
     settings = _settings(config)
@@ -81,12 +78,73 @@ def cohort_stage(
     write_parquet(cohort.analysis, analysis_path)
     write_csv(cohort.flow, flow_path)
     write_csv(cohort.outcome_flow, outcome_flow_path)
-    exposure = settings.exposure
-    plot_index_distributions(cohort.analysis, index_figure, exposure.threshold, exposure.index)
-    plot_share_continuous(cohort.analysis, site_figure)
     for row in cohort.flow.itertuples():
         log.info("flow: %s %s (remaining %d, excluded %d)", row.step, row.reason, row.n_remaining, row.n_excluded)
     log.info("treated share %.3f", cohort.analysis["treatment"].mean())
+
+
+# The figures leave the secure environment inside the report, so they apply the threshold of the published
+# tables (config section ``disclosure``). They are rules of their own: a changed threshold redraws them and
+# republishes the tables, and reruns nothing upstream.
+
+
+def cohort_figures_stage(
+    config: Mapping[str, Any] | str | Path, analysis_path: str | Path, index_figure: str | Path, site_figure: str | Path
+) -> None:
+    """The continuity indices by service and the share continuous by site."""
+    import pandas as pd
+
+    from deepvalue.cohort.continuity import INDEX_NAMES
+    from deepvalue.cohort.figures import plot_index_distributions, plot_share_continuous
+
+    settings = _settings(config)
+    exposure, disclosure = settings.exposure, settings.disclosure
+    analysis = pd.read_parquet(analysis_path, columns=["site", "service", "treatment", *INDEX_NAMES])
+    plot_index_distributions(
+        analysis, index_figure, exposure.threshold, exposure.index, disclosure.min_cell, disclosure.allow_zero
+    )
+    plot_share_continuous(analysis, site_figure, disclosure.min_cell, disclosure.allow_zero)
+
+
+def overlap_figure_stage(
+    config: Mapping[str, Any] | str | Path, propensity_path: str | Path, weights_path: str | Path, out_path: str | Path
+) -> None:
+    """The propensity score overlap, in the cohort and in the matched sample."""
+    import pandas as pd
+
+    from deepvalue.adjust.figures import plot_overlap
+
+    disclosure = _settings(config).disclosure
+    propensity = pd.read_parquet(propensity_path, columns=["client_id", "score", "treatment"])
+    weights = pd.read_parquet(weights_path, columns=["client_id", "w_matched"])
+    if not propensity["client_id"].equals(weights["client_id"]):
+        weights = propensity[["client_id"]].merge(weights, on="client_id", how="left")
+    plot_overlap(
+        propensity["score"],
+        propensity["treatment"],
+        weights["w_matched"],
+        out_path,
+        disclosure.min_cell,
+        disclosure.allow_zero,
+    )
+
+
+def forest_stage(
+    config: Mapping[str, Any] | str | Path,
+    estimates_path: str | Path,
+    truth_path: str | Path | None,
+    out_path: str | Path,
+) -> None:
+    """The forest plot, drawn from the rows as the disclosure check of estimates.csv leaves them: an estimate
+    the published table hides is not in the figure either."""
+    from deepvalue.effects.figures import plot_forest
+    from deepvalue.publish.disclosure import check_table
+
+    disclosure = _settings(config).disclosure
+    estimates = _read_estimates(estimates_path)
+    checked, _ = check_table(estimates, "estimates.csv", disclosure.min_cell, disclosure.allow_zero)
+    truth = json.loads(Path(truth_path).read_text())["outcomes"] if truth_path else None
+    plot_forest(checked.assign(subgroup=checked["subgroup"].fillna("")), out_path, truth)
 
 
 def match_stage(config: Mapping[str, Any] | str | Path, analysis_path: str | Path, out: dict[str, str | Path]) -> None:
@@ -106,7 +164,7 @@ def match_stage(config: Mapping[str, Any] | str | Path, analysis_path: str | Pat
         summary_path=out["summary"],
         flow_path=out["flow"],
         love_plot_path=out["love_plot"],
-        overlap_plot_path=out["overlap_plot"],
+        overlap_plot_path=out.get("overlap_plot"),  # rule plot_propensity_overlap draws it in the workflow
         pairs_path=out["pairs"],
         balance_summary_path=out["balance_summary"],
     )
@@ -202,15 +260,13 @@ def combine_stage(
     methods_path: str | Path,
     dowhy_path: str | Path,
     estimates_path: str | Path,
-    forest_path: str | Path,
     truth_path: str | Path | None,
     truth_table_path: str | Path,
 ) -> None:
-    """estimates.csv (ours, then DoWhy's rows), the forest plot and the comparison with a synthetic truth."""
+    """estimates.csv (ours, then DoWhy's rows) and the comparison with a synthetic truth."""
     import pandas as pd
 
     from deepvalue.core.tabular import write_csv
-    from deepvalue.effects.figures import plot_forest
     from deepvalue.effects.table import compare_with_truth
 
     estimates = _read_estimates(methods_path)
@@ -219,7 +275,6 @@ def combine_stage(
         estimates = pd.concat([estimates, extra.astype(estimates.dtypes.to_dict())], ignore_index=True)
     write_csv(estimates, estimates_path)
     truth = json.loads(Path(truth_path).read_text())["outcomes"] if truth_path else None
-    plot_forest(estimates, forest_path, truth)
     # a real extract has no truth: the table is written with its header and no rows
     table = compare_with_truth(estimates, truth or {})
     write_csv(table, truth_table_path)

@@ -47,10 +47,43 @@ Outputs", 2019 and the GSS "Disclosure control for tables produced from administ
    residual df of covariate-adjusted models, so the rule is a minimum requirement. If df < 10 the row's
    statistics (all numeric non-count columns and free-text columns) are suppressed.
 
+4. Secondary suppression across the tables published together (``cross_table_differencing``). The tables
+   count the same clients again and again (the cohort, the treated and matched treated, each outcome's
+   analysed clients, the rows of a subgroup column), so a count hidden in one table came back as a
+   difference of counts published in others: balance_summary.csv showed 713 treated and 711 matched while
+   match/flow.csv hid the 2 unmatched; an outcome's n_remaining before a step minus n_treated + n_control of
+   its estimates gave the hidden exclusion; the whole-cohort row minus the published site rows gave a small
+   site's counts. :mod:`deepvalue.publish.cross_table` writes every count of every table as an unknown of one
+   linear system (the same population is one unknown, known to a reader once any of its cells is
+   published; flow chains; treated + control; subgroup levels, dose levels and "equal effects" rows adding
+   up; nested populations with a hidden non-negative difference such as the unmatched treated) and audits it
+   as rule 2 audits one flow table: every small cell and every small hidden difference (the treated a PSM
+   row left unmatched, the treated without the outcome measured) must keep a feasible range at least
+   ``min_cell`` wide given all published counts. While one does not, the cheapest set of published counts
+   that protects it is suppressed (cost: the number of cells a count is printed in, zeros last; a
+   uniform-cost search over the counts next to what is hidden). So one small exclusion in an outcome's flow
+   hides two or three more cells of that flow rather than the sample sizes of every estimate row, and a
+   PSM row that left one treated client unmatched loses its n_treated, not its estimate. After such a
+   suppression each table's own secondary rules run again (flow audit; group complements with their
+   sum_weights and ess, which equal n in unweighted groups). A count hidden for differencing alone does not
+   take the statistics of its row with it: they are not computed from a small count.
+
+5. Counts in free text (``free_text_count``, action ``redacted``). Every text cell of every table (notes,
+   reading, reason and the label columns too) is checked by :func:`deepvalue.publish.free_text.redact_counts`:
+   a standalone integer from 1 to ``min_cell - 1`` becomes "fewer than <min_cell>" unless its context makes
+   it a setting, a statistic or a unit ("at least 5 per parameter", "df = 1", "2 levels", "2 y", "contact 4");
+   a copy of a count no published cell shows, and the smaller of "A of B" (or "A clients (B treated)") when
+   the two differ by a small count, becomes "[suppressed]". The rule errs towards rewriting: an unknown
+   phrasing with a small integer is rewritten. A cell already suppressed by rules 1-3 stays empty.
+
+The figures of the report apply the same threshold where they are drawn (:mod:`deepvalue.core.small_cells`:
+small sites pooled or left out, sparse histogram bins and index values merged, the forest plot drawn from
+the rows this check leaves); docs/design.md says how.
+
 The log records table, row (0-based data row of the table), column, rule and action; it never records the
-suppressed value. Not covered (manual review): numbers inside free text of rows that pass, cross-table
-differencing beyond the complementary-count rule, and implied counts from proportions (means of binary
-covariates in balance.csv multiplied by group sizes).
+suppressed value or the text. Not covered (manual review): implied counts from proportions (means of
+binary covariates in balance.csv multiplied by group sizes), and counts implied by statistics such as a
+residual df ("df = n - 2 = 712").
 """
 
 from __future__ import annotations
@@ -63,25 +96,23 @@ import pandas as pd
 import pyarrow.csv as pacsv
 from scipy.optimize import linprog
 
+from deepvalue.core.small_cells import DEFAULT_MIN_CELL, is_small
 from deepvalue.core.tabular import write_csv
+from deepvalue.publish.cross_table import RULE as CROSS_TABLE_RULE
+from deepvalue.publish.cross_table import PopulationModel
+from deepvalue.publish.free_text import redact_counts
 
-MIN_CELL = 10
+MIN_CELL = DEFAULT_MIN_CELL
 MIN_DF = 10
 LOG_COLUMNS = ["table", "row", "column", "rule", "action"]
 FREE_TEXT_COLUMNS = frozenset({"notes", "note", "reading", "details", "message"})
 FLOW_LABELS = frozenset({"step", "reason"})
+FREE_TEXT_RULE = "free_text_count"
 _COUNT_RE = re.compile(r"^(n|n_.*|count.*)$", re.IGNORECASE)
 
 
 def is_count_column(name: str) -> bool:
     return bool(_COUNT_RE.match(str(name)))
-
-
-def _is_small(value, min_cell: int, allow_zero: bool) -> bool:
-    if pd.isna(value):
-        return False
-    lower = 0 if allow_zero else -1
-    return lower < float(value) < min_cell
 
 
 class _Checker:
@@ -93,6 +124,7 @@ class _Checker:
         self.columns = list(self.orig.columns)
         self.counts = [c for c in self.columns if is_count_column(c)]
         self.suppressed: dict[tuple[int, str], str] = {}
+        self.redacted: dict[tuple[int, str], str] = {}
 
     def suppress(self, row: int, column: str, rule: str) -> None:
         if pd.isna(self.orig.at[row, column]):
@@ -126,7 +158,7 @@ class _Checker:
     def primary(self) -> None:
         for column in self.counts:
             for row, value in enumerate(self.orig[column]):
-                if _is_small(value, self.min_cell, self.allow_zero):
+                if pd.notna(value) and is_small(value, self.min_cell, self.allow_zero):
                     self.suppress(row, column, "primary_min_cell")
 
     def complements(self) -> None:
@@ -137,6 +169,13 @@ class _Checker:
                 if any((row, c) in self.suppressed for c in pair):
                     for c in pair:
                         self.suppress(row, c, "secondary_complement")
+        self.group_complements()
+
+    def is_group_table(self) -> bool:
+        return any(str(c).lower() == "group" for c in self.columns) and "n" in {c.lower() for c in self.counts}
+
+    def group_complements(self) -> None:
+        lower = {c.lower(): c for c in self.counts}
         groups = [c for c in self.columns if str(c).lower() == "group"]
         if groups and "n" in lower:
             ncol = lower["n"]
@@ -260,7 +299,8 @@ class _Checker:
         return out
 
     # ----------------------------------------------------------------------------------------------------
-    def run(self) -> tuple[pd.DataFrame, list[dict]]:
+    def run_cells(self) -> None:
+        """The rules on the table's own cells (1 to 3 above)."""
         self.primary()
         if self.is_flow():
             self.flow_secondary()
@@ -268,10 +308,47 @@ class _Checker:
             self.complements()
             self.derived()
         self.residual_df()
-        return self.result(), self.log()
+
+    def close(self) -> None:
+        """After cells were suppressed from outside (rule 4), the table's own secondary rules again: flow
+        tables their differencing audit, group tables their complements and the statistics of those rows
+        (sum_weights and ess equal n in unweighted groups). In other tables the statistics of a row whose
+        count is hidden only against differencing stay: they are not computed from a small count."""
+        if self.is_flow():
+            self.flow_secondary()
+        elif self.is_group_table():
+            self.group_complements()
+            rows = {row for row, column in self.suppressed if column in self.counts}
+            for row in sorted(rows):
+                for column in self.stats_columns():
+                    self.suppress(row, column, "derived_from_suppressed_count")
+
+    # rule 5 ---------------------------------------------------------------------------------------------
+    def text_columns(self) -> list[str]:
+        return [
+            c
+            for c in self.columns
+            if c not in self.counts
+            and not pd.api.types.is_numeric_dtype(self.orig[c])
+            and not pd.api.types.is_bool_dtype(self.orig[c])
+        ]
+
+    def redact_text(self, suppressed_values: set[int]) -> None:
+        """Counts below the threshold, and copies of suppressed counts, in every text cell (free_text.py)."""
+        for column in self.text_columns():
+            for row, value in enumerate(self.orig[column]):
+                if (row, column) in self.suppressed or not isinstance(value, str):
+                    continue
+                text, n = redact_counts(value, self.min_cell, self.allow_zero, suppressed_values)
+                if n:
+                    self.redacted[(row, column)] = text
 
     def result(self) -> pd.DataFrame:
         out = self.orig.copy()
+        for (row, column), text in self.redacted.items():
+            series = out[column].astype(object)
+            series.iloc[row] = text
+            out[column] = series.astype(self.orig[column].dtype)
         for column in self.columns:
             rows = [r for r, c in self.suppressed if c == column]
             if not rows:
@@ -289,9 +366,11 @@ class _Checker:
 
     def log(self) -> list[dict]:
         order = {c: i for i, c in enumerate(self.columns)}
+        entries = [(cell, rule, "suppressed") for cell, rule in self.suppressed.items()]
+        entries += [(cell, FREE_TEXT_RULE, "redacted") for cell in self.redacted]
         return [
-            {"table": self.name, "row": int(r), "column": str(c), "rule": rule, "action": "suppressed"}
-            for (r, c), rule in sorted(self.suppressed.items(), key=lambda item: (item[0][0], order[item[0][1]]))
+            {"table": self.name, "row": int(r), "column": str(c), "rule": rule, "action": action}
+            for (r, c), rule, action in sorted(entries, key=lambda item: (item[0][0], order[item[0][1]]))
         ]
 
 
@@ -308,13 +387,50 @@ def feasible_range(a_eq: np.ndarray, b_eq: np.ndarray, n: int, i: int) -> tuple[
     return float(lo), float(hi)
 
 
+def check_tables(
+    frames: dict[str, pd.DataFrame], min_cell: int = MIN_CELL, allow_zero: bool = True
+) -> dict[str, tuple[pd.DataFrame, list[dict]]]:
+    """Apply the output checks to tables published together: each table's own rules (1 to 3), secondary
+    suppression across all of them (4, :mod:`deepvalue.publish.cross_table`), then the free text (5).
+    Returns, per table name, the checked copy and its log entries (no values)."""
+    if min_cell < 1:
+        raise ValueError(f"min_cell must be >= 1, got {min_cell}")
+    checkers = {name: _Checker(frames[name], name, int(min_cell), allow_zero) for name in sorted(frames)}
+    for checker in checkers.values():
+        checker.run_cells()
+    model = PopulationModel(
+        {n: ch.orig for n, ch in checkers.items()},
+        {n: ch.counts for n, ch in checkers.items()},
+        {n: ch.chains() if ch.is_flow() else [] for n, ch in checkers.items()},
+        int(min_cell),
+        allow_zero,
+    )
+    protected: set[int] = set()
+    while True:
+        hidden = {(n, r, c) for n, ch in checkers.items() for r, c in ch.suppressed}
+        before = len(hidden)
+        for n, r, c in model.unmodelled_to_suppress(hidden):
+            checkers[n].suppress(r, c, CROSS_TABLE_RULE)
+        for checker in checkers.values():
+            checker.close()
+        if sum(len(ch.suppressed) for ch in checkers.values()) > before:
+            continue
+        cells = model.next_suppression(hidden, protected)
+        if not cells:
+            break
+        for n, r, c in cells:
+            checkers[n].suppress(r, c, CROSS_TABLE_RULE)
+    values = model.hidden_values({(n, r, c) for n, ch in checkers.items() for r, c in ch.suppressed})
+    for checker in checkers.values():
+        checker.redact_text(values)
+    return {n: (ch.result(), ch.log()) for n, ch in checkers.items()}
+
+
 def check_table(
     frame: pd.DataFrame, name: str, min_cell: int = MIN_CELL, allow_zero: bool = True
 ) -> tuple[pd.DataFrame, list[dict]]:
     """Apply the output checks to one table; return the checked copy and the log entries (no values)."""
-    if min_cell < 1:
-        raise ValueError(f"min_cell must be >= 1, got {min_cell}")
-    return _Checker(frame, name, int(min_cell), allow_zero).run()
+    return check_tables({name: frame}, min_cell=min_cell, allow_zero=allow_zero)[name]
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -341,15 +457,16 @@ def publish(
     """
     out_dir = Path(out_dir)
     targets: dict[Path, str] = {}
-    entries: list[dict] = []
     for name in sorted(tables):
-        path = Path(tables[name])
-        target = _output_name(name, path)
+        target = _output_name(name, Path(tables[name]))
         if target in targets or target == Path("disclosure_log.csv"):
             raise ValueError(f"two tables would be written to {target}: {targets.get(target)!r} and {name!r}")
         targets[target] = name
-        checked, log = check_table(read_table(path), name, min_cell=min_cell, allow_zero=allow_zero)
-        write_csv(checked, out_dir / target)
+    checked = check_tables({name: read_table(tables[name]) for name in tables}, min_cell, allow_zero)
+    entries: list[dict] = []
+    for target, name in sorted(targets.items(), key=lambda item: item[1]):
+        frame, log = checked[name]
+        write_csv(frame, out_dir / target)
         entries.extend(log)
     log_frame = pd.DataFrame(entries, columns=LOG_COLUMNS).astype({"row": "int64"})
     write_csv(log_frame, out_dir / "disclosure_log.csv")

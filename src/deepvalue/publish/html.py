@@ -213,12 +213,6 @@ def _read_csv(path: Path) -> pd.DataFrame | None:
     return pd.read_csv(path, keep_default_na=True)
 
 
-def _checked(results: Path, rel: str) -> pd.DataFrame | None:
-    """A table as published: the disclosure-checked copy under publish/ when there is one."""
-    published = _read_csv(results / "publish" / rel)
-    return published if published is not None else _read_csv(results / rel)
-
-
 def _read_json(path: Path) -> dict | None:
     if not path.is_file():
         return None

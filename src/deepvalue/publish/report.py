@@ -5,6 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from deepvalue.publish.closing_sections import (
+    section_disclosure,
+    section_provenance,
+    section_validation,
+    section_value,
+)
 from deepvalue.publish.html import (
     CSS,
     esc,
@@ -12,14 +18,10 @@ from deepvalue.publish.html import (
 from deepvalue.publish.sections import (
     section_balance,
     section_cohort_flow,
-    section_disclosure,
     section_estimates,
     section_exposure,
-    section_provenance,
     section_question,
     section_refutations,
-    section_validation,
-    section_value,
 )
 
 SECTION_IDS = (

@@ -19,20 +19,21 @@ from deepvalue.publish.html import (
     NUM,
     Col,
     _as_bool,
-    _checked,
     _is_missing,
-    _read_csv,
     _read_json,
     esc,
-    fmt_bool,
     fmt_ci,
     fmt_count,
     fmt_num,
     html_table,
     img_tag,
-    kv_table,
-    markdown_to_html,
     missing,
+)
+from deepvalue.publish.report_inputs import (
+    checked_ingest,
+    checked_table,
+    cohort_arms,
+    disclosure_settings,
 )
 
 #: The figures the report embeds, relative to the results folder.
@@ -78,23 +79,24 @@ def section_question(results: Path, cfg: dict) -> str:
         f"(source: {esc(ingest.get('extract_date_source', DASH))}).</p>"
     )
     rows = []
+    checked = checked_ingest(results, cfg) or {}
     for name in sorted(ingest.get("tables", {})):
-        t = ingest["tables"][name]
-        dropped = [d for d in t.get("dropped", []) if d.get("rows", 0)]
-        n_dropped = sum(int(d.get("rows", 0)) for d in t.get("dropped", []))
-        reasons = "; ".join(f"{d.get('reason', '')}: {fmt_count(d.get('rows'))}" for d in dropped) or "none"
-        # the examples in a warning (ids, dates, row numbers) are for the analyst's log, not a report
-        warnings = "; ".join(_without_examples(str(w)) for w in t.get("warnings", [])) or ""
+        t, c = ingest["tables"][name], checked.get(name, {})
+        # counts as the flow check leaves them: a small number of dropped rows shows as a dash
+        dropped = [(reason, n) for reason, n in c.get("dropped", []) if _is_missing(n) or n]
+        reasons = "; ".join(f"{reason}: {fmt_count(n)}" for reason, n in dropped) or "none"
         path = t.get("path", t.get("file", ""))
+        read, written = c.get("rows_read"), c.get("rows_written")
         rows.append(
             {
                 "table": name,
                 "path": path if isinstance(path, str) else json.dumps(path, sort_keys=True),
-                "rows_read": t.get("rows_read"),
-                "rows_written": t.get("rows_written"),
-                "rows_dropped": n_dropped,
+                "rows_read": read,
+                "rows_written": written,
+                "rows_dropped": DASH if _is_missing(read) or _is_missing(written) else read - written,
                 "reasons": reasons,
-                "warnings": warnings,
+                # the examples in a warning (ids, dates, rows) are for the analyst's log, not a report
+                "warnings": "; ".join(_without_examples(str(w)) for w in c.get("warnings", [])),
             }
         )
     parts.append("<h3>Extract, by table</h3>")
@@ -143,13 +145,13 @@ def flow_diagram(flow: pd.DataFrame) -> str:
 
 def section_cohort_flow(results: Path, cfg: dict) -> str:
     parts = []
-    flow = _checked(results, "cohort/flow.csv")
+    flow = checked_table(results, "cohort/flow.csv", cfg)
     if flow is None:
         parts.append(missing("cohort/flow.csv"))
     else:
         parts.append("<h3>From the extract to the analysis cohort</h3>")
         parts.append(flow_diagram(flow))
-    oflow = _checked(results, "cohort/outcome_flow.csv")
+    oflow = checked_table(results, "cohort/outcome_flow.csv", cfg)
     parts.append("<h3>Outcome flow</h3>")
     if oflow is None:
         parts.append(missing("cohort/outcome_flow.csv"))
@@ -166,7 +168,7 @@ def section_cohort_flow(results: Path, cfg: dict) -> str:
                 ],
             )
         )
-    mflow = _checked(results, "match/flow.csv")
+    mflow = checked_table(results, "match/flow.csv", cfg)
     if mflow is not None:
         parts.append("<h3>Matching flow (treated clients)</h3>")
         parts.append(
@@ -184,10 +186,11 @@ def section_cohort_flow(results: Path, cfg: dict) -> str:
 
 
 def section_exposure(results: Path, cfg: dict) -> str:
+    k = disclosure_settings(cfg, results)[0]
     parts = []
-    summary = _read_json(results / "match" / "summary.json")
-    if summary is not None and "n_treated" in summary and "n_control" in summary:
-        nt, nc = int(summary["n_treated"]), int(summary["n_control"])
+    arms = cohort_arms(results, cfg)  # as balance_summary.csv publishes them
+    if arms is not None:
+        nt, nc = arms
         share = nt / (nt + nc) if nt + nc else float("nan")
         parts.append(
             f'<p class="info"><strong>Treated (continuous care) share:</strong> {esc(fmt_num(share))} '
@@ -195,22 +198,30 @@ def section_exposure(results: Path, cfg: dict) -> str:
             f"{esc(fmt_count(nc))} controls).</p>"
         )
     else:
-        parts.append(missing("match/summary.json (treated share)"))
+        parts.append(missing("match/balance_summary.csv (treated share)"))
     fig = results / "cohort" / "figures"
     parts.append(
-        img_tag(fig / "continuity_by_service.png", "Continuity index by service", "Continuity index by service.")
+        img_tag(
+            fig / "continuity_by_service.png",
+            "Continuity index by service",
+            f"Continuity index by service. An index value with fewer than {k} clients in a service is merged "
+            f"with a neighbouring value; a service with fewer than {k} clients is not drawn.",
+        )
     )
     parts.append(
         img_tag(
             fig / "continuous_share_by_site.png",
             "Share with continuous care by site",
-            "Share of clients with continuous care, by site.",
+            f"Share of clients with continuous care, by site. A site with fewer than {k} clients, treated or "
+            "controls is pooled into 'other sites', or left out when the pool is still below that (the note "
+            "under the axis says which).",
         )
     )
     return "\n".join(parts)
 
 
 def section_balance(results: Path, cfg: dict) -> str:
+    k = disclosure_settings(cfg, results)[0]
     parts = []
     fig = results / "match" / "figures"
     parts.append(
@@ -224,7 +235,8 @@ def section_balance(results: Path, cfg: dict) -> str:
         img_tag(
             fig / "propensity_overlap.png",
             "Propensity score overlap",
-            "Propensity score distributions, treated and control.",
+            f"Propensity score distributions, treated and control; score bins of fewer than {k} clients are "
+            "merged with their neighbours.",
         )
     )
     summary = _read_json(results / "match" / "summary.json")
@@ -259,7 +271,7 @@ def section_balance(results: Path, cfg: dict) -> str:
                 ],
             )
         )
-    bal = _checked(results, "match/balance.csv")
+    bal = checked_table(results, "match/balance.csv", cfg)
     if bal is None:
         parts.append(missing("match/balance.csv"))
     else:
@@ -302,10 +314,11 @@ def section_estimates(results: Path, cfg: dict) -> str:
         img_tag(
             results / "figures" / "forest.png",
             "Forest plot of effect estimates",
-            "Forest plot of the effect estimates with 95% confidence intervals.",
+            "Forest plot of the effect estimates with 95% confidence intervals; an estimate the published "
+            "estimates.csv hides is not drawn.",
         )
     ]
-    est = _checked(results, "estimates.csv")
+    est = checked_table(results, "estimates.csv", cfg)
     if est is None:
         parts.append(missing("estimates.csv"))
         return "\n".join(parts)
@@ -422,8 +435,8 @@ def _analysed_clients(estimates: pd.DataFrame | None) -> dict[str, int]:
 
 def section_refutations(results: Path, cfg: dict) -> str:
     parts = ["<h3>Refutations (DoWhy)</h3>"]
-    ref = _checked(results, "refutations.csv")
-    note = subsample_note(_checked(results, "estimates.csv"), ref)
+    ref = checked_table(results, "refutations.csv", cfg)
+    note = subsample_note(checked_table(results, "estimates.csv", cfg), ref)
     if note:
         parts.append(f'<p class="info">{esc(note)}</p>')
     if ref is None:
@@ -448,7 +461,7 @@ def section_refutations(results: Path, cfg: dict) -> str:
             )
         )
     parts.append("<h3>Sensitivity to unmeasured confounding</h3>")
-    sens = _checked(results, "sensitivity.csv")
+    sens = checked_table(results, "sensitivity.csv", cfg)
     if sens is None:
         parts.append(missing("sensitivity.csv"))
         return "\n".join(parts)
@@ -492,202 +505,3 @@ def _without_examples(text: str) -> str:
     '10 rows have a client_id not in the clients table; dropped'
     """
     return re.sub(r"\s*\(e\.g\. [^()]*\)", "", text)
-
-
-def section_value(results: Path, cfg: dict) -> str:
-    val = _checked(results, "value.csv")
-    if val is None:
-        return missing("value.csv")
-    parts = []
-    illus = val["illustrative"].map(_as_bool) if "illustrative" in val else pd.Series(False, index=val.index)
-    if illus.any():
-        parts.append(
-            f'<div class="notice" id="illustrative-notice">{esc(ILLUSTRATIVE_NOTICE)} '
-            f"{esc(fmt_count(int(illus.sum())))} of {esc(fmt_count(len(val)))} rows below depend on "
-            "an illustrative value.</div>"
-        )
-    else:
-        parts.append('<p class="info">No value in this table depends on an illustrative placeholder.</p>')
-    notes = val.get("notes", pd.Series("", index=val.index)).fillna("").astype(str)
-    unvalued = val[(val["level"] == "per_client") & notes.str.startswith("not valued")]
-    if not unvalued.empty:
-        items = "".join(
-            f"<li><b>{esc(o)}</b>: {esc(n.removeprefix('not valued: '))}</li>"
-            for o, n in zip(unvalued["outcome"], notes[unvalued.index])
-        )
-        parts.append(
-            f'<div class="notice" id="not-valued">Not valued, and left out of the totals '
-            f"({esc(fmt_count(len(unvalued)))} outcome{'s' if len(unvalued) != 1 else ''}):<ul>{items}</ul></div>"
-        )
-    val = val.copy()
-    val["interval"] = [fmt_ci(lo, hi) for lo, hi in zip(val["ci_lower"], val["ci_upper"])]
-    cols = [
-        Col("outcome"),
-        Col("quantity"),
-        Col("value", **NUM),
-        Col("interval", "95% interval", cls="num"),
-        Col("price_year", "price year"),
-        Col("illustrative", fmt=fmt_bool),
-        Col("notes", **NOTE),
-    ]
-    for level, title in (("per_client", "Per client (GBP)"), ("cohort", "Cohort totals (GBP)")):
-        part = val[val["level"] == level]
-        parts.append(f"<h3>{esc(title)}</h3>")
-        parts.append(html_table(part, cols) if not part.empty else "<p>No rows.</p>")
-    other = val[~val["level"].isin(["per_client", "cohort"])]
-    if not other.empty:
-        parts.append("<h3>Other rows</h3>")
-        parts.append(html_table(other, [Col("level")] + cols))
-    return "\n".join(parts)
-
-
-def section_validation(results: Path, cfg: dict, validation_md: Path | None) -> str:
-    synthetic = cfg.get("synthetic") or {}
-    has_truth = isinstance(synthetic, dict) and bool(synthetic.get("truth"))
-    parts = []
-    if not has_truth:
-        parts.append(
-            "<p>Not applicable: this run is not on a synthetic extract with known truth "
-            "(no <code>synthetic.truth</code> in the config).</p>"
-        )
-    else:
-        evt = _read_csv(results / "estimates_vs_truth.csv")
-        parts.append("<h3>This run against the generator's truth</h3>")
-        if evt is None:
-            parts.append(missing("estimates_vs_truth.csv"))
-        else:
-            evt = evt.copy()
-            evt["ci"] = [fmt_ci(lo, hi) for lo, hi in zip(evt["ci_lower"], evt["ci_upper"])]
-            cov = evt["covered"].map(_as_bool)
-            parts.append(
-                f"<p>{esc(fmt_count(int(cov.sum())))} of {esc(fmt_count(len(evt)))} 95% CIs cover the truth.</p>"
-            )
-            parts.append(
-                html_table(
-                    evt,
-                    [
-                        Col("outcome"),
-                        Col("method"),
-                        Col("estimand"),
-                        Col("estimate", **NUM),
-                        Col("ci", "95% CI", cls="num"),
-                        Col("truth", **NUM),
-                        Col("error", **NUM),
-                        Col("error_in_se", "error / SE", **NUM),
-                        Col("covered", fmt=fmt_bool),
-                    ],
-                )
-            )
-    if validation_md is not None:
-        parts.append(f"<h3>Validation over many seeds ({esc(validation_md.name)})</h3>")
-        if validation_md.is_file():
-            parts.append(markdown_to_html(validation_md.read_text(encoding="utf-8")))
-        else:
-            parts.append(f'<p class="missing">{esc(validation_md.name)} was not found.</p>')
-    return "\n".join(parts)
-
-
-def _disclosure_cfg(cfg: dict, prov: dict | None) -> dict:
-    d = cfg.get("disclosure")
-    if not d and prov:
-        d = (prov.get("config") or {}).get("disclosure")
-    return d or {}
-
-
-def section_disclosure(results: Path, cfg: dict) -> str:
-    prov = _read_json(results / "provenance.json")
-    d = _disclosure_cfg(cfg, prov)
-    rule = f"minimum cell count {fmt_count(d['min_cell'])}" if "min_cell" in d else "minimum cell count: default"
-    if "allow_zero" in d:
-        rule += f", zeros allowed: {fmt_bool(d['allow_zero'])}"
-    log = _read_csv(results / "publish" / "disclosure_log.csv")
-    if log is None:
-        return missing("publish/disclosure_log.csv")
-    parts = [
-        f"<p>Tables published to <code>results/publish/</code> were checked ({esc(rule)}).</p>",
-        '<p class="info">The tables in this report are the checked copies from '
-        "<code>results/publish/</code> (suppressed cells show as a dash). The figures are drawn "
-        "from the unchecked data: check them by eye before the report leaves the secure "
-        "environment.</p>",
-    ]
-    if log.empty:
-        parts.append(f'<p class="info"><strong>Nothing suppressed</strong> (threshold: {esc(rule)}).</p>')
-    else:
-        counts = log.groupby("table", sort=True).size()
-        summary = "; ".join(f"{t}: {fmt_count(n)}" for t, n in counts.items())
-        parts.append(
-            f'<p class="info"><strong>{esc(fmt_count(len(log)))} cells suppressed</strong> '
-            f"(threshold: {esc(rule)}). By table: {esc(summary)}.</p>"
-        )
-        parts.append(html_table(log, [Col(str(c)) for c in log.columns]))
-    return "\n".join(parts)
-
-
-def section_provenance(results: Path, cfg: dict) -> str:
-    prov = _read_json(results / "provenance.json")
-    parts = []
-    ref = _checked(results, "refutations.csv")
-    if ref is not None and "n_used" in ref and not ref.empty:
-        by_outcome = ref.groupby("outcome", sort=False)["n_used"].max()
-        detail = "; ".join(f"{o}: {fmt_count(n)}" for o, n in by_outcome.items())
-        cap = (((prov or {}).get("config") or {}).get("estimation") or {}).get("dowhy", {}).get("refutation_rows")
-        cap_txt = f" (at most {fmt_count(cap)} rows, stratified by treatment)" if cap is not None else ""
-        parts.append(
-            f'<p class="info">Note: DoWhy refutations ran on a subsample of n_used clients{esc(cap_txt)}; '
-            f"n_used by outcome: {esc(detail)}. When n_used equals the analysed sample the subsample is "
-            "the whole sample.</p>"
-        )
-    if prov is None:
-        parts.append(missing("provenance.json"))
-        return "\n".join(parts)
-    code = prov.get("code", {}) or {}
-    commit = str(code.get("commit", DASH))
-    if code.get("uncommitted_changes"):
-        commit += " (with uncommitted changes)"
-    parts.append(
-        kv_table(
-            [
-                ("git commit", commit),
-                ("seed", str(prov.get("seed", cfg.get("seed", DASH)))),
-                ("extract date", str(prov.get("extract_date", DASH))),
-                ("python", str(prov.get("python", DASH))),
-                ("platform", str(prov.get("platform", DASH))),
-                ("provenance version", str(prov.get("deepvalue_provenance_version", DASH))),
-            ]
-        )
-    )
-    inputs = prov.get("inputs", {}) or {}
-    # file names only: the folder an extract sits in must not change the report's bytes
-    # (provenance.json keeps the full paths)
-    rows = [
-        dict(
-            name=k,
-            path=Path(str(inputs[k].get("path", ""))).name,
-            **{kk: inputs[k].get(kk) for kk in ("rows_read", "rows_written", "bytes", "sha256")},
-        )
-        for k in sorted(inputs)
-    ]
-    parts.append("<h3>Inputs</h3>")
-    parts.append(
-        html_table(
-            pd.DataFrame(rows, columns=["name", "path", "rows_read", "rows_written", "bytes", "sha256"]),
-            [
-                Col("name"),
-                Col("path"),
-                Col("rows_read", "rows read", **COUNT),
-                Col("rows_written", "rows written", **COUNT),
-                Col("bytes", **COUNT),
-                Col("sha256", cls="note"),
-            ],
-        )
-    )
-    packages = prov.get("packages", {}) or {}
-    parts.append("<h3>Package versions</h3>")
-    parts.append(
-        html_table(
-            pd.DataFrame(
-                [{"package": k, "version": packages[k]} for k in sorted(packages)], columns=["package", "version"]
-            )
-        )
-    )
-    return "\n".join(parts)

@@ -99,13 +99,15 @@ def _cmd_cohort(args: argparse.Namespace) -> int:
     out = Path(args.out)
     interim = Path(args.interim)
     tables = {name: interim / f"{name}.parquet" for name in ("clients", "contacts", "outcomes", "workers")}
-    missing = [str(p) for p in tables.values() if not p.exists()]
+    report = Path(args.ingest_report) if args.ingest_report else interim.parent / "ingest_report.json"
+    missing = [str(p) for p in (*tables.values(), report) if not p.exists()]
     if missing:
         print(f"deepvalue cohort: missing {', '.join(missing)}; run `deepvalue ingest` first", file=sys.stderr)
         return 2
     cohort_stage(
         str(args.config),
         tables,
+        report,
         out / "analysis.parquet",
         out / "flow.csv",
         out / "outcome_flow.csv",
@@ -213,6 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cohort", help="build the analysis cohort from ingested tables")
     p.add_argument("--config", required=True, help="the study config (YAML)")
     p.add_argument("--interim", default="results/interim", help="folder of the ingested tables")
+    p.add_argument(
+        "--ingest-report", help="the ingest report, for its extract date (default: ingest_report.json beside INTERIM)"
+    )
     p.add_argument("--out", default="results/cohort", help="output folder")
     p.set_defaults(func=_cmd_cohort)
 

@@ -92,6 +92,11 @@ class Extract:
     tables: dict[str, pd.DataFrame]
     report: dict[str, Any]
 
+    @property
+    def extract_date(self) -> dt.date:
+        """The date the extract was taken (the config's, else the run date), as the report says."""
+        return dt.date.fromisoformat(self.report["extract_date"])
+
 
 # ----------------------------------------------------------------------------------------------
 # the stages of ingestion

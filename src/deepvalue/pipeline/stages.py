@@ -63,6 +63,7 @@ def ingest_stage(config: Mapping[str, Any] | str | Path, interim_dir: str | Path
 def cohort_stage(
     config: Mapping[str, Any] | str | Path,
     interim: dict[str, str | Path],
+    ingest_report: str | Path,
     analysis_path: str | Path,
     flow_path: str | Path,
     outcome_flow_path: str | Path,
@@ -77,7 +78,11 @@ def cohort_stage(
 
     settings = _settings(config)
     tables = {name: pd.read_parquet(path) for name, path in interim.items()}
-    cohort = build_cohort(tables, settings)
+    # the ingest's extract date (the config's, or the run date it recorded), so that follow-up
+    # is judged against the date the contacts were cut at
+    report = json.loads(Path(ingest_report).read_text())
+    log.info("extract date %s (%s)", report["extract_date"], report.get("extract_date_source", "config"))
+    cohort = build_cohort(tables, settings, report["extract_date"])
     write_parquet(cohort.analysis, analysis_path)
     write_csv(cohort.flow, flow_path)
     write_csv(cohort.outcome_flow, outcome_flow_path)

@@ -71,8 +71,8 @@ def one_replicate(
         paths = write_extract(extract, tmp)
         raw = load_config(paths["config"])
         cfg = Settings.from_sections(load_config(_merge(raw, overrides or {})))
-        tables = ingest_extract(cfg).tables
-    cohort = build_cohort(tables, cfg)
+        ingested = ingest_extract(cfg)
+    cohort = build_cohort(ingested.tables, cfg, ingested.extract_date)
     adjusted = run_matching(cohort.analysis, cfg)
     estimates = run_estimates(
         cohort.analysis,

@@ -122,6 +122,9 @@ def test_outcome_recording_defaults_to_measured_and_events_is_read_into_settings
     settings = Settings.from_sections(out)
     assert [o.recorded for o in settings.outcomes] == ["events", "measured", "events"]
     assert Settings.from_sections({"outcomes": [{"name": "x", "type": "binary"}]}).outcomes[0].recorded == "measured"
+    cfg["outcomes"][0]["services"] = ["employment"]
+    settings = Settings.from_sections(load_config(cfg))
+    assert settings.outcomes[0].services == ("employment",) and settings.outcomes[1].services is None
 
 
 def test_continuous_events_and_events_without_a_date_column_are_config_errors():

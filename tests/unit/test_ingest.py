@@ -205,6 +205,15 @@ def test_measured_outcome_keeps_one_row_per_client_and_counts_undated_zeros(tiny
     assert any(said in w for w in report["warnings"])
 
 
+def test_outcome_services_naming_no_clients_service_is_refused(tiny):
+    tiny["outcomes"][0]["services"] = ["employmnet"]
+    p = only(problems(tiny), "clients", "service")
+    assert "outcomes[0].services of 'job_start' names services no client has: 'employmnet'" in p.message
+    assert "did you mean 'employment'" in p.fix
+    tiny["outcomes"][0]["services"] = ["employment"]
+    assert ingest_extract(load_settings(tiny)).tables["outcomes"]["outcome"].eq("job_start").all()
+
+
 def test_configured_covariate_absent(tiny):
     tiny["covariates"].append({"name": "imd_decile", "type": "numeric"})
     p = only(problems(tiny), "clients", "imd_decile")

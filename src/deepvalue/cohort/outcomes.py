@@ -1,9 +1,10 @@
 """Outcome timing: each outcome's value per cohort client, and the outcome flow that accounts for
 every client.
 
-Every outcome: a client counts only when its follow-up window (index date, index date +
-``follow_up_days``] has closed on or before the extract date; the others are excluded for that
-outcome ("follow-up not complete at the extract date").
+Every outcome: clients of a service the outcome does not apply to (``services``) are excluded
+first ("service without this outcome"). A client counts only when its follow-up window (index
+date, index date + ``follow_up_days``] has closed on or before the extract date; the others are
+excluded for that outcome ("follow-up not complete at the extract date").
 
 ``recorded: measured`` (one row per measured client): the value counts when dated after the
 index date and within follow-up. Dated on or before the index date: excluded (it overlaps the
@@ -39,15 +40,37 @@ def follow_up_complete(index_date: np.ndarray, days: int, extract_date: dt.date)
     return end <= np.datetime64(extract_date, "D")
 
 
-def _incomplete_row(name: str, n: int, incomplete: np.ndarray, days: int, extract_date: dt.date) -> tuple:
-    k = int(incomplete.sum())
-    return (
-        name,
-        "excluded",
-        n - k,
-        k,
-        f"follow-up not complete at the extract date (index date + {days} days after {extract_date.isoformat()})",
+def _first_rows(
+    out: pd.DataFrame, spec: Outcome, complete: np.ndarray, extract_date: dt.date
+) -> tuple[list, np.ndarray]:
+    """The flow's first rows (cohort, other services, follow-up incomplete) and who is left."""
+    n = len(out)
+    flow = [(spec.name, "cohort", n, 0, "")]
+    keep = np.ones(n, dtype=bool)
+    if spec.services is not None:
+        keep = out["service"].isin(spec.services).to_numpy()
+        flow.append(
+            (
+                spec.name,
+                "excluded",
+                int(keep.sum()),
+                int((~keep).sum()),
+                f"service without this outcome (outcomes.services: {', '.join(spec.services)})",
+            )
+        )
+    incomplete = keep & ~complete
+    keep = keep & complete
+    flow.append(
+        (
+            spec.name,
+            "excluded",
+            int(keep.sum()),
+            int(incomplete.sum()),
+            f"follow-up not complete at the extract date (index date + {spec.follow_up_days} days after "
+            f"{extract_date.isoformat()})",
+        )
     )
+    return flow, keep
 
 
 def measure_outcome(
@@ -58,7 +81,7 @@ def measure_outcome(
     Parameters
     ----------
     out
-        The cohort: ``client_id`` and ``index_date`` (datetime64) per client.
+        The cohort: ``client_id``, ``service`` and ``index_date`` (datetime64) per client.
     outcomes
         The canonical outcomes table (every outcome's rows).
     spec
@@ -71,12 +94,13 @@ def measure_outcome(
     rows = rows.loc[pos >= 0]
     pos = pos[pos >= 0]
     complete = follow_up_complete(out["index_date"].to_numpy("datetime64[s]"), spec.follow_up_days, extract_date)
+    flow, kept = _first_rows(out, spec, complete, extract_date)
     if spec.recorded == "events":
-        return _events(out, rows, pos, spec, complete, extract_date)
-    return _measured(out, rows, pos, spec, complete, extract_date)
+        return _events(out, rows, pos, spec, kept, flow)
+    return _measured(out, rows, pos, spec, kept, flow)
 
 
-def _events(out, rows, pos, spec, complete, extract_date) -> tuple[np.ndarray, list[tuple]]:
+def _events(out, rows, pos, spec, kept, flow) -> tuple[np.ndarray, list[tuple]]:
     name, days, n = spec.name, int(spec.follow_up_days), len(out)
     when = rows["outcome_date"].to_numpy("datetime64[s]")
     index = out["index_date"].to_numpy("datetime64[s]")[pos]
@@ -86,14 +110,12 @@ def _events(out, rows, pos, spec, complete, extract_date) -> tuple[np.ndarray, l
     has_undated = np.bincount(pos[undated], minlength=n) > 0
     value = found.astype(np.float64) if spec.type == "count" else (found > 0).astype(np.float64)
 
-    flow = [(name, "cohort", n, 0, "")]
-    flow.append(_incomplete_row(name, n, ~complete, days, extract_date))
-    remaining = n - int((~complete).sum())
-    undated_out = complete & has_undated
+    remaining = int(kept.sum())
+    undated_out = kept & has_undated
     k = int(undated_out.sum())
     remaining -= k
     flow.append((name, "excluded", remaining, k, "undated occurrence: timing unknown"))
-    value[~complete | undated_out] = np.nan
+    value[~kept | undated_out] = np.nan
     flow.append((name, "analysed", remaining, 0, ""))
     analysed = ~np.isnan(value)
     # every analysed client counted once, by what was found in its follow-up window
@@ -114,19 +136,17 @@ def _events(out, rows, pos, spec, complete, extract_date) -> tuple[np.ndarray, l
     return value, flow
 
 
-def _measured(out, rows, pos, spec, complete, extract_date) -> tuple[np.ndarray, list[tuple]]:
+def _measured(out, rows, pos, spec, kept, flow) -> tuple[np.ndarray, list[tuple]]:
     name, kind, days, n = spec.name, spec.type, int(spec.follow_up_days), len(out)
     value = np.full(n, np.nan)
     value[pos] = rows["value"].to_numpy(dtype=float)
     recorded = np.zeros(n, dtype=bool)
     recorded[pos] = True
 
-    flow = [(name, "cohort", n, 0, "")]
-    flow.append(_incomplete_row(name, n, ~complete, days, extract_date))
-    remaining = n - int((~complete).sum())
-    value[~complete] = np.nan
-    recorded &= complete
-    excluded = complete & ~recorded
+    remaining = int(kept.sum())
+    value[~kept] = np.nan
+    recorded &= kept
+    excluded = kept & ~recorded
     remaining -= int(excluded.sum())
     flow.append((name, "excluded", remaining, int(excluded.sum()), "no outcome row for this client"))
     if "outcome_date" in rows:

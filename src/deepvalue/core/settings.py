@@ -155,12 +155,14 @@ class Outcome:
 
     ``recorded``: ``measured``, one row per measured client with its value; ``events``, one
     dated row per occurrence (binary and count outcomes only), none for a client who had none.
+    ``services``: the services it applies to (None: all).
     """
 
     name: str
     type: OutcomeType
     follow_up_days: int = 365
     recorded: OutcomeRecording = "measured"
+    services: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -242,6 +244,7 @@ class SyntheticSettings:
     seed: int = 1
     messy: bool = False
     truth: str | None = None
+    recording: str = "measured"
 
 
 SECTIONS = (
@@ -328,6 +331,7 @@ _PARSERS = {
             type=o["type"],
             follow_up_days=int(o.get("follow_up_days", 365)),
             recorded=o.get("recorded", "measured"),
+            services=None if o.get("services") is None else tuple(o["services"]),
         )
         for o in raw
     ),

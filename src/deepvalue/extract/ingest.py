@@ -34,6 +34,7 @@ from deepvalue.extract.checks import (
 )
 from deepvalue.extract.identifiers import check_identifiers
 from deepvalue.extract.outcome_values import (
+    check_outcome_services,
     check_outcome_values,
     events_as_ones,
     measured_rows,
@@ -473,6 +474,9 @@ def _outcomes(opened, settings, col, reports, clients: pd.DataFrame | None) -> p
             continue
         rows = (frame["outcome"] == name).to_numpy()
         check_outcome_values(spec, rows, v, unparsed, mapping["value"], str(path), col)
+    if clients is not None:
+        spec = settings.extract.clients
+        check_outcome_services(settings.outcomes, clients["service"], spec.columns["service"], spec.path, col)
     if clients is None or col.problems:
         return frame
 

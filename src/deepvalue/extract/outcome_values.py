@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from deepvalue.core.errors import did_you_mean
 from deepvalue.core.settings import Outcome
 from deepvalue.extract.checks import Collector
 
@@ -134,3 +135,20 @@ def undated_outcome_warnings(frame: pd.DataFrame, outcomes: tuple[Outcome, ...])
                     "(counted as 0 when the client's follow-up is complete at the extract date)"
                 )
     return out
+
+
+def check_outcome_services(outcomes: tuple[Outcome, ...], services: pd.Series, column: str, path: str, col: Collector):
+    """A problem for each outcome whose ``services`` names a service that no client has (a typo
+    would otherwise exclude every client of the meant service)."""
+    present = sorted(services.dropna().unique())
+    for i, spec in enumerate(outcomes):
+        unknown = [s for s in spec.services or () if s not in present]
+        if unknown:
+            col.add(
+                "clients",
+                column,
+                f"outcomes[{i}].services of '{spec.name}' names services no client has: "
+                f"{', '.join(repr(s) for s in unknown)}",
+                f"{did_you_mean(unknown[0], present)}use the service values of the clients table: {', '.join(present)}",
+                path=path,
+            )

@@ -20,7 +20,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     from deepvalue.synth.write import write_extract
 
     t0 = time.perf_counter()
-    extract = generate_extract(args.clients, seed=args.seed, messy=args.messy)
+    extract = generate_extract(args.clients, seed=args.seed, messy=args.messy, recording=args.recording)
     paths = write_extract(extract, args.out)
     elapsed = time.perf_counter() - t0
     print(
@@ -195,6 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
     p.add_argument("--out", required=True, help="output folder (created)")
     p.add_argument("--messy", action="store_true", help="inject the defects that cleaning must count")
+    p.add_argument(
+        "--recording",
+        choices=("measured", "events"),
+        default="measured",
+        help="measured (default): a row per client and outcome; events: job starts and crisis contacts as "
+        "one dated row per occurrence, with some clients' follow-up incomplete at the extract date",
+    )
     p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser("validate", help="check a config and its extract without running the workflow")

@@ -7,6 +7,7 @@ is checked against a plain per-client loop (the slow obvious version is the orac
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 import numpy as np
 import pandas as pd
@@ -55,6 +56,11 @@ def tables(contacts: dict[str, list[tuple[str, str]]], outcomes: list[tuple]) ->
 def day(n: int) -> str:
     """The date n days after the index date."""
     return (INDEX + pd.Timedelta(days=n)).strftime("%Y-%m-%d")
+
+
+def sha256_ids(ids) -> str:
+    """The fingerprint truth.json gives a population (SHA-256 of the sorted ids, one a line)."""
+    return hashlib.sha256("\n".join(sorted(ids)).encode("utf-8")).hexdigest()
 
 
 def flow_of(cohort, name: str) -> list[tuple]:
@@ -181,6 +187,23 @@ def test_undated_occurrence_excludes_its_client_for_that_outcome_only():
     assert flow_of(cohort, "job_start")[2] == ("excluded", 1, 2, "undated occurrence: timing unknown")
 
 
+def test_services_limit_an_outcome_to_the_clients_it_applies_to():
+    t = tables({"emp": WEEKLY, "wel": WEEKLY, "emp2": WEEKLY}, [("emp", "job_start", 1, day(10))])
+    t["clients"]["service"] = ["employment", "welfare_advice", "employment"]
+    spec = {"name": "job_start", "type": "binary", "follow_up_days": 100, "recorded": "events"}
+    cohort = build_cohort(t, settings({**spec, "services": ["employment"]}), "2025-12-31")
+    np.testing.assert_array_equal(cohort.analysis["job_start"], [1.0, np.nan, 0.0])  # emp, wel, emp2
+    assert flow_of(cohort, "job_start")[1] == (
+        "excluded",
+        2,
+        1,
+        "service without this outcome (outcomes.services: employment)",
+    )
+    # without services, a welfare client without a job start row had none
+    everyone = build_cohort(t, settings(spec), "2025-12-31").analysis["job_start"]
+    assert everyone.tolist() == [1.0, 0.0, 0.0]
+
+
 def _oracle(index: pd.Series, rows: pd.DataFrame, kind: str, days: int, extract_date: pd.Timestamp) -> dict:
     """The rules written out client by client."""
     out = {}
@@ -235,3 +258,61 @@ def test_events_agree_with_a_per_client_loop_and_the_flow_accounts_for_every_cli
     assert 0 < flow[1][2] == incomplete and flow[2][2] > 0
     for prev, row in zip(flow, flow[1:]):
         assert prev[1] - row[2] == row[1]  # n_remaining chains, so disclosure control can audit the table
+
+
+def _synthetic_cohort(tmp_path, recording: str, seed: int = 4, edit=None):
+    """The cohort of a generated extract run through ingest, with its truth; ``edit`` changes the
+    outcomes CSV first."""
+    from deepvalue.core.settings import load_settings
+    from deepvalue.extract.ingest import ingest_extract
+    from deepvalue.synth.generate import generate_extract
+    from deepvalue.synth.write import write_extract
+
+    extract = generate_extract(3000, seed=seed, recording=recording)
+    paths = write_extract(extract, tmp_path / recording)
+    if edit is not None:
+        frame = pd.read_csv(paths["outcomes"], dtype=str, keep_default_na=False)
+        edit(frame).to_csv(paths["outcomes"], index=False)
+    cfg = load_settings(paths["config"])
+    ingested = ingest_extract(cfg)
+    return build_cohort(ingested.tables, cfg, ingested.extract_date), extract.truth
+
+
+def test_events_extract_gives_the_outcomes_of_the_measured_extract_of_the_same_world(tmp_path):
+    measured, _ = _synthetic_cohort(tmp_path, "measured")
+    events, truth = _synthetic_cohort(tmp_path, "events")
+    m = measured.analysis.set_index("client_id")
+    e = events.analysis.set_index("client_id")
+    for name in ("job_start", "crisis_contacts", "income_gain_gbp"):
+        both = m.index[m[name].notna()].intersection(e.index[e[name].notna()])
+        assert len(both) > 500, name
+        pd.testing.assert_series_equal(m.loc[both, name], e.loc[both, name], check_names=False)
+        # and the pipeline analyses exactly the truth's population
+        analysed = e.index[e[name].notna()]
+        t = truth["outcomes"][name]
+        assert sha256_ids(analysed) == t["population_sha256"], name
+        assert e.loc[analysed, "treatment"].sum() == t["n_treated"], name
+    # job starts of welfare clients are not "no job start": their service has no such outcome
+    f = events.outcome_flow
+    job = f[f["outcome"] == "job_start"]
+    assert job["reason"].iloc[1] == "service without this outcome (outcomes.services: employment)"
+    assert job["n_excluded"].iloc[1] == (e["service"] != "employment").sum()
+    assert job["n_excluded"].iloc[2] == truth["outcomes"]["job_start"]["n_excluded_follow_up_incomplete"] > 0
+
+
+def test_synthetic_binary_with_undated_zeros_gives_the_measured_column(tmp_path):
+    measured, _ = _synthetic_cohort(tmp_path, "measured", seed=5)
+    index = measured.analysis.set_index("client_id")["index_date"]
+
+    def undate_zeros(frame):
+        # the export of issue 14: 1 with the date achieved, 0 with no date (a 0 dated in the
+        # exposure window stays dated, so that it is still excluded as overlapping it)
+        when = pd.to_datetime(frame["outcome_date"])
+        after = when.to_numpy() > frame["client_id"].map(index).to_numpy(dtype="datetime64[ns]")
+        zero = (frame["outcome"] == "job_start") & (frame["value"] == "0") & after
+        frame.loc[zero, "outcome_date"] = ""
+        assert zero.sum() > 500
+        return frame
+
+    undated, _ = _synthetic_cohort(tmp_path / "undated", "measured", seed=5, edit=undate_zeros)
+    pd.testing.assert_series_equal(undated.analysis["job_start"], measured.analysis["job_start"])

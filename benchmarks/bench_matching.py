@@ -68,7 +68,8 @@ def load_cohort(n: int, seed: int) -> tuple[pd.DataFrame, dict, float | None]:
     with tempfile.TemporaryDirectory(prefix="bench_matching_") as folder:
         paths = write_extract(generate_extract(n, seed=seed), folder)
         cfg = load_settings(paths["config"])
-        analysis = build_cohort(ingest_extract(cfg).tables, cfg).analysis
+        ingested = ingest_extract(cfg)
+        analysis = build_cohort(ingested.tables, cfg, ingested.extract_date).analysis
         truth = json.loads(paths["truth"].read_text())
     built = time.perf_counter() - start
     write_parquet(analysis, cohort_path)

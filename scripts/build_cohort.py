@@ -17,6 +17,7 @@ run_step(
     cohort_stage,
     dict(sm.params.settings),
     interim,
+    sm.input.ingest_report,
     out.analysis,
     out.flow,
     out.outcome_flow,

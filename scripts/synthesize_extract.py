@@ -17,4 +17,5 @@ run_step(
     p["seed"],
     p["messy"],  # noqa: F821
     Path(snakemake.output.clients).parent,
+    p.get("recording", "measured"),
 )  # noqa: F821

@@ -16,7 +16,9 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
-def run_small_workflow(base: Path, clients: int = 1500, seed: int = 3) -> tuple[Path, dict]:
+def run_small_workflow(
+    base: Path, clients: int = 1500, seed: int = 3, recording: str = "measured"
+) -> tuple[Path, dict]:
     """Synthesise a small extract and run the whole workflow on it; return (results dir, config)."""
     import yaml
 
@@ -33,6 +35,8 @@ def run_small_workflow(base: Path, clients: int = 1500, seed: int = 3) -> tuple[
             str(seed),
             "--out",
             str(extract),
+            "--recording",
+            recording,
         ],
         check=True,
         capture_output=True,

@@ -20,7 +20,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     from deepvalue.synth.write import write_extract
 
     t0 = time.perf_counter()
-    extract = generate_extract(args.clients, seed=args.seed, messy=args.messy)
+    extract = generate_extract(args.clients, seed=args.seed, messy=args.messy, recording=args.recording)
     paths = write_extract(extract, args.out)
     elapsed = time.perf_counter() - t0
     print(
@@ -99,11 +99,12 @@ def _cmd_cohort(args: argparse.Namespace) -> int:
     out = Path(args.out)
     interim = Path(args.interim)
     tables = {name: interim / f"{name}.parquet" for name in ("clients", "contacts", "outcomes", "workers")}
-    missing = [str(p) for p in tables.values() if not p.exists()]
+    report = Path(args.ingest_report) if args.ingest_report else interim.parent / "ingest_report.json"
+    missing = [str(p) for p in (*tables.values(), report) if not p.exists()]
     if missing:
         print(f"deepvalue cohort: missing {', '.join(missing)}; run `deepvalue ingest` first", file=sys.stderr)
         return 2
-    cohort_stage(str(args.config), tables, out / "analysis.parquet", out / "flow.csv", out / "outcome_flow.csv")
+    cohort_stage(str(args.config), tables, report, out / "analysis.parquet", out / "flow.csv", out / "outcome_flow.csv")
     cohort_figures_stage(
         str(args.config),
         out / "analysis.parquet",
@@ -191,6 +192,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
     p.add_argument("--out", required=True, help="output folder (created)")
     p.add_argument("--messy", action="store_true", help="inject the defects that cleaning must count")
+    p.add_argument(
+        "--recording",
+        choices=("measured", "events"),
+        default="measured",
+        help="measured (default): a row per client and outcome; events: job starts and crisis contacts as "
+        "one dated row per occurrence, with some clients' follow-up incomplete at the extract date",
+    )
     p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser("validate", help="check a config and its extract without running the workflow")
@@ -211,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cohort", help="build the analysis cohort from ingested tables")
     p.add_argument("--config", required=True, help="the study config (YAML)")
     p.add_argument("--interim", default="results/interim", help="folder of the ingested tables")
+    p.add_argument(
+        "--ingest-report", help="the ingest report, for its extract date (default: ingest_report.json beside INTERIM)"
+    )
     p.add_argument("--out", default="results/cohort", help="output folder")
     p.set_defaults(func=_cmd_cohort)
 

@@ -22,6 +22,7 @@ CFG = {
     ],
 }
 SETTINGS = Settings.from_sections(CFG)
+EXTRACT_DATE = "2025-12-31"  # every follow-up window of these tables has closed by then
 
 
 def tables(sequences: dict[str, list[tuple[str, str]]], outcomes=None, workers=None) -> dict:
@@ -68,7 +69,7 @@ def test_window_treatment_and_indices():
             "b": [("2024-01-02", "A"), ("2024-01-09", "B"), ("2024-01-16", "C"), ("2024-01-23", "A")],
         }
     )
-    c = build_cohort(t, SETTINGS).analysis.set_index("client_id")
+    c = build_cohort(t, SETTINGS, EXTRACT_DATE).analysis.set_index("client_id")
     assert c.loc["a", "upc"] == 0.75 and c.loc["a", "treatment"] == 1
     assert c.loc["b", "upc"] == 0.5 and c.loc["b", "treatment"] == 0
     assert c.loc["a", "index_date"] == pd.Timestamp("2024-01-23")  # 4th contact, not the 5th
@@ -81,7 +82,7 @@ def test_contacts_are_ordered_by_date_not_file_order():
     t = tables(
         {"a": [("2024-01-23", "A"), ("2024-01-02", "B"), ("2024-01-16", "B"), ("2024-01-09", "B"), ("2024-01-03", "A")]}
     )
-    c = build_cohort(t, SETTINGS).analysis.iloc[0]
+    c = build_cohort(t, SETTINGS, EXTRACT_DATE).analysis.iloc[0]
     # by date: B(01-02) A(01-03) B(01-09) B(01-16) -> UPC 0.75, index date 01-16
     assert c["upc"] == 0.75 and c["index_date"] == pd.Timestamp("2024-01-16")
     assert c["first_worker"] == "B"
@@ -92,9 +93,9 @@ def test_same_day_ties_use_contact_id_then_file_order():
         "a": [("2024-01-02", "A"), ("2024-01-02", "B"), ("2024-01-03", "B"), ("2024-01-04", "B"), ("2024-01-05", "C")]
     }
     t = tables(seq)
-    assert build_cohort(t, SETTINGS).analysis.iloc[0]["first_worker"] == "A"  # file order
+    assert build_cohort(t, SETTINGS, EXTRACT_DATE).analysis.iloc[0]["first_worker"] == "A"  # file order
     t["contacts"]["contact_id"] = ["k2", "k1", "k3", "k4", "k5"]
-    c = build_cohort(t, SETTINGS).analysis.iloc[0]
+    c = build_cohort(t, SETTINGS, EXTRACT_DATE).analysis.iloc[0]
     assert c["first_worker"] == "B"  # contact_id k1 comes first
     assert c["secon"] == pytest.approx(1 / 3)  # B A B B: only the last pair repeats
 
@@ -109,7 +110,7 @@ def test_eligibility_flow_adds_up():
         }
     )
     t["clients"] = pd.concat([t["clients"], t["clients"].iloc[[0]].assign(client_id="none")], ignore_index=True)
-    cohort = build_cohort(t, SETTINGS)
+    cohort = build_cohort(t, SETTINGS, EXTRACT_DATE)
     flow = cohort.flow
     assert flow["n_excluded"].tolist() == [0, 1, 1, 1, 0]
     assert flow["n_remaining"].tolist() == [5, 4, 3, 2, 2]
@@ -121,7 +122,7 @@ def test_eligibility_flow_adds_up():
 
 def test_empty_cohort_is_a_clear_error():
     with pytest.raises(AnalysisError, match="no client is eligible"):
-        build_cohort(tables({"few": [("2024-01-02", "A")] * 2}), SETTINGS)
+        build_cohort(tables({"few": [("2024-01-02", "A")] * 2}), SETTINGS, EXTRACT_DATE)
 
 
 def test_instrument_first_worker_left_inside_window():
@@ -132,9 +133,11 @@ def test_instrument_first_worker_left_inside_window():
     workers = pd.DataFrame(
         {"worker_id": ["A", "B", "C", "D"], "end_date": pd.to_datetime(["2024-01-10", None, "2024-03-01", None])}
     )
-    c = build_cohort(tables(seq, workers=workers), SETTINGS).analysis.set_index("client_id")["first_worker_left"]
+    c = build_cohort(tables(seq, workers=workers), SETTINGS, EXTRACT_DATE).analysis.set_index("client_id")[
+        "first_worker_left"
+    ]
     assert c["left"] == 1 and c["after"] == 0 and c["stays"] == 0 and pd.isna(c["unlisted"])
-    no_workers = build_cohort(tables(seq), SETTINGS).analysis["first_worker_left"]
+    no_workers = build_cohort(tables(seq), SETTINGS, EXTRACT_DATE).analysis["first_worker_left"]
     assert no_workers.isna().all()
 
 
@@ -153,7 +156,7 @@ def test_outcome_timing_rules_and_outcome_flow():
             ),
         }
     )
-    cohort = build_cohort(tables(seq, outcomes=outcomes), SETTINGS)
+    cohort = build_cohort(tables(seq, outcomes=outcomes), SETTINGS, EXTRACT_DATE)
     a = cohort.analysis.set_index("client_id")
     assert a.loc["in", "job_start"] == 1.0
     assert np.isnan(a.loc["before", "job_start"]) and np.isnan(a.loc["on", "job_start"])  # on index date: excluded
@@ -162,7 +165,7 @@ def test_outcome_timing_rules_and_outcome_flow():
     assert a.loc["in", "income"] == 250.0 and np.isnan(a.loc["late", "income"])
     f = cohort.outcome_flow
     job = f[f["outcome"] == "job_start"]
-    assert job["n_excluded"].tolist() == [0, 1, 1, 2, 0, 0, 0]
+    assert job["n_excluded"].tolist() == [0, 0, 1, 1, 2, 0, 0, 0]
     assert job["n_remaining"].iloc[-1] == 2 == a["job_start"].notna().sum()
     income = f[f["outcome"] == "income"]
     assert income["n_remaining"].iloc[-1] == 1 == a["income"].notna().sum()
@@ -171,7 +174,7 @@ def test_outcome_timing_rules_and_outcome_flow():
 def test_threshold_is_inclusive_and_configurable_index():
     seq = {"a": [("2024-01-02", "A"), ("2024-01-09", "A"), ("2024-01-16", "B"), ("2024-01-23", "B")]}
     cfg = Settings.from_sections({**CFG, "exposure": {**CFG["exposure"], "index": "coc", "threshold": 1 / 3}})
-    c = build_cohort(tables(seq), cfg).analysis.iloc[0]
+    c = build_cohort(tables(seq), cfg, EXTRACT_DATE).analysis.iloc[0]
     assert c["coc"] == pytest.approx(1 / 3) and c["treatment"] == 1
 
 

@@ -111,6 +111,43 @@ def test_duplicate_names_and_covariate_clash():
     assert any("'site' is also a mapped clients column" in m for m in msgs)
 
 
+def test_outcome_recording_defaults_to_measured_and_events_is_read_into_settings():
+    from deepvalue.core.settings import Settings
+
+    cfg = default_config()
+    cfg["outcomes"][0]["recorded"] = "events"
+    cfg["outcomes"][2]["recorded"] = "events"
+    out = load_config(cfg)
+    assert [o["recorded"] for o in out["outcomes"]] == ["events", "measured", "events"]
+    settings = Settings.from_sections(out)
+    assert [o.recorded for o in settings.outcomes] == ["events", "measured", "events"]
+    assert Settings.from_sections({"outcomes": [{"name": "x", "type": "binary"}]}).outcomes[0].recorded == "measured"
+    cfg["outcomes"][0]["services"] = ["employment"]
+    settings = Settings.from_sections(load_config(cfg))
+    assert settings.outcomes[0].services == ("employment",) and settings.outcomes[1].services is None
+
+
+def test_continuous_events_and_events_without_a_date_column_are_config_errors():
+    cfg = default_config()
+    cfg["outcomes"][1]["recorded"] = "events"  # income_gain_gbp, continuous
+    problems = config_problems(cfg)
+    assert [p.column for p in problems] == ["outcomes[1].recorded"]
+    assert "is continuous and recorded as events" in problems[0].message
+    assert "recorded: measured" in problems[0].fix
+
+    cfg = default_config()
+    cfg["outcomes"][0]["recorded"] = "events"
+    del cfg["extract"]["outcomes"]["columns"]["outcome_date"]
+    problems = config_problems(cfg)
+    assert [p.column for p in problems] == ["outcomes[0].recorded"]
+    assert "no outcome_date" in problems[0].message
+
+    cfg = default_config()
+    cfg["outcomes"][0]["recorded"] = "event"
+    (problem,) = config_problems(cfg)
+    assert problem.column == "outcomes[0].recorded" and "did you mean 'events'" in problem.fix
+
+
 def test_missing_and_unreadable_config_files(tmp_path):
     with pytest.raises(ConfigError, match="file not found"):
         load_config(tmp_path / "nope.yaml")

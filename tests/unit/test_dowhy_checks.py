@@ -52,7 +52,8 @@ def cohort(tmp_path_factory):
     extract = generate_extract(N_CLIENTS, seed=SYNTH_SEED)
     paths = write_extract(extract, tmp_path_factory.mktemp("synthetic"))
     cfg = load_settings(paths["config"])
-    analysis = build_cohort(ingest_extract(cfg).tables, cfg).analysis
+    ingested = ingest_extract(cfg)
+    analysis = build_cohort(ingested.tables, cfg, ingested.extract_date).analysis
     return analysis, cfg, extract.truth
 
 

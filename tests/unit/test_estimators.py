@@ -475,7 +475,8 @@ def synthetic() -> dict:
         with tempfile.TemporaryDirectory() as folder:
             write_extract(extract, folder)
             cfg = load_settings(Path(folder) / "config.yaml")
-            analysis = build_cohort(ingest_extract(cfg).tables, cfg).analysis
+            ingested = ingest_extract(cfg)
+            analysis = build_cohort(ingested.tables, cfg, ingested.extract_date).analysis
         out[seed] = (analysis, cfg, extract.truth["outcomes"])
     return out
 

@@ -132,6 +132,88 @@ def test_binary_outcome_not_zero_one(tiny):
     assert p.rows == (6,)
 
 
+def events_extract(tiny: dict, rows: list[dict]) -> dict:
+    """The tiny extract with job_start recorded as events, its outcomes table replaced by ``rows``."""
+    pd.DataFrame(rows, columns=["client_id", "outcome", "value", "outcome_date"]).to_csv(
+        tiny["extract"]["outcomes"]["path"], index=False
+    )
+    tiny["outcomes"][0]["recorded"] = "events"
+    return tiny
+
+
+def test_events_outcome_takes_several_rows_per_client_empty_values_and_counts_undated(tiny):
+    cfg = events_extract(
+        tiny,
+        [
+            {"client_id": "C0000", "outcome": "job_start", "value": "", "outcome_date": "2024-06-01"},
+            {"client_id": "C0000", "outcome": "job_start", "value": "1", "outcome_date": "2024-08-01"},
+            {"client_id": "C0001", "outcome": "job_start", "value": "1", "outcome_date": ""},
+            {"client_id": "C0003", "outcome": "job_start", "value": "", "outcome_date": ""},
+            {"client_id": "C0002", "outcome": "job_start", "value": "1", "outcome_date": "2024-07-01"},
+            # the same occurrence twice (an empty value is a 1): an exact duplicate, dropped and counted
+            {"client_id": "C0002", "outcome": "job_start", "value": "", "outcome_date": "2024-07-01"},
+        ],
+    )
+    extract = ingest_extract(load_settings(cfg))
+    out = extract.tables["outcomes"]
+    assert out["value"].tolist() == [1.0] * 5
+    assert out["client_id"].tolist() == ["C0000", "C0000", "C0001", "C0003", "C0002"]
+    report = extract.report["tables"]["outcomes"]
+    assert {d["reason"]: d["rows"] for d in report["dropped"]}["exact duplicate of an earlier outcome row"] == 1
+    (warning,) = [w for w in report["warnings"] if "without an outcome_date" in w]
+    assert "'job_start': 2 occurrences without an outcome_date (2 clients)" in warning
+    assert "undated occurrence: timing unknown" in warning
+
+
+def test_events_outcome_value_other_than_empty_or_one_is_refused_with_rows(tiny):
+    cfg = events_extract(
+        tiny,
+        [
+            {"client_id": "C0000", "outcome": "job_start", "value": "1", "outcome_date": "2024-06-01"},
+            {"client_id": "C0001", "outcome": "job_start", "value": "2", "outcome_date": "2024-06-01"},
+            {"client_id": "C0002", "outcome": "job_start", "value": "0", "outcome_date": "2024-06-01"},
+        ],
+    )
+    p = only(problems(cfg), "outcomes", "value")
+    assert "'job_start' is recorded as events" in p.message and "(e.g. 0, 2)" in p.message
+    assert p.rows == (3, 4) and p.count == 2
+    assert "recorded: measured" in p.fix
+
+
+def test_measured_outcome_keeps_one_row_per_client_and_counts_undated_zeros(tiny):
+    def twice(f):
+        f = f.copy()
+        f.loc[1, "outcome_date"] = ""
+        f.loc[1, "value"] = "0"
+        return pd.concat([f, f.iloc[[3]].assign(value="1" if f.loc[3, "value"] == "0" else "0")])
+
+    edit(tiny, "outcomes", twice)
+    p = only(problems(tiny), "outcomes", "client_id")
+    assert "more than one differing row for the same client and outcome" in p.message
+    assert "recorded: events" in p.fix
+
+    def undated_zero(f):
+        f = f.copy()
+        f.loc[:2, "value"] = "0"
+        f.loc[:2, "outcome_date"] = ""
+        return f
+
+    edit(tiny, "outcomes", lambda f: f.drop_duplicates("client_id"))
+    edit(tiny, "outcomes", undated_zero)
+    report = ingest_extract(load_settings(tiny)).report["tables"]["outcomes"]
+    said = "'job_start': 3 rows with value 0 and no outcome_date, read as 'no event'"
+    assert any(said in w for w in report["warnings"])
+
+
+def test_outcome_services_naming_no_clients_service_is_refused(tiny):
+    tiny["outcomes"][0]["services"] = ["employmnet"]
+    p = only(problems(tiny), "clients", "service")
+    assert "outcomes[0].services of 'job_start' names services no client has: 'employmnet'" in p.message
+    assert "did you mean 'employment'" in p.fix
+    tiny["outcomes"][0]["services"] = ["employment"]
+    assert ingest_extract(load_settings(tiny)).tables["outcomes"]["outcome"].eq("job_start").all()
+
+
 def test_configured_covariate_absent(tiny):
     tiny["covariates"].append({"name": "imd_decile", "type": "numeric"})
     p = only(problems(tiny), "clients", "imd_decile")

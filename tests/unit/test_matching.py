@@ -46,7 +46,8 @@ def synthetic():
     with tempfile.TemporaryDirectory() as folder:
         paths = write_extract(generate_extract(4000, seed=3), folder)
         cfg = load_settings(paths["config"])
-        cohort = build_cohort(ingest_extract(cfg).tables, cfg)
+        ingested = ingest_extract(cfg)
+        cohort = build_cohort(ingested.tables, cfg, ingested.extract_date)
     return cohort.analysis, cfg
 
 

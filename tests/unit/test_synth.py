@@ -537,3 +537,79 @@ def test_window_continuity_matches_worked_examples(index_col):
         n_valid[row] = len(codes)
     expected = np.array([example[column] for example in CONTINUITY_EXAMPLES], dtype=float)
     assert_allclose(_window_continuity(window, n_valid, index), expected, atol=1e-6)
+
+
+# --------------------------------------------------------------------------------------------
+# event recording (issue 14)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def events(tmp_path_factory) -> tuple[SyntheticExtract, dict[str, Path], dict[str, pd.DataFrame]]:
+    extract = generate_extract(N_SMALL, seed=1, recording="events")
+    paths = write_extract(extract, tmp_path_factory.mktemp("events"))
+    return extract, paths, read_tables(paths)
+
+
+def test_event_recording_writes_occurrence_rows_and_says_so_in_the_config(events, clean):
+    extract, paths, t = events
+    o = t["outcomes"]
+    job, crisis = o[o["outcome"] == "job_start"], o[o["outcome"] == "crisis_contacts"]
+    assert (job["value"] == 1).all() and (crisis["value"] == 1).all()
+    assert job["outcome_date"].notna().all() and crisis["outcome_date"].notna().all()
+    # a job start row only for clients who started (plus occurrences before or after the window)
+    assert job["client_id"].nunique() < (t["clients"]["service"] == "employment").sum()
+    assert crisis.duplicated("client_id").any()  # one row per crisis
+    assert not crisis.duplicated(["client_id", "outcome_date"]).any()  # never twice on one day
+    assert (o["outcome_date"] <= pd.Timestamp(extract.extract_date)).all()
+    income = o[o["outcome"] == "income_gain_gbp"]
+    assert not income.duplicated("client_id").any()  # continuous: still measured
+    cfg = {x["name"]: x for x in yaml.safe_load(paths["config"].read_text())["outcomes"]}
+    assert cfg["job_start"]["recorded"] == "events" and cfg["job_start"]["services"] == ["employment"]
+    assert cfg["crisis_contacts"]["recorded"] == "events" and "services" not in cfg["crisis_contacts"]
+    assert "recorded" not in cfg["income_gain_gbp"] and cfg["income_gain_gbp"]["services"] == ["welfare_advice"]
+    assert extract.truth["recording"] == "events" and "recording" not in clean[0].truth
+    # the same world: clients are the same, the extract is taken earlier
+    pd.testing.assert_frame_equal(extract.clients, clean[0].clients)
+    assert extract.extract_date < clean[0].extract_date
+    assert len(extract.contacts) < len(clean[0].contacts)
+
+
+def test_event_recording_leaves_some_follow_up_incomplete_and_the_truth_is_over_the_complete(events):
+    extract, _, t = events
+    exposure = recompute_exposure(t["contacts"], DEFAULT_EXPOSURE)
+    eligible = exposure[exposure["eligible"]]
+    assert extract.truth["cohort"]["eligible_sha256"] == sha256_ids(eligible.index)
+    services = t["clients"].set_index("client_id")["service"]
+    for name, spec in OUTCOMES.items():
+        got = extract.truth["outcomes"][name]
+        end = eligible["index_date"] + pd.Timedelta(days=spec["follow_up_days"])
+        complete = eligible[
+            (end <= pd.Timestamp(extract.extract_date)) & services[eligible.index].isin(spec["services"])
+        ]
+        if spec["type"] == "continuous":  # measured: the early-dated ones are excluded as before
+            complete = (
+                analysis_population(t, exposure, name)
+                .set_index("client_id")
+                .loc[lambda f: f.index.isin(complete.index)]
+            )
+        assert got["population_sha256"] == sha256_ids(complete.index), name
+        assert got["n_excluded_follow_up_incomplete"] > 0, name
+        assert (
+            got["n_treated"]
+            + got["n_control"]
+            + got["n_excluded_outcome_not_after_index"]
+            + got["n_excluded_follow_up_incomplete"]
+            == got["n_eligible"]
+        ), name
+
+
+def test_measured_recording_is_unchanged_by_the_events_option(tmp_path):
+    # the events' draws come from their own stream: a measured extract keeps its bytes
+    a = write_extract(generate_extract(N_SMALL, seed=2), tmp_path / "a")
+    generate_extract(N_SMALL, seed=2, recording="events")
+    b = write_extract(generate_extract(N_SMALL, seed=2, recording="measured"), tmp_path / "b")
+    for name in ("clients", "contacts", "outcomes", "workers", "truth"):
+        assert a[name].read_bytes() == b[name].read_bytes(), name
+    with pytest.raises(ValueError, match="recording must be one of measured, events"):
+        generate_extract(50, recording="event")

@@ -7,6 +7,8 @@ rule build_cohort:
         contacts=rules.ingest_extract.output.contacts,
         outcomes=rules.ingest_extract.output.outcomes,
         workers=rules.ingest_extract.output.workers,
+        # its extract date: follow-up must be complete by then
+        ingest_report=rules.ingest_extract.output.report,
     output:
         analysis="results/cohort/analysis.parquet",
         flow=report(

@@ -75,6 +75,7 @@ def get_synthetic_params(wildcards):
         "clients": synthetic.get("clients", 5000),
         "seed": synthetic.get("seed", 1),
         "messy": synthetic.get("messy", False),
+        "recording": synthetic.get("recording", "measured"),
     }
 
 

@@ -9,26 +9,29 @@ mechanically on N). Treatment is 1 (continuous) when the configured index is at 
 threshold, else 0 (fragmented).
 
 Outcomes count only after the index date, within each outcome's ``follow_up_days``: exposure and
-outcome must not overlap. An outcome dated on or before the index date makes the client
-ineligible *for that outcome*; every such exclusion is counted in the outcome flow.
+outcome must not overlap; and only for clients whose follow-up has closed by the extract date.
+A measured outcome dated on or before the index date makes the client ineligible *for that
+outcome*; an event dated so is not counted. Every exclusion is counted in the outcome flow
+(:mod:`deepvalue.cohort.outcomes`).
 
 Everything is vectorised over integer codes with one sort (no Python loop over clients).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from deepvalue.cohort.continuity import INDEX_NAMES, continuity_indices, primary_worker
+from deepvalue.cohort.outcomes import OUTCOME_FLOW_COLUMNS, measure_outcome
 from deepvalue.core.errors import AnalysisError, Problem
 from deepvalue.core.keys import encode, positions_in
 from deepvalue.core.settings import Settings
 
 FLOW_COLUMNS = ["step", "n_remaining", "n_excluded", "reason"]
-OUTCOME_FLOW_COLUMNS = ["outcome", "step", "n_remaining", "n_excluded", "reason"]
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ def _ordered_contacts(contacts: pd.DataFrame, client_codes: np.ndarray) -> tuple
     return order, dates[order]
 
 
-def build_cohort(tables: dict[str, pd.DataFrame], settings: Settings) -> Cohort:
+def build_cohort(tables: dict[str, pd.DataFrame], settings: Settings, extract_date: dt.date | str) -> Cohort:
     """Build the analysis cohort from the canonical (ingested) tables.
 
     Parameters
@@ -73,6 +76,10 @@ def build_cohort(tables: dict[str, pd.DataFrame], settings: Settings) -> Cohort:
         ``clients``, ``contacts``, ``outcomes`` and optionally ``workers``, as written by ingest.
     settings
         The study settings; reads ``exposure``, ``covariates`` and ``outcomes``.
+    extract_date
+        The date the extract was taken, as the ingest report records it (``extract_date``: the
+        config's, or the run date when the config's is null). A client counts for an outcome only
+        when its follow-up has closed by then.
 
     Returns
     -------
@@ -81,14 +88,17 @@ def build_cohort(tables: dict[str, pd.DataFrame], settings: Settings) -> Cohort:
         first_contact_date, index_date, n_contacts_total, treatment (0/1), the six indices,
         n_workers, primary_worker, first_worker_left (0/1, missing without a workers table or
         when the first worker is not in it), the covariates and one column per outcome.
-        ``flow``: the exposure eligibility flow. ``outcome_flow``: per outcome, the exclusions
-        within the cohort.
+        ``flow``: the exposure eligibility flow. ``outcome_flow``: per outcome, every cohort
+        client from the cohort to the analysed (exclusions by reason; for events outcomes also
+        the analysed clients with and without an occurrence).
 
     Examples
     --------
     A client seen by A, A, B, A in the first four contacts has UPC 0.75 and is treated at the
     default threshold; one seen by A, B, C, A has UPC 0.5 and is not.
     """
+    if isinstance(extract_date, str):
+        extract_date = dt.date.fromisoformat(extract_date)
     exposure = settings.exposure
     k = int(exposure.window_contacts)
     max_days = int(exposure.window_max_days)
@@ -182,7 +192,7 @@ def build_cohort(tables: dict[str, pd.DataFrame], settings: Settings) -> Cohort:
 
     outcome_flow_rows = []
     for spec in settings.outcomes:
-        values, rows = _measure_outcome(out, tables["outcomes"], spec)
+        values, rows = measure_outcome(out, tables["outcomes"], spec, extract_date)
         out[spec.name] = values
         outcome_flow_rows += rows
     outcome_flow = pd.DataFrame(outcome_flow_rows, columns=OUTCOME_FLOW_COLUMNS)
@@ -202,70 +212,3 @@ def _first_worker_left(out: pd.DataFrame, workers: pd.DataFrame | None) -> pd.Se
     result = pd.array(np.where(left, 1, 0), dtype="Int8")
     result[~listed] = pd.NA
     return pd.Series(result)
-
-
-def _measure_outcome(out: pd.DataFrame, outcomes: pd.DataFrame, spec: dict) -> tuple[np.ndarray, list]:
-    """One outcome's value per cohort client, and its exclusion flow.
-
-    Counted only when dated after the index date and within follow_up_days of it. A binary
-    outcome recorded after the follow-up window says nothing happened *within* it: an event
-    dated later counts as 0 (recoded and counted), a 0 stays 0. Continuous and count outcomes
-    measured after the window are excluded.
-    """
-    name, kind, days = spec.name, spec.type, int(spec.follow_up_days)
-    rows = outcomes.loc[outcomes["outcome"] == name]
-    pos = positions_in(rows["client_id"], out["client_id"])
-    rows = rows.loc[pos >= 0]
-    pos = pos[pos >= 0]
-    n = len(out)
-    value = np.full(n, np.nan)
-    value[pos] = rows["value"].to_numpy(dtype=float)
-    recorded = np.zeros(n, dtype=bool)
-    recorded[pos] = True
-    flow = [(name, "cohort", n, 0, "")]
-    remaining = n
-    excluded = ~recorded
-    flow.append(
-        (name, "excluded", remaining - int(excluded.sum()), int(excluded.sum()), "no outcome row for this client")
-    )
-    remaining -= int(excluded.sum())
-    if "outcome_date" in rows:
-        when = np.full(n, np.datetime64("NaT"), dtype="datetime64[s]")
-        when[pos] = rows["outcome_date"].to_numpy("datetime64[s]")
-        index = out["index_date"].to_numpy("datetime64[s]")
-        undated = recorded & np.isnat(when)
-        before = recorded & ~undated & (when <= index)
-        late = recorded & ~undated & (when > index + np.timedelta64(days, "D"))
-        for mask, reason in (
-            (undated, "outcome_date missing: timing against the index date unknown"),
-            (before, "outcome dated on or before the index date (overlaps the exposure window)"),
-        ):
-            k = int(mask.sum())
-            remaining -= k
-            flow.append((name, "excluded", remaining, k, reason))
-            value[mask] = np.nan
-        if kind == "binary":
-            recoded = late & (value == 1)
-            value[recoded] = 0.0
-            flow.append(
-                (
-                    name,
-                    "recoded",
-                    remaining,
-                    0,
-                    f"{int(recoded.sum())} events dated after {days} days of follow-up counted as 0",
-                )
-            )
-            # a 0 recorded after follow-up is also 0 within it: nothing to exclude
-            late_other = np.zeros(n, dtype=bool)
-        else:
-            late_other = late
-        k = int(late_other.sum())
-        remaining -= k
-        value[late_other] = np.nan
-        flow.append((name, "excluded", remaining, k, f"measured more than {days} days after the index date"))
-    else:
-        flow.append((name, "note", remaining, 0, "no outcome_date column: timing against the index date not checked"))
-    flow.append((name, "analysed", remaining, 0, ""))
-    assert remaining == int(np.isfinite(value).sum())
-    return value, flow

@@ -142,6 +142,33 @@ def _cross_problems(cfg: dict, source: str) -> list[Problem]:
                     path=source,
                 )
             )
+    outcome_columns = ((cfg.get("extract") or {}).get("outcomes") or {}).get("columns") or {}
+    for i, item in enumerate(cfg.get("outcomes") or []):
+        if not isinstance(item, dict) or item.get("recorded") != "events":
+            continue
+        if item.get("type") == "continuous":
+            problems.append(
+                Problem(
+                    "config",
+                    f"outcomes[{i}].recorded",
+                    f"outcome {item.get('name')!r} is continuous and recorded as events: an occurrence has no "
+                    "amount to add up",
+                    "use recorded: measured (one value per client) for a continuous outcome, or type: count "
+                    "for a number of occurrences",
+                    path=source,
+                )
+            )
+        if isinstance(outcome_columns, dict) and "outcome_date" not in outcome_columns:
+            problems.append(
+                Problem(
+                    "config",
+                    f"outcomes[{i}].recorded",
+                    f"outcome {item.get('name')!r} is recorded as events but extract.outcomes.columns has no "
+                    "outcome_date: an occurrence cannot be placed in the follow-up window without its date",
+                    "map outcome_date to the column holding each occurrence's date, or use recorded: measured",
+                    path=source,
+                )
+            )
     clients = (cfg.get("extract") or {}).get("clients") or {}
     mapped = set((clients.get("columns") or {}).values()) if isinstance(clients, dict) else set()
     for item in cfg.get("covariates") or []:

@@ -36,6 +36,7 @@ from deepvalue.core.errors import ConfigError, Problem
 TableName = Literal["clients", "contacts", "outcomes", "workers"]
 CovariateType = Literal["numeric", "binary", "categorical"]
 OutcomeType = Literal["binary", "continuous", "count"]
+OutcomeRecording = Literal["measured", "events"]
 IndexName = Literal["upc", "coc", "secon", "hhi", "mmci", "k_index"]
 Penalty = Literal["none", "l2"]
 MatchOrder = Literal["largest", "smallest", "random", "data"]
@@ -150,9 +151,18 @@ class Covariate:
 
 @dataclass(frozen=True)
 class Outcome:
+    """One outcome of the study.
+
+    ``recorded``: ``measured``, one row per measured client with its value; ``events``, one
+    dated row per occurrence (binary and count outcomes only), none for a client who had none.
+    ``services``: the services it applies to (None: all).
+    """
+
     name: str
     type: OutcomeType
     follow_up_days: int = 365
+    recorded: OutcomeRecording = "measured"
+    services: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -234,6 +244,7 @@ class SyntheticSettings:
     seed: int = 1
     messy: bool = False
     truth: str | None = None
+    recording: str = "measured"
 
 
 SECTIONS = (
@@ -315,7 +326,14 @@ _PARSERS = {
     "extract": _extract,
     "covariates": lambda raw: tuple(Covariate(name=str(c["name"]), type=c["type"]) for c in raw),
     "outcomes": lambda raw: tuple(
-        Outcome(name=str(o["name"]), type=o["type"], follow_up_days=int(o.get("follow_up_days", 365))) for o in raw
+        Outcome(
+            name=str(o["name"]),
+            type=o["type"],
+            follow_up_days=int(o.get("follow_up_days", 365)),
+            recorded=o.get("recorded", "measured"),
+            services=None if o.get("services") is None else tuple(o["services"]),
+        )
+        for o in raw
     ),
     "exposure": lambda raw: _plain(ExposureSettings, raw),
     "propensity": lambda raw: _plain(PropensitySettings, raw),

@@ -33,6 +33,13 @@ from deepvalue.extract.checks import (
     unmatched_clients,
 )
 from deepvalue.extract.identifiers import check_identifiers
+from deepvalue.extract.outcome_values import (
+    check_outcome_services,
+    check_outcome_values,
+    events_as_ones,
+    measured_rows,
+    undated_outcome_warnings,
+)
 from deepvalue.extract.read import (
     MixedOffsetsError,
     ReadProblem,
@@ -85,6 +92,11 @@ class Extract:
 
     tables: dict[str, pd.DataFrame]
     report: dict[str, Any]
+
+    @property
+    def extract_date(self) -> dt.date:
+        """The date the extract was taken (the config's, else the run date), as the report says."""
+        return dt.date.fromisoformat(self.report["extract_date"])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -445,8 +457,11 @@ def _outcomes(opened, settings, col, reports, clients: pd.DataFrame | None) -> p
     report.rows_read = len(frame)
 
     present = set(frame["outcome"].dropna().unique())
+    v = frame["value"].to_numpy()
+    unparsed = np.zeros(len(v), dtype=bool)
+    unparsed[bad] = True
     for spec in settings.outcomes:
-        name, kind = spec.name, spec.type
+        name = spec.name
         if name not in present:
             hint = did_you_mean(name, sorted(present))
             col.add(
@@ -458,56 +473,14 @@ def _outcomes(opened, settings, col, reports, clients: pd.DataFrame | None) -> p
             )
             continue
         rows = (frame["outcome"] == name).to_numpy()
-        v = frame["value"].to_numpy()
-        unparsed = np.zeros(len(v), dtype=bool)
-        unparsed[bad] = True
-        empty = np.flatnonzero(rows & np.isnan(v) & ~unparsed)
-        if empty.size:
-            col.add(
-                "outcomes",
-                mapping["value"],
-                f"outcome '{name}' has empty values",
-                "record a value on every outcome row, or remove the rows of clients whose outcome is unknown",
-                positions=empty,
-                path=str(path),
-            )
-        if kind == "binary":
-            off = np.flatnonzero(rows & ~np.isnan(v) & ~np.isin(v, (0.0, 1.0)))
-            if off.size:
-                col.add(
-                    "outcomes",
-                    mapping["value"],
-                    "binary outcome '%s' has values other than 0 and 1 (e.g. %s)"
-                    % (name, ", ".join(f"{x:g}" for x in sorted(set(v[off]))[:3])),
-                    "recode to 0/1, or declare the outcome as continuous or count in the config",
-                    positions=off,
-                    path=str(path),
-                )
-        elif kind == "count":
-            off = np.flatnonzero(rows & ~np.isnan(v) & ((v < 0) | (v != np.round(v))))
-            if off.size:
-                col.add(
-                    "outcomes",
-                    mapping["value"],
-                    f"count outcome '{name}' has negative or fractional values",
-                    "give whole numbers >= 0, or declare the outcome as continuous",
-                    positions=off,
-                    path=str(path),
-                )
-        elif kind == "continuous":
-            off = np.flatnonzero(rows & np.isinf(v))
-            if off.size:
-                col.add(
-                    "outcomes",
-                    mapping["value"],
-                    f"outcome '{name}' has infinite values",
-                    "give finite numbers",
-                    positions=off,
-                    path=str(path),
-                )
+        check_outcome_values(spec, rows, v, unparsed, mapping["value"], str(path), col)
+    if clients is not None:
+        spec = settings.extract.clients
+        check_outcome_services(settings.outcomes, clients["service"], spec.columns["service"], spec.path, col)
     if clients is None or col.problems:
         return frame
 
+    frame = events_as_ones(frame, settings.outcomes)  # before duplicates: an empty and a 1 are one occurrence
     keys = [c for c in frame.columns if c != "source_row"]
     frame = _drop(frame, _duplicate_rows(frame, keys), report, "exact duplicate of an earlier outcome row")
     configured = [o.name for o in settings.outcomes]
@@ -517,18 +490,21 @@ def _outcomes(opened, settings, col, reports, clients: pd.DataFrame | None) -> p
     if unmatched_clients(frame["client_id"], clients["client_id"], unknown, "outcomes", mapping, path, col, report):
         return frame
     frame = _drop(frame, unknown, report, "client_id not in the clients table")
+    # several rows of one client are occurrences of an events outcome, a clash for a measured one
     pair = pd.DataFrame({"c": codes(frame["client_id"]), "o": codes(frame["outcome"])})
-    clash = pair.duplicated(keep=False).to_numpy()
+    clash = pair.duplicated(keep=False).to_numpy() & measured_rows(frame, settings.outcomes)
     if clash.any():
         pos = col.positions_of("outcomes", frame["source_row"].to_numpy()[clash])
         col.add(
             "outcomes",
             mapping["client_id"],
             "more than one differing row for the same client and outcome",
-            "give one row per client and outcome (aggregate repeated measurements before export)",
+            "give one row per client and outcome (aggregate repeated measurements before export); if each row "
+            "is one occurrence (a dated event), set recorded: events for this outcome",
             positions=pos,
             path=str(path),
         )
+    report.warnings.extend(undated_outcome_warnings(frame, settings.outcomes))
     report.rows_written = len(frame)
     return frame.reset_index(drop=True)
 

@@ -30,11 +30,11 @@ def _settings(config: Settings | Mapping[str, Any] | str | Path) -> Settings:
     return Settings.from_sections(config)
 
 
-def synthesize_stage(n_clients: int, seed: int, messy: bool, out_dir: str | Path) -> None:
+def synthesize_stage(n_clients: int, seed: int, messy: bool, out_dir: str | Path, recording: str = "measured") -> None:
     from deepvalue.synth.generate import generate_extract
     from deepvalue.synth.write import write_extract
 
-    extract = generate_extract(n_clients, seed=seed, messy=messy)
+    extract = generate_extract(n_clients, seed=seed, messy=messy, recording=recording)
     paths = write_extract(extract, out_dir)
     log.info(
         "synthetic extract: %d clients, %d contacts -> %s",
@@ -63,6 +63,7 @@ def ingest_stage(config: Mapping[str, Any] | str | Path, interim_dir: str | Path
 def cohort_stage(
     config: Mapping[str, Any] | str | Path,
     interim: dict[str, str | Path],
+    ingest_report: str | Path,
     analysis_path: str | Path,
     flow_path: str | Path,
     outcome_flow_path: str | Path,
@@ -74,7 +75,11 @@ def cohort_stage(
 
     settings = _settings(config)
     tables = {name: pd.read_parquet(path) for name, path in interim.items()}
-    cohort = build_cohort(tables, settings)
+    # the ingest's extract date (the config's, or the run date it recorded), so that follow-up
+    # is judged against the date the contacts were cut at
+    report = json.loads(Path(ingest_report).read_text())
+    log.info("extract date %s (%s)", report["extract_date"], report.get("extract_date_source", "config"))
+    cohort = build_cohort(tables, settings, report["extract_date"])
     write_parquet(cohort.analysis, analysis_path)
     write_csv(cohort.flow, flow_path)
     write_csv(cohort.outcome_flow, outcome_flow_path)

@@ -60,19 +60,23 @@ def one_replicate(
     overrides: dict | None = None,
     methods: Sequence[str] = VALIDATED_METHODS,
     scenario: str = "default",
+    recording: str = "measured",
 ) -> pd.DataFrame:
     """Estimates of one synthetic extract next to its truth (one row per outcome x method x estimand).
+
+    ``recording``: the generator's (``events``: job starts and crisis contacts as dated
+    occurrences, some clients' follow-up incomplete at the extract date).
 
     PSM rows also carry ``rosenbaum_rejects``: whether the two-sided Rosenbaum test at Gamma = 1
     (1:1 pairs re-matched without replacement, as the sensitivity stage runs it) rejects at 0.05.
     """
-    extract = generate_extract(n_clients, seed=seed, scenario=scenario)
+    extract = generate_extract(n_clients, seed=seed, scenario=scenario, recording=recording)
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_extract(extract, tmp)
         raw = load_config(paths["config"])
         cfg = Settings.from_sections(load_config(_merge(raw, overrides or {})))
-        tables = ingest_extract(cfg).tables
-    cohort = build_cohort(tables, cfg)
+        ingested = ingest_extract(cfg)
+    cohort = build_cohort(ingested.tables, cfg, ingested.extract_date)
     adjusted = run_matching(cohort.analysis, cfg)
     estimates = run_estimates(
         cohort.analysis,

@@ -24,12 +24,15 @@ from deepvalue.synth.arrays import (
 from deepvalue.synth.clients import _blank_covariates, _clients_frame, _draw_clients, _labels
 from deepvalue.synth.contacts import _contacts_frame, _inject_contact_defects
 from deepvalue.synth.exposure import _resolve_exposure, _window_continuity
-from deepvalue.synth.outcomes import _draw_outcome_dates, _draw_potential_outcomes, _outcomes
+from deepvalue.synth.outcomes import _draw_event_dates, _draw_outcome_dates, _draw_potential_outcomes, _outcomes
 from deepvalue.synth.parameters import (
+    EVENTS_EXTRACT_LAG_DAYS,
+    EVENTS_STREAM,
     EXTRACT_WINDOW_ALLOWANCE_DAYS,
     GENERATOR_VERSION,
     MAX_FOLLOW_UP_DAYS,
     MAX_WINDOW_MAX_DAYS,
+    RECORDINGS,
     SITES,
 )
 from deepvalue.synth.truth import _MESSY_KEYS, _dgp_parameters
@@ -49,6 +52,9 @@ class SyntheticExtract:
         JSON-serialisable true effects and counts (see :func:`generate_extract`).
     extract_date : datetime.date
         The date the extract was taken; every clean date is before it.
+    recording : {"measured", "events"}
+        How the outcomes table records job starts and crisis contacts (see
+        :func:`generate_extract`).
     """
 
     clients: pd.DataFrame
@@ -57,6 +63,7 @@ class SyntheticExtract:
     workers: pd.DataFrame
     truth: dict
     extract_date: datetime.date
+    recording: str = "measured"
 
 
 # ============================================================================================
@@ -68,7 +75,12 @@ SCENARIOS = ("default", "null")
 
 
 def generate_extract(
-    n_clients: int, seed: int = 1, messy: bool = False, exposure: dict | None = None, scenario: str = "default"
+    n_clients: int,
+    seed: int = 1,
+    messy: bool = False,
+    exposure: dict | None = None,
+    scenario: str = "default",
+    recording: str = "measured",
 ) -> SyntheticExtract:
     """Generate a synthetic extract with known true effects of relational continuity.
 
@@ -91,6 +103,13 @@ def generate_extract(
         ``null``: continuity has no effect on any outcome (every effect term is zero; the same
         random stream, so the world is that of ``default``), for checking that nothing rejects
         more often than its level. The truth records the scenario.
+    recording : {"measured", "events"}
+        ``measured``: one row per client and outcome, every outcome observed by the extract
+        date. ``events``: job starts and crisis contacts as one dated row per occurrence
+        (``recorded: events`` in the written config), and an extract date that leaves the
+        follow-up of the latest clients incomplete; the truth is over the clients whose
+        follow-up is complete. The world and the measured extract of a seed are the same in
+        both (module docstring of :mod:`deepvalue.synth.parameters`).
 
     Returns
     -------
@@ -110,6 +129,8 @@ def generate_extract(
         raise ValueError("n_clients must be a positive integer")
     if scenario not in SCENARIOS:
         raise ValueError(f"scenario must be one of {', '.join(SCENARIOS)}, not {scenario!r}")
+    if recording not in RECORDINGS:
+        raise ValueError(f"recording must be one of {', '.join(RECORDINGS)}, not {recording!r}")
     n = int(n_clients)
     exp = _resolve_exposure(exposure)
     k, max_days = exp["window_contacts"], exp["window_max_days"]
@@ -130,8 +151,11 @@ def generate_extract(
     date_draws = _draw_outcome_dates(rng, n)
 
     # Calendar: the extract is taken once every outcome can be observed. The allowance keeps
-    # the extract date (and so which contacts have happened) the same for usual windows.
+    # the extract date (and so which contacts have happened) the same for usual windows. Event
+    # recording takes it earlier, while the latest clients are still in follow-up.
     lag = max(max_days, EXTRACT_WINDOW_ALLOWANCE_DAYS) + MAX_FOLLOW_UP_DAYS
+    if recording == "events":
+        lag = EVENTS_EXTRACT_LAG_DAYS
     last_outcome = np.datetime64(int(first_day.max()) + lag, "D")
     extract_day = int((last_outcome.astype("datetime64[M]") + 1).astype("datetime64[D]").astype(np.int64))
 
@@ -141,9 +165,10 @@ def generate_extract(
     idx = starts[:, None] + np.minimum(pos[None, :], sched.n_contacts[:, None] - 1)
     in_window = (pos[None, :] < sched.n_contacts[:, None]) & (sched.day[idx] - first_day[:, None] <= max_days)
     n_valid = in_window.sum(axis=1)
-    eligible = n_valid == k
     # The K-th contact if eligible, else the last window contact (dates their outcomes).
     index_day = sched.day[starts + n_valid - 1]
+    # a K-th contact on or after the extract date has not happened (only with event recording)
+    eligible = (n_valid == k) & (index_day < extract_day)
     index_value = _window_continuity(worker[idx], n_valid, exp["index"])
     # A single contact is one worker: continuous by definition (ineligible clients only).
     treated = np.where(np.isnan(index_value), True, index_value >= exp["threshold"])
@@ -155,8 +180,12 @@ def generate_extract(
     client_width = _id_width(7, n + max(10, n // 100))
     client_ids = _fixed_ids("C", client_numbers, client_width)
 
+    event_draws = None
+    if recording == "events":
+        # their own stream, so the measured extract of this seed keeps its bytes
+        event_draws = _draw_event_dates(np.random.default_rng([int(seed), EVENTS_STREAM]), potential)
     outcome_frames, truth_outcomes = _outcomes(
-        potential, date_draws, treated, eligible, first_day, index_day, client_ids
+        potential, date_draws, treated, eligible, first_day, index_day, client_ids, extract_day, event_draws
     )
 
     # Contacts on or after the extract date have not happened yet.
@@ -237,6 +266,7 @@ def generate_extract(
         "messy": {"enabled": bool(messy), **messy_counts},
         "dgp": _dgp_parameters(slots, len(worker_order)),
         **({"scenario": scenario} if scenario != "default" else {}),
+        **({"recording": recording} if recording != "measured" else {}),
     }
     return SyntheticExtract(
         clients=clients_df,
@@ -245,4 +275,5 @@ def generate_extract(
         workers=workers_df,
         truth=_round_sig(truth),
         extract_date=_to_date(extract_day),
+        recording=recording,
     )

@@ -31,6 +31,8 @@ from deepvalue.synth.parameters import (
     JOB_COMPLEXITY,
     JOB_INTERCEPT,
     JOB_QUALITY,
+    LATE_EVENT_MAX_DAYS,
+    LATE_EVENT_SHARE,
     OUTCOMES,
     SERVICES,
     SITE_CRISIS_LOG,
@@ -98,6 +100,66 @@ def _draw_outcome_dates(rng: np.random.Generator, n: int) -> dict[str, tuple[Flo
     return {name: (rng.random(n), rng.random(n), rng.random(n) < EARLY_OUTCOME_SHARE) for name in OUTCOMES}
 
 
+@dataclass(frozen=True)
+class _EventDraws:
+    """The events recording's own draws (its stream): late flags and days per client, and for
+    count outcomes one uniform per potential occurrence (max(Y(0), Y(1)) per client)."""
+
+    late: BoolArray
+    u_late: FloatArray
+    u_occurrence: dict[str, FloatArray]
+
+
+def _draw_event_dates(rng: np.random.Generator, potential: dict[str, _Potential]) -> dict[str, _EventDraws]:
+    """Draws for event recording, sized by the potential outcomes (never by the exposure config)."""
+    out = {}
+    for name, spec in OUTCOMES.items():
+        po = potential[name]
+        n = len(po.y0)
+        occurrences = {}
+        if spec["type"] == "count":
+            occurrences["count"] = rng.random(int(np.maximum(po.y0, po.y1).sum()))
+        out[name] = _EventDraws(rng.random(n) < LATE_EVENT_SHARE, rng.random(n), occurrences)
+    return out
+
+
+def _event_rows(
+    spec: dict[str, Any],
+    po: _Potential,
+    y: FloatArray,
+    event_day: IntArray,
+    early: BoolArray,
+    early_day: IntArray,
+    index_day: IntArray,
+    draws: _EventDraws,
+) -> tuple[IntArray, IntArray]:
+    """(client, day) of one outcome's occurrences: the realised ones in the follow-up window, one
+    before the index date for the early-flagged clients, one after the window for the late ones."""
+    follow_up = spec["follow_up_days"]
+    if spec["type"] == "binary":
+        clients = np.flatnonzero(po.applies & (y == 1))
+        days = event_day[clients]
+    else:
+        m = np.maximum(po.y0, po.y1).astype(np.int64)
+        owner = np.repeat(np.arange(len(y)), m)
+        rank = np.arange(owner.size) - np.repeat(np.cumsum(m) - m, m)
+        # the first Y(d) of a client's potential occurrences are the realised ones
+        keep = (rank < y[owner]) & po.applies[owner]
+        clients = owner[keep]
+        # the r-th of a client's y occurrences falls in the r-th of y equal parts of the window, so
+        # no two are on one day (the ingest takes identical rows for one occurrence exported twice)
+        y_c, r = y[clients].astype(np.int64), rank[keep]
+        lo, hi = r * follow_up // y_c, (r + 1) * follow_up // y_c
+        days = index_day[clients] + 1 + lo + np.floor(draws.u_occurrence["count"][keep] * (hi - lo)).astype(np.int64)
+    before = np.flatnonzero(po.applies & early)
+    after = np.flatnonzero(po.applies & draws.late & ((y == 0) if spec["type"] == "binary" else True))
+    late_day = index_day + follow_up + 1 + np.floor(draws.u_late * LATE_EVENT_MAX_DAYS).astype(np.int64)
+    return (
+        np.concatenate([clients, before, after]),
+        np.concatenate([days, early_day[before], late_day[after]]),
+    )
+
+
 def _outcomes(
     potential: dict[str, _Potential],
     date_draws: dict[str, tuple[FloatArray, FloatArray, BoolArray]],
@@ -106,8 +168,15 @@ def _outcomes(
     first_day: IntArray,
     index_day: IntArray,
     client_ids: pa.LargeStringArray,
+    extract_day: int,
+    event_draws: dict[str, _EventDraws] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Long outcomes table and the per-outcome truth."""
+    """Long outcomes table and the per-outcome truth.
+
+    ``event_draws`` given: event recording (binary and count outcomes as dated occurrences).
+    Rows dated after the extract date have not happened and are left out; the truth is over the
+    clients whose follow-up closed by the extract date (all of them in measured recording).
+    """
     clients, codes, values, days = [], [], [], []
     truth: dict[str, Any] = {}
     for code, (name, spec) in enumerate(OUTCOMES.items()):
@@ -115,23 +184,33 @@ def _outcomes(
         follow_up = spec["follow_up_days"]
         y = np.where(treated, po.y1, po.y0)
         u_event, u_early, early = date_draws[name]
-        day = index_day + follow_up
-        if spec["type"] == "binary":
-            # An event is dated when it happens; a non-event when follow-up ends.
-            event_day = index_day + 1 + np.floor(u_event * follow_up).astype(np.int64)
-            day = np.where(y == 1, event_day, day)
-        # Recorded during the exposure window: the pipeline must exclude these clients.
+        event_day = index_day + 1 + np.floor(u_event * follow_up).astype(np.int64)
+        # Recorded during the exposure window: the pipeline must exclude these clients (measured)
+        # or not count the occurrence (events).
         early_day = first_day + np.floor(u_early * (index_day - first_day + 1)).astype(np.int64)
-        day = np.where(early, early_day, day)
-
-        rows = np.flatnonzero(po.applies)
-        clients.append(rows)
-        codes.append(np.full(len(rows), code, dtype=np.int64))
-        values.append(y[rows])
-        days.append(day[rows])
+        events = event_draws is not None and spec["type"] != "continuous"
+        if events:
+            rows, row_day = _event_rows(spec, po, y, event_day, early, early_day, index_day, event_draws[name])
+            row_value = np.ones(len(rows))
+            on_time = np.ones(len(y), dtype=bool)
+        else:
+            day = index_day + follow_up
+            if spec["type"] == "binary":
+                # An event is dated when it happens; a non-event when follow-up ends.
+                day = np.where(y == 1, event_day, day)
+            day = np.where(early, early_day, day)
+            rows = np.flatnonzero(po.applies)
+            row_day, row_value = day[rows], y[rows]
+            on_time = (day > index_day) & (day <= index_day + follow_up)
+        happened = row_day <= extract_day
+        clients.append(rows[happened])
+        codes.append(np.full(int(happened.sum()), code, dtype=np.int64))
+        values.append(row_value[happened])
+        days.append(row_day[happened])
 
         base = eligible & po.applies
-        population = base & (day > index_day) & (day <= index_day + follow_up)
+        complete = index_day + follow_up <= extract_day
+        population = base & complete & on_time
         effect = po.mu1 - po.mu0
         in_t, in_c = population & treated, population & ~treated
         truth[name] = {
@@ -145,22 +224,27 @@ def _outcomes(
             "mean_potential_0_treated": _mean_or_none(po.mu0[in_t]),
             "mean_potential_1_treated": _mean_or_none(po.mu1[in_t]),
             "n_eligible": int(base.sum()),
-            "n_excluded_outcome_not_after_index": int((base & ~population).sum()),
+            "n_excluded_outcome_not_after_index": int((base & complete & ~on_time).sum()),
             "n_treated": int(in_t.sum()),
             "n_control": int(in_c.sum()),
             "population_sha256": _sha256_ids(client_ids.filter(pa.array(population))),
             "treated_sha256": _sha256_ids(client_ids.filter(pa.array(in_t))),
         }
+        if event_draws is not None:
+            truth[name]["recorded"] = "events" if events else "measured"
+            truth[name]["n_excluded_follow_up_incomplete"] = int((base & ~complete).sum())
 
     client = np.concatenate(clients)
-    order = np.argsort(client, kind="stable")  # one block per client, outcomes in a fixed order
-    client = client[order]
+    code = np.concatenate(codes)
+    day = np.concatenate(days)
+    # one block per client, outcomes in a fixed order, a client's occurrences by date
+    order = np.lexsort((day, code, client))
     frame = pd.DataFrame(
         {
-            "client_id": _str_series(pc.take(client_ids, pa.array(client))),
-            "outcome": _labels(tuple(OUTCOMES), np.concatenate(codes)[order]),
+            "client_id": _str_series(pc.take(client_ids, pa.array(client[order]))),
+            "outcome": _labels(tuple(OUTCOMES), code[order]),
             "value": np.concatenate(values)[order].astype(np.float64),
-            "outcome_date": _date_series(np.concatenate(days)[order]),
+            "outcome_date": _date_series(day[order]),
         }
     )
     return frame, truth

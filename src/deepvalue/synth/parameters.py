@@ -87,9 +87,27 @@ dated from their last window contact, at the continuity they experienced (one co
 continuous); they never enter the truth.
 
 Truth. Per outcome: ATT, ATE and ATC as means of mu1(x) - mu0(x) over the analysis population
-(eligible, outcome applicable to the service, outcome dated after the index date), with counts
+(eligible, outcome applicable to the service, outcome dated after the index date, follow-up
+complete at the extract date), with counts
 and the SHA-256 of the population's and treated clients' sorted ids, so a pipeline run can check
 it analysed the same people. Also the first stage (share treated when Z = 1 vs Z = 0).
+
+Event recording (``recording="events"``; the default ``"measured"`` is the above). The same world
+and realised outcomes, recorded as a case-management system records events: ``job_start`` as
+one row dated at the job start for each employment client who started one within follow-up, and
+``crisis_contacts`` as one row per crisis, each dated uniformly over the follow-up window (value 1,
+``recorded: events`` in the written config); ``income_gain_gbp`` stays measured. For the
+``EARLY_OUTCOME_SHARE`` flagged clients an extra occurrence falls between the first contact and
+the index date (the pipeline ignores it and keeps the client), and ``LATE_EVENT_SHARE`` of
+clients get one after the window (up to ``LATE_EVENT_MAX_DAYS`` later; not counted). The
+extract is taken ``EVENTS_EXTRACT_LAG_DAYS`` after the last first contact (the first day of the
+next month), so the follow-up of the latest clients is not complete: contacts, workers and
+outcome rows after the extract date are not in the extract, clients whose K-th contact had not
+happened are not eligible, and the truth of each outcome is over the clients whose follow-up
+window closed on or before the extract date (``n_excluded_follow_up_incomplete``). Occurrence
+dates, late flags and late days come from their own stream (``[seed, EVENTS_STREAM]``), with as
+many draws per client as max(Y(0), Y(1)) occurrences, so the measured extract of a seed is
+unchanged byte for byte and the events extract relabels the same world.
 
 Messy mode adds rows the pipeline's cleaning must drop and count (never alters real rows, so the
 clean data and the truth are unchanged): ``MESSY_DUPLICATE_SHARE`` exact duplicate contacts,
@@ -214,6 +232,13 @@ CRISIS_COMPLEXITY = 0.35
 CRISIS_WELFARE_LOG = 0.20
 BETA_CRISIS = {"employment": -0.15, "welfare_advice": -0.30}
 EARLY_OUTCOME_SHARE = 0.02
+
+# --- event recording (recording="events") ---------------------------------------------------
+RECORDINGS = ("measured", "events")
+EVENTS_EXTRACT_LAG_DAYS = 150  # the extract is taken this long after the last first contact
+LATE_EVENT_SHARE = 0.10  # clients with an occurrence after their follow-up window
+LATE_EVENT_MAX_DAYS = 180
+EVENTS_STREAM = 14  # the events' own random stream: [seed, EVENTS_STREAM]
 
 # --- messy mode -----------------------------------------------------------------------------
 MESSY_DUPLICATE_SHARE = 0.005

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import yaml
 
-from deepvalue.synth.parameters import DEFAULT_EXPOSURE, OUTCOMES, IntArray
+from deepvalue.synth.parameters import DEFAULT_EXPOSURE, OUTCOMES, SERVICES, IntArray
 
 if TYPE_CHECKING:
     from deepvalue.synth.generate import SyntheticExtract
@@ -107,6 +107,16 @@ def _write_csv(frame: pd.DataFrame, path: Path, value_decimals: IntArray | None 
         )
 
 
+def _event_keys(spec: dict[str, Any]) -> dict[str, Any]:
+    """An outcome's recording keys in an events extract's config: events for binary and count
+    outcomes, and the services it applies to (a client of another service has no row, which an
+    events outcome would otherwise read as no event)."""
+    keys: dict[str, Any] = {"recorded": "events"} if spec["type"] != "continuous" else {}
+    if set(spec["services"]) != set(SERVICES):
+        keys["services"] = list(spec["services"])
+    return keys
+
+
 def _workflow_config(extract: SyntheticExtract, out: Path, paths: dict[str, Path]) -> dict[str, Any]:
     def table(name: str, columns: list[str]) -> dict[str, Any]:
         return {"path": str(out / paths[name].name), "columns": {c: c for c in columns}}
@@ -131,7 +141,13 @@ def _workflow_config(extract: SyntheticExtract, out: Path, paths: dict[str, Path
             {"name": "ethnicity", "type": "categorical"},
         ],
         "outcomes": [
-            {"name": name, "type": spec["type"], "follow_up_days": spec["follow_up_days"]}
+            {
+                "name": name,
+                "type": spec["type"],
+                "follow_up_days": spec["follow_up_days"],
+                # written only for event recording, so a measured extract's config keeps its bytes
+                **(_event_keys(spec) if extract.recording == "events" else {}),
+            }
             for name, spec in OUTCOMES.items()
         ],
         "exposure": {key: exposure[key] for key in DEFAULT_EXPOSURE},

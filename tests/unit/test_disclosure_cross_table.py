@@ -14,25 +14,12 @@ import pandas as pd
 import pytest
 
 from deepvalue.core.tabular import write_csv
+from deepvalue.effects.base import ESTIMATE_COLUMNS
 from deepvalue.publish.disclosure import publish, read_table
 
 MIN_CELL = 10
 FLOW = ["step", "n_remaining", "n_excluded", "reason"]
-EST = [
-    "outcome",
-    "subgroup",
-    "method",
-    "estimand",
-    "estimate",
-    "std_error",
-    "ci_lower",
-    "ci_upper",
-    "p_value",
-    "n_treated",
-    "n_control",
-    "scale",
-    "notes",
-]
+EST = list(ESTIMATE_COLUMNS)
 
 
 def cohort_flow() -> pd.DataFrame:

@@ -46,7 +46,9 @@ def _validate_one(config: str, report: str | None) -> None:
     from deepvalue.value.valuation import check_values_file
 
     settings = load_settings(config)
-    _, value_warnings = check_values_file(_values_file(settings), [o.name for o in settings.outcomes])
+    _, value_warnings = check_values_file(
+        _values_file(settings), [o.name for o in settings.outcomes], settings.estimation.methods
+    )
     extract = ingest_extract(settings)
     print(f"{config}: the extract is valid.")
     for name, rep in extract.report["tables"].items():

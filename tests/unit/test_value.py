@@ -363,3 +363,20 @@ def test_cohort_counts_set_the_denominators_not_the_estimate_rows():
     assert _get(t, "cohort", "job_start", "benefit").value == pytest.approx(1300 * job_full)
     assert _get(t, "cohort", "total", "cost").value == pytest.approx(2228 * 200.0)
     assert "applies to 1300 of 2228 treated clients" in _get(t, "per_client", "job_start", "benefit").notes
+
+
+def test_primary_must_name_a_configured_method_and_its_estimand(tmp_path):
+    from deepvalue.core.settings import METHOD_ESTIMANDS
+    from deepvalue.effects.table import METHODS, WEIGHTING_ROWS
+
+    assert tuple(METHOD_ESTIMANDS) == METHODS
+    assert all(e in METHOD_ESTIMANDS[m] for m, e in WEIGHTING_ROWS)
+    path = _write(tmp_path, _values())
+    check_values_file(path, STUDY_OUTCOMES, ["aipw", "psm"])  # aipw ATT: fine
+    v = _values()
+    v["primary"] = {"method": "psm", "estimand": "ATE"}
+    with pytest.raises(ConfigError, match="no method 'psm' with estimand 'ATE'") as err:
+        check_values_file(_write(tmp_path, v), STUDY_OUTCOMES, ["aipw", "psm"])
+    assert "psm ATT" in str(err.value) and "aipw ATE" in str(err.value)
+    with pytest.raises(ConfigError, match="'aipw' is not among estimation.methods"):
+        check_values_file(_write(tmp_path, _values()), STUDY_OUTCOMES, ["psm"])

@@ -33,7 +33,7 @@ def checked_values_file():
 
     outcomes = [o["name"] for o in config["outcomes"]]
     try:
-        _, warnings = check_values_file(get_values_file(), outcomes)
+        _, warnings = check_values_file(get_values_file(), outcomes, config["estimation"]["methods"])
     except ConfigError as exc:
         sys.stderr.write(str(exc) + "\n")
         raise SystemExit(1)

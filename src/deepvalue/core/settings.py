@@ -211,6 +211,22 @@ class DowhySettings:
     simulations: int = 100
 
 
+#: The estimands each of our methods reports (the rows of results/estimates.csv); the values file's
+#: ``primary`` must name one of these pairs among the configured methods.
+METHOD_ESTIMANDS: dict[str, tuple[str, ...]] = {
+    "naive": ("ATE",),
+    "regression": ("ATT", "ATE"),
+    "logit_ame": ("ATT",),
+    "psm": ("ATT",),
+    "ipw": ("ATT", "ATE"),
+    "aipw": ("ATT", "ATE"),
+    "overlap": ("ATO",),
+    "iv": ("LATE",),
+    "dose_response": ("slope",),
+    "dose_levels": ("level_contrast",),
+}
+
+
 @dataclass(frozen=True)
 class EstimationSettings:
     """Our estimators' choices (methods, subgroups) and DoWhy's; a rule may carry either part."""

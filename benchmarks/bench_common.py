@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+import time
 import tracemalloc
 from typing import Callable
 
@@ -17,3 +19,15 @@ def peak_extra_mib(func: Callable[[], object]) -> float:
     finally:
         tracemalloc.stop()
     return (peak - base) / 2**20
+
+
+def time_call(func: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """(best, median) wall time of `repeats` calls after one warm-up call (first-touch page faults,
+    lazy imports and files read once are not what we measure)."""
+    func()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - t0)
+    return min(times), statistics.median(times)

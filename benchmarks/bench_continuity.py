@@ -14,12 +14,10 @@ from __future__ import annotations
 import argparse
 import platform
 import resource
-import statistics
-import time
 from collections.abc import Callable
 
 import numpy as np
-from bench_common import peak_extra_mib
+from bench_common import peak_extra_mib, time_call
 
 from deepvalue.cohort.continuity import continuity_indices, primary_worker
 
@@ -45,16 +43,6 @@ def uneven(rng: np.random.Generator, n_clients: int, n_contacts: int) -> tuple[n
     # One contact each, the rest spread at random: exactly n_contacts in all, lengths roughly 1 + Poisson.
     lengths = 1 + np.bincount(rng.integers(0, n_clients, size=n_contacts - n_clients), minlength=n_clients)
     return make_contacts(rng, lengths)
-
-
-def time_call(func: Callable[[], object], repeats: int) -> tuple[float, float]:
-    func()  # warm-up: first-touch page faults and lazy imports are not what we measure
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - t0)
-    return min(times), statistics.median(times)
 
 
 def main() -> None:

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
-import time
-from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from bench_common import time_call
 
 from deepvalue.extract.identifiers import identifier_value_hits
 
@@ -27,16 +25,6 @@ from deepvalue.extract.identifiers import identifier_value_hits
 def codes(prefix: str, n: int, width: int = 7) -> pa.ChunkedArray:
     digits = pc.utf8_lpad(pc.cast(pa.array(np.arange(n)), pa.string()), width, "0")
     return pa.chunked_array([pc.binary_join_element_wise(pa.scalar(prefix), digits, "")])
-
-
-def time_call(func: Callable[[], object], repeats: int) -> tuple[float, float]:
-    func()  # warm-up: the first-name list is read once, on the first call
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - t0)
-    return min(times), statistics.median(times)
 
 
 def main() -> None:

@@ -41,7 +41,17 @@ IndexName = Literal["upc", "coc", "secon", "hhi", "mmci", "k_index"]
 Penalty = Literal["none", "l2"]
 MatchOrder = Literal["largest", "smallest", "random", "data"]
 MethodName = Literal[
-    "naive", "regression", "logit_ame", "psm", "ipw", "aipw", "overlap", "iv", "dose_response", "dose_levels"
+    "naive",
+    "regression",
+    "logit_ame",
+    "poisson_ra",
+    "psm",
+    "ipw",
+    "aipw",
+    "overlap",
+    "iv",
+    "dose_response",
+    "dose_levels",
 ]
 
 TABLES: tuple[TableName, ...] = ("clients", "contacts", "outcomes", "workers")
@@ -217,6 +227,7 @@ METHOD_ESTIMANDS: dict[str, tuple[str, ...]] = {
     "naive": ("ATE",),
     "regression": ("ATT", "ATE"),
     "logit_ame": ("ATT",),
+    "poisson_ra": ("ATT", "ATE"),
     "psm": ("ATT",),
     "ipw": ("ATT", "ATE"),
     "aipw": ("ATT", "ATE"),

@@ -1,4 +1,12 @@
-"""PLACEHOLDER"""
+"""The estimates table: every configured method on every outcome, population and subgroup.
+
+:func:`run_estimates` builds ``results/estimates.csv`` from the analysis table. Per outcome
+(:func:`estimate_outcome`) it plans the rows of each method (:func:`planned_rows`), turns a
+degenerate outcome, too few clients for a model (``estimation.min_rows_per_parameter``) or an
+estimator's failure into a skipped row with the reason, and otherwise runs the estimators of
+:mod:`deepvalue.effects` on the same clients, with the same clusters and propensity score.
+Subgroup rows come with a Wald test of equal effects across levels (:func:`equal_effects_tests`).
+"""
 
 from __future__ import annotations
 
@@ -23,11 +31,24 @@ from deepvalue.effects.dose import dose_levels, dose_response
 from deepvalue.effects.iv import iv_2sls
 from deepvalue.effects.linear import logit_ame, matched_regression, naive_difference, regression_adjustment
 from deepvalue.effects.matched import abadie_imbens_att
+from deepvalue.effects.poisson import poisson_regression_adjustment
 from deepvalue.effects.weighting import aipw, ipw, overlap_weighted
 
 log = logging.getLogger("deepvalue")
 
-METHODS = ("naive", "regression", "logit_ame", "psm", "ipw", "aipw", "overlap", "iv", "dose_response", "dose_levels")
+METHODS = (
+    "naive",
+    "regression",
+    "logit_ame",
+    "poisson_ra",
+    "psm",
+    "ipw",
+    "aipw",
+    "overlap",
+    "iv",
+    "dose_response",
+    "dose_levels",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,7 +147,14 @@ def estimate_outcome(
     p = X.shape[1]
     per = est_cfg.min_rows_per_parameter
     # parameters of each method's model on this population: the stated rows-per-parameter rule
-    params = {"regression": 2 + 2 * p, "logit_ame": 2 + p, "iv": 3 + p, "dose_response": 2 + p, "dose_levels": 4 + p}
+    params = {
+        "regression": 2 + 2 * p,
+        "logit_ame": 2 + p,
+        "poisson_ra": 2 + 2 * p,
+        "iv": 3 + p,
+        "dose_response": 2 + p,
+        "dose_levels": 4 + p,
+    }
 
     def add(method: str, estimand: str, fn: Callable[[], EffectEstimate]) -> None:
         if method not in methods:
@@ -145,6 +173,13 @@ def estimate_outcome(
         add("regression", estimand, lambda e=estimand: regression_adjustment(y, d, X, cluster, e, scale=scale, **kw))
     if kind == "binary":
         add("logit_ame", "ATT", lambda: logit_ame(y, d, X, cluster, "ATT", **kw))
+    if kind == "count":
+        for estimand in ("ATT", "ATE"):
+            add(
+                "poisson_ra",
+                estimand,
+                lambda e=estimand: poisson_regression_adjustment(y, d, X, cluster, e, scale=scale, **kw),
+            )
     if "psm" in methods:
         add("psm", "ATT", lambda: _psm(rows, y, d, propensity, settings, scale, kw))
 
@@ -305,6 +340,8 @@ def planned_rows(methods: Sequence[str], kind: str, scale: str, index: str | Non
     plan = [("naive", "ATE"), ("regression", "ATT"), ("regression", "ATE")]
     if kind == "binary":
         plan.append(("logit_ame", "ATT"))
+    if kind == "count":
+        plan += [("poisson_ra", "ATT"), ("poisson_ra", "ATE")]
     plan += [("psm", "ATT"), *WEIGHTING_ROWS, ("iv", "LATE")]
     out = [(m, e, scale) for m, e in plan if m in methods]
     if index and index in rows:

@@ -1,4 +1,9 @@
-"""PLACEHOLDER"""
+"""The HTML report: assembles the sections of :mod:`deepvalue.publish.sections` and
+:mod:`deepvalue.publish.closing_sections` from the results tables, after the disclosure checks.
+
+:func:`build_report` writes ``results/report.html``; ``python -m deepvalue.publish.report`` is its
+command line.
+"""
 
 from __future__ import annotations
 

@@ -41,7 +41,7 @@ from deepvalue.robustness.sensitivity import sensitivity_table
 from deepvalue.synth.generate import generate_extract
 from deepvalue.synth.write import write_extract
 
-VALIDATED_METHODS = ("naive", "regression", "logit_ame", "psm", "ipw", "aipw")
+VALIDATED_METHODS = ("naive", "regression", "logit_ame", "poisson_ra", "psm", "ipw", "aipw")
 
 
 def _merge(base: dict, overrides: dict) -> dict:

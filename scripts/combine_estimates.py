@@ -18,4 +18,5 @@ run_step(
     sm.output.estimates,
     sm.input.get("truth"),
     sm.output.truth_table,
+    sm.input.dml,
 )

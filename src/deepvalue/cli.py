@@ -235,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cluster", help="column to cluster standard errors by (e.g. primary worker)")
     p.add_argument(
         "--methods",
-        help="comma-separated subset of: naive, regression, logit_ame, poisson_ra, psm, ipw, aipw, overlap, iv, "
+        help="comma-separated subset of: naive, regression, logit_ame, poisson_ra, dml, psm, ipw, aipw, overlap, iv, "
         "dose_response, dose_levels",
     )
     p.add_argument("--instrument", help="0/1 instrument column for the iv row")

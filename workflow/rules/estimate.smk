@@ -40,6 +40,41 @@ rule estimate_effects:
         "../../scripts/estimate_effects.py"
 
 
+# DoubleML's cross-fitting is the slowest of our estimators: a job of its own, beside DoWhy's.
+rule estimate_dml:
+    input:
+        analysis=rules.build_cohort.output.analysis,
+    output:
+        estimates="results/dml/estimates.csv",
+        sensitivity=report(
+            "results/dml/sensitivity.csv",
+            caption="../report/dml_sensitivity.rst",
+            category="Estimates",
+        ),
+    log:
+        "logs/estimate_dml.log",
+    benchmark:
+        "logs/benchmarks/estimate_dml.tsv"
+    conda:
+        "../envs/deepvalue.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        settings=get_settings(
+            "covariates",
+            "outcomes",
+            "estimation.methods",
+            "estimation.dml",
+            "estimation.min_rows_per_parameter",
+            "estimation.min_events_per_arm",
+            "seed",
+        ),
+    script:
+        "../../scripts/estimate_dml.py"
+
+
 rule dowhy_bootstrap:
     input:
         analysis=rules.build_cohort.output.analysis,
@@ -114,6 +149,7 @@ rule combine_estimates:
     input:
         unpack(get_truth_input),
         methods=rules.estimate_effects.output[0],
+        dml=rules.estimate_dml.output.estimates,
         dowhy=rules.estimate_dowhy.output[0],
     output:
         estimates=report(

@@ -45,6 +45,7 @@ MethodName = Literal[
     "regression",
     "logit_ame",
     "poisson_ra",
+    "dml",
     "psm",
     "ipw",
     "aipw",
@@ -221,6 +222,17 @@ class DowhySettings:
     simulations: int = 100
 
 
+@dataclass(frozen=True)
+class DmlSettings:
+    """DoubleML's interactive regression model (the ``dml`` rows; deepvalue.effects.dml)."""
+
+    learner: str = "lightgbm"
+    n_folds: int = 5
+    n_rep: int = 3
+    max_rows: int | None = 200_000
+    benchmarks: tuple[str, ...] | None = None
+
+
 #: The estimands each of our methods reports (the rows of results/estimates.csv); the values file's
 #: ``primary`` must name one of these pairs among the configured methods.
 METHOD_ESTIMANDS: dict[str, tuple[str, ...]] = {
@@ -228,6 +240,7 @@ METHOD_ESTIMANDS: dict[str, tuple[str, ...]] = {
     "regression": ("ATT", "ATE"),
     "logit_ame": ("ATT",),
     "poisson_ra": ("ATT", "ATE"),
+    "dml": ("ATT", "ATE"),
     "psm": ("ATT",),
     "ipw": ("ATT", "ATE"),
     "aipw": ("ATT", "ATE"),
@@ -245,6 +258,7 @@ class EstimationSettings:
     methods: tuple[MethodName, ...] | NotGiven = field(default_factory=lambda: NotGiven("estimation.methods"))
     subgroups: tuple[str, ...] | NotGiven = field(default_factory=lambda: NotGiven("estimation.subgroups"))
     dowhy: DowhySettings | NotGiven = field(default_factory=lambda: NotGiven("estimation.dowhy"))
+    dml: DmlSettings | NotGiven = field(default_factory=lambda: NotGiven("estimation.dml"))
     min_rows_per_parameter: int | NotGiven = field(
         default_factory=lambda: NotGiven("estimation.min_rows_per_parameter")
     )
@@ -339,6 +353,8 @@ def _estimation(raw: Mapping[str, Any]) -> EstimationSettings:
         values["subgroups"] = tuple(raw["subgroups"])
     if "dowhy" in raw:
         values["dowhy"] = _plain(DowhySettings, raw["dowhy"])
+    if "dml" in raw:
+        values["dml"] = _plain(DmlSettings, raw["dml"])
     for key in ("min_rows_per_parameter", "min_events_per_arm"):
         if key in raw:
             values[key] = int(raw[key])

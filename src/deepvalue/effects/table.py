@@ -41,6 +41,7 @@ METHODS = (
     "regression",
     "logit_ame",
     "poisson_ra",
+    "dml",
     "psm",
     "ipw",
     "aipw",

@@ -252,6 +252,31 @@ def estimate_stage(
         log.info("not estimated: %s %s %s %s: %s", row.outcome, row.subgroup, row.method, row.estimand, row.notes)
 
 
+def dml_stage(
+    config: Mapping[str, Any] | str | Path,
+    analysis_path: str | Path,
+    out_path: str | Path,
+    sensitivity_path: str | Path,
+) -> None:
+    """The ``dml`` rows (DoubleML, whole cohort per outcome) and DoubleML's sensitivity table.
+
+    Without ``dml`` among ``estimation.methods`` both files are written with their header only.
+    """
+    import pandas as pd
+
+    from deepvalue.core.tabular import write_csv
+    from deepvalue.effects.base import estimates_frame
+    from deepvalue.effects.dml import SENSITIVITY_COLUMNS, run_dml
+
+    settings = _settings(config)
+    if "dml" in settings.estimation.methods:
+        rows, sensitivity = run_dml(pd.read_parquet(analysis_path), settings)
+    else:
+        rows, sensitivity = [], pd.DataFrame(columns=SENSITIVITY_COLUMNS)
+    write_csv(estimates_frame(rows), out_path)
+    write_csv(sensitivity, sensitivity_path)
+
+
 def _read_estimates(path: str | Path):
     import pandas as pd
 
@@ -267,17 +292,19 @@ def combine_stage(
     estimates_path: str | Path,
     truth_path: str | Path | None,
     truth_table_path: str | Path,
+    dml_path: str | Path | None = None,
 ) -> None:
-    """estimates.csv (ours, then DoWhy's rows) and the comparison with a synthetic truth."""
+    """estimates.csv (ours, then DoubleML's and DoWhy's rows) and the comparison with a synthetic truth."""
     import pandas as pd
 
     from deepvalue.core.tabular import write_csv
     from deepvalue.effects.table import compare_with_truth
 
     estimates = _read_estimates(methods_path)
-    extra = _read_estimates(dowhy_path)
-    if len(extra):
-        estimates = pd.concat([estimates, extra.astype(estimates.dtypes.to_dict())], ignore_index=True)
+    for path in [dml_path, dowhy_path]:
+        extra = _read_estimates(path) if path else None
+        if extra is not None and len(extra):
+            estimates = pd.concat([estimates, extra.astype(estimates.dtypes.to_dict())], ignore_index=True)
     write_csv(estimates, estimates_path)
     truth = json.loads(Path(truth_path).read_text())["outcomes"] if truth_path else None
     # a real extract has no truth: the table is written with its header and no rows

@@ -1,0 +1,328 @@
+"""Double machine learning: DoubleML's interactive regression model, and its sensitivity analysis.
+
+The ``dml`` rows of estimates.csv (estimands ATE and ATT, DoubleML's ``ATE`` and ``ATTE`` scores)
+come from :class:`doubleml.DoubleMLIRM` (Chernozhukov et al. 2018, *Econometrics Journal* 21) with
+
+- cross-fitting over ``estimation.dml.n_folds`` folds (5) repeated ``n_rep`` times (3), aggregated
+  by the median as DoubleML does (Chernozhukov et al. 2018, section 3.4);
+- folds grouped by the allocated worker and cluster-robust SEs (DoubleML's cluster data,
+  Chiang, Kato, Ma and Sasaki 2022, *JBES* 40), so no worker's clients are on both sides of a split;
+- gradient boosting learners by default (LightGBM for the outcome and the score), or the
+  parametric ones (OLS per arm and the logit, the models of the project's AIPW), or
+  scikit-learn's HistGradientBoosting;
+- the nuisance predictions fitted once per outcome: the ATT reuses the ATE fit's out-of-fold
+  predictions and sample splits (DoubleML ``external_predictions``), so both estimands rest on the
+  same models and the learners run once.
+
+Sensitivity (Chernozhukov, Cinelli, Newey, Sharma and Syrgkanis 2022, "Long story short: omitted
+variable bias in causal machine learning", NBER w30302): DoubleML's bounds at ``cf_y = cf_d =
+0.03`` with the robustness value, and benchmarks: each configured covariate left out in turn
+gives the confounding strength (cf_y, cf_d, rho) of an omitted variable "as strong as" it, and the
+bounds an unobserved confounder that strong would allow.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from deepvalue.effects.base import EffectEstimate, _wald
+
+log = logging.getLogger("deepvalue")
+
+LEARNERS = ("lightgbm", "hist_gradient_boosting", "linear")
+SENSITIVITY_COLUMNS = [
+    "outcome",
+    "estimand",
+    "benchmark",
+    "cf_y",
+    "cf_d",
+    "rho",
+    "estimate",
+    "theta_lower",
+    "theta_upper",
+    "ci_lower",
+    "ci_upper",
+    "rv",
+    "rva",
+    "notes",
+]
+
+
+@dataclass(frozen=True)
+class DmlFit:
+    """The two rows (ATE, ATT) of one outcome and the fitted DoubleML objects behind them."""
+
+    rows: list[EffectEstimate]
+    models: dict[str, Any]  # estimand -> DoubleMLIRM
+    x_cols: list[str]
+    notes: str
+
+
+def learners(name: str, binary_outcome: bool, seed: int) -> tuple[Any, Any]:
+    """(ml_g, ml_m): the outcome learner and the propensity learner, seeded and single-threaded."""
+    if name == "lightgbm":
+        from lightgbm import LGBMClassifier, LGBMRegressor
+
+        kw = dict(
+            n_estimators=200,
+            learning_rate=0.05,
+            num_leaves=15,
+            min_child_samples=20,
+            subsample=1.0,
+            verbose=-1,
+            n_jobs=1,
+            random_state=seed,
+            deterministic=True,
+            force_row_wise=True,
+        )
+        return (LGBMClassifier(**kw) if binary_outcome else LGBMRegressor(**kw)), LGBMClassifier(**kw)
+    if name == "hist_gradient_boosting":
+        from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+        kw = dict(max_iter=200, learning_rate=0.05, random_state=seed)
+        g = HistGradientBoostingClassifier(**kw) if binary_outcome else HistGradientBoostingRegressor(**kw)
+        return g, HistGradientBoostingClassifier(**kw)
+    if name == "linear":
+        from sklearn.linear_model import LinearRegression, LogisticRegression
+
+        return LinearRegression(), LogisticRegression(C=np.inf, max_iter=10_000, tol=1e-10)
+    raise ValueError(f"unknown DML learner {name!r}: use one of {', '.join(LEARNERS)}")
+
+
+def _irm(data, ml_g, ml_m, score: str, n_folds: int, n_rep: int, seed: int):
+    import doubleml
+
+    np.random.seed(seed % 2**32)  # DoubleML draws its sample splits from numpy's global generator
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)
+        return doubleml.DoubleMLIRM(data, ml_g, ml_m, n_folds=n_folds, n_rep=n_rep, score=score)
+
+
+def dml_irm(
+    y: np.ndarray,
+    d: np.ndarray,
+    X: pd.DataFrame,
+    cluster: np.ndarray | None,
+    *,
+    outcome: str,
+    learner: str = "lightgbm",
+    n_folds: int = 5,
+    n_rep: int = 3,
+    seed: int = 0,
+    scale: str = "mean_difference",
+) -> DmlFit:
+    """DoubleML IRM ATE and ATT (ATTE) rows for one outcome on one population.
+
+    ``y`` outcome, ``d`` treatment (0/1), ``X`` the confounder design
+    (:func:`deepvalue.adjust.design.covariate_design`), ``cluster`` the allocated worker's codes
+    (None: folds and SEs at the client level). The ATT fit reuses the ATE fit's out-of-fold
+    predictions of E[Y | D=0, X] and P(D=1 | X) and its sample splits.
+    """
+    import doubleml
+
+    binary = bool(np.isin(y, (0.0, 1.0)).all())
+    frame = pd.DataFrame(np.asarray(X, dtype=float), columns=[f"x{j}" for j in range(X.shape[1])])
+    x_cols = list(frame.columns)
+    frame["y"], frame["d"] = np.asarray(y, dtype=float), np.asarray(d, dtype=float)
+    kw: dict[str, Any] = {}
+    if cluster is not None:
+        frame["cluster"] = np.asarray(cluster)
+        kw["cluster_cols"] = "cluster"
+    data = doubleml.DoubleMLData(frame, "y", "d", x_cols=x_cols, **kw)
+    ml_g, ml_m = learners(learner, binary, seed)
+    ate = _irm(data, ml_g, ml_m, "ATE", n_folds, n_rep, seed)
+    ate.fit(store_predictions=True)
+    preds = ate.predictions
+    att = _irm(data, ml_g, ml_m, "ATTE", n_folds, n_rep, seed)
+    att.set_sample_splitting(ate.smpls, ate.smpls_cluster)
+    external = {
+        "d": {"ml_g0": preds["ml_g0"][:, :, 0], "ml_g1": preds["ml_g1"][:, :, 0], "ml_m": preds["ml_m"][:, :, 0]}
+    }
+    att.fit(external_predictions=external)
+    n_t, n_c = int((d == 1).sum()), int((d == 0).sum())
+    notes = f"DoubleML IRM, {learner} learners, {n_folds}-fold cross-fitting x {n_rep} repetitions (median); " + (
+        f"folds grouped and SE clustered by allocated worker ({int(pd.Series(cluster).nunique())} clusters)"
+        if cluster is not None
+        else "SE robust (no clusters)"
+    )
+    rows = []
+    for estimand, model in (("ATE", ate), ("ATT", att)):
+        est, se = float(model.coef[0]), float(model.se[0])
+        lower, upper, p = _wald(est, se)
+        rows.append(EffectEstimate(outcome, "dml", estimand, est, se, lower, upper, p, n_t, n_c, scale, notes, ""))
+    return DmlFit(rows, {"ATE": ate, "ATT": att}, x_cols, notes)
+
+
+def sensitivity_table(
+    fit: DmlFit,
+    source: dict[str, str],
+    columns: list[str],
+    benchmarks: list[str],
+    *,
+    outcome: str,
+    cf_y: float = 0.03,
+    cf_d: float = 0.03,
+) -> pd.DataFrame:
+    """DoubleML's omitted-variable bounds: one row at (cf_y, cf_d) per estimand, then one per benchmark.
+
+    ``source`` maps each design column to its covariate (``Design.source``; a column absent from it
+    is its own covariate) and ``columns`` are the design's column names in order; a benchmark
+    leaves out every column of that covariate and refits (DoubleML ``sensitivity_benchmark``),
+    which gives the (cf_y, cf_d, rho) of a confounder as strong as it; the bounds at those values
+    say where such an unobserved confounder could move the estimate.
+    """
+    rows = []
+    by_covariate: dict[str, list[str]] = {}
+    for j, col in enumerate(columns):
+        by_covariate.setdefault(source.get(col, col), []).append(f"x{j}")
+    for estimand, model in fit.models.items():
+        model.sensitivity_analysis(cf_y=cf_y, cf_d=cf_d, rho=1.0)
+        rows.append(_bounds_row(model, outcome, estimand, "", cf_y, cf_d, 1.0, "bounds at cf_y = cf_d = 0.03, rho = 1"))
+        if estimand != "ATT":
+            continue
+        for name in benchmarks:
+            cols = by_covariate.get(name)
+            if not cols:
+                rows.append(_skipped(outcome, estimand, name, "not a confounder of this population's design"))
+                continue
+            if len(cols) == len(fit.x_cols):
+                rows.append(_skipped(outcome, estimand, name, "the only confounder: nothing is left to benchmark on"))
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", category=UserWarning)
+                bench = model.sensitivity_benchmark(benchmarking_set=cols)
+            b_y, b_d, b_rho = (float(bench[k].iloc[0]) for k in ("cf_y", "cf_d", "rho"))
+            if not all(map(math.isfinite, (b_y, b_d, b_rho))):
+                rows.append(_skipped(outcome, estimand, name, "DoubleML's benchmark is not finite"))
+                continue
+            b_y, b_d = min(max(b_y, 0.0), 0.999), min(max(b_d, 0.0), 0.999)
+            model.sensitivity_analysis(cf_y=b_y, cf_d=b_d, rho=min(max(abs(b_rho), 0.0), 1.0))
+            rows.append(
+                _bounds_row(model, outcome, estimand, name, b_y, b_d, b_rho, f"a confounder as strong as {name}")
+            )
+        model.sensitivity_analysis(cf_y=cf_y, cf_d=cf_d, rho=1.0)  # leave the model at the headline values
+    return pd.DataFrame(rows, columns=SENSITIVITY_COLUMNS)
+
+
+def _bounds_row(model, outcome, estimand, benchmark, cf_y, cf_d, rho, notes) -> dict:
+    p = model.sensitivity_params
+    return {
+        "outcome": outcome,
+        "estimand": estimand,
+        "benchmark": benchmark,
+        "cf_y": cf_y,
+        "cf_d": cf_d,
+        "rho": rho,
+        "estimate": float(model.coef[0]),
+        "theta_lower": float(p["theta"]["lower"][0]),
+        "theta_upper": float(p["theta"]["upper"][0]),
+        "ci_lower": float(p["ci"]["lower"][0]),
+        "ci_upper": float(p["ci"]["upper"][0]),
+        "rv": float(p["rv"][0]),
+        "rva": float(p["rva"][0]),
+        "notes": notes,
+    }
+
+
+def _skipped(outcome, estimand, benchmark, reason) -> dict:
+    row = dict.fromkeys(SENSITIVITY_COLUMNS, float("nan"))
+    row.update(outcome=outcome, estimand=estimand, benchmark=benchmark, notes=f"not benchmarked: {reason}")
+    return row
+
+
+def run_dml(analysis: pd.DataFrame, settings, cluster_column: str | None = "first_worker"):
+    """(estimate rows, sensitivity table) of ``dml`` for every configured outcome, on the whole cohort.
+
+    Reads ``covariates``, ``outcomes``, ``estimation.dml``, ``estimation.min_events_per_arm``,
+    ``estimation.min_rows_per_parameter`` and ``seed``. Each outcome's population is the clients
+    with it measured, as for the other methods; above ``estimation.dml.max_rows`` clients a random
+    subsample stratified by treatment is used (said in the notes). Subgroups get no dml rows: the
+    cross-fitting would run once per level.
+    """
+    from deepvalue.adjust.design import covariate_design
+    from deepvalue.effects.base import skipped_estimate
+    from deepvalue.effects.table import SCALES, _cluster_codes, outcome_without_variation, too_few_rows
+
+    cfg = settings.estimation.dml
+    est_cfg = settings.estimation
+    rows: list[EffectEstimate] = []
+    tables = []
+    for spec in settings.outcomes:
+        pop = analysis.loc[analysis[spec.name].notna()].reset_index(drop=True)
+        if pop.empty:
+            continue
+        scale = SCALES[spec.type]
+        sub_note = ""
+        if cfg.max_rows is not None and len(pop) > cfg.max_rows:
+            pop, sub_note = (
+                _subsample(pop, cfg.max_rows, settings.seed),
+                f"; on a random {cfg.max_rows:,} of {len(pop):,} clients (stratified by treatment)",
+            )
+        y = pop[spec.name].to_numpy(dtype=float)
+        d = pop["treatment"].to_numpy(dtype=float)
+        n_t, n_c = int((d == 1).sum()), int((d == 0).sum())
+        design = covariate_design(pop, settings.covariates)
+        reason = (
+            outcome_without_variation(y, d, spec.type, est_cfg.min_events_per_arm)
+            or too_few_rows(min(n_t, n_c), cfg.n_folds * 2, 1, "in the smaller arm (two per fold at least)")
+            or too_few_rows(len(pop), 2 + 2 * design.X.shape[1], est_cfg.min_rows_per_parameter)
+        )
+        if reason:
+            rows += [
+                skipped_estimate(spec.name, "dml", e, scale, reason, n_treated=n_t, n_control=n_c)
+                for e in ("ATE", "ATT")
+            ]
+            continue
+        cluster = _cluster_codes(pop[cluster_column]) if cluster_column else None
+        try:
+            fit = dml_irm(
+                y,
+                d,
+                design.X,
+                cluster,
+                outcome=spec.name,
+                learner=cfg.learner,
+                n_folds=cfg.n_folds,
+                n_rep=cfg.n_rep,
+                seed=settings.seed,
+                scale=scale,
+            )
+        except Exception as exc:  # noqa: BLE001 - a learner's failure becomes a skipped row, logged with its traceback
+            log.exception("%s dml: not estimated", spec.name)
+            why = f"DoubleML failed: {type(exc).__name__}: {exc}"
+            rows += [
+                skipped_estimate(spec.name, "dml", e, scale, why, n_treated=n_t, n_control=n_c) for e in ("ATE", "ATT")
+            ]
+            continue
+        if sub_note:
+            fit.rows[:] = [_with_note(r, sub_note) for r in fit.rows]
+        rows += fit.rows
+        benchmarks = list(cfg.benchmarks) if cfg.benchmarks is not None else [c.name for c in settings.covariates]
+        tables.append(sensitivity_table(fit, design.source, design.columns, benchmarks, outcome=spec.name))
+    sens = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=SENSITIVITY_COLUMNS)
+    return rows, sens
+
+
+def _with_note(row: EffectEstimate, note: str) -> EffectEstimate:
+    import dataclasses
+
+    return dataclasses.replace(row, notes=row.notes + note)
+
+
+def _subsample(pop: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
+    """``size`` rows, the same share from each arm, drawn with ``seed``; original order kept."""
+    rng = np.random.default_rng(seed)
+    d = pop["treatment"].to_numpy()
+    keep = np.zeros(len(pop), dtype=bool)
+    for arm in (0, 1):
+        where = np.flatnonzero(d == arm)
+        take = int(round(size * where.size / len(pop)))
+        keep[rng.choice(where, size=take, replace=False)] = True
+    return pop.loc[keep].reset_index(drop=True)

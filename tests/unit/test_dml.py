@@ -128,3 +128,16 @@ def test_run_dml_subsamples_skips_degenerate_outcomes_and_benchmarks():
     assert by[("y", "ATE")].n_treated + by[("y", "ATE")].n_control == 1000
     assert np.isnan(by[("flat", "ATT")].estimate) and by[("flat", "ATT")].notes
     assert list(sens["benchmark"]) == ["", "", "a"]
+
+
+def test_default_benchmarks_are_the_most_imbalanced_covariates():
+    from deepvalue.adjust.design import covariate_design
+    from deepvalue.core.settings import Covariate
+    from deepvalue.effects.dml import most_imbalanced
+
+    s = _draw(3000, 4)
+    frame = s["X"].assign(service="one", site=np.where(s["d"] == 1, "S1", "S2"), start_quarter="2024Q1")
+    design = covariate_design(frame, [Covariate("b", "numeric"), Covariate("c", "binary"), Covariate("a", "numeric")])
+    # a drives treatment (SMD about 0.7), c less (about 0.2), b not at all; site is perfectly
+    # imbalanced here but structural, so never a benchmark
+    assert most_imbalanced(design, s["d"]) == ["a", "c"]

@@ -304,10 +304,33 @@ def run_dml(analysis: pd.DataFrame, settings, cluster_column: str | None = "firs
         if sub_note:
             fit.rows[:] = [_with_note(r, sub_note) for r in fit.rows]
         rows += fit.rows
-        benchmarks = list(cfg.benchmarks) if cfg.benchmarks is not None else [c.name for c in settings.covariates]
+        benchmarks = list(cfg.benchmarks) if cfg.benchmarks is not None else most_imbalanced(design, d)
         tables.append(sensitivity_table(fit, design.source, design.columns, benchmarks, outcome=spec.name))
     sens = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=SENSITIVITY_COLUMNS)
     return rows, sens
+
+
+def most_imbalanced(design, d: np.ndarray, k: int = 2) -> list[str]:
+    """The ``k`` covariates with the largest absolute standardised mean difference between the arms.
+
+    A covariate's SMD is the largest over its design columns (a category's dummies), with the
+    pooled SD ``sqrt((s1^2 + s0^2) / 2)`` (Austin 2009); the strongest observed predictors of
+    treatment are the natural benchmarks for an unobserved one (Cinelli and Hazlett 2020, section 6).
+    Structural columns (service, site, start quarter) are left out: they are fixed effects of the
+    design, not confounders a reader would name. Ties keep the covariates' configured order.
+    """
+    X = design.X.to_numpy(dtype=float)
+    treated = d == 1
+    m1, m0 = X[treated].mean(axis=0), X[~treated].mean(axis=0)
+    sd = np.sqrt((X[treated].var(axis=0, ddof=1) + X[~treated].var(axis=0, ddof=1)) / 2)
+    smd = np.divide(np.abs(m1 - m0), sd, out=np.zeros_like(sd), where=sd > 0)
+    best: dict[str, float] = {}
+    for col, value in zip(design.columns, smd):
+        name = design.source.get(col, col)
+        if name in ("service", "site", "start_quarter"):
+            continue
+        best[name] = max(best.get(name, 0.0), float(value))
+    return sorted(best, key=lambda name: -best[name])[:k]
 
 
 def _with_note(row: EffectEstimate, note: str) -> EffectEstimate:

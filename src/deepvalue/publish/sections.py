@@ -495,7 +495,39 @@ def section_refutations(results: Path, cfg: dict) -> str:
         parts.append(
             html_table(gamma, [Col("outcome"), Col("method"), Col("value", "Gamma", **NUM), Col("notes", **NOTE)])
         )
+    parts.append(_dml_sensitivity(results, cfg))
     return "\n".join(parts)
+
+
+def _dml_sensitivity(results: Path, cfg: dict) -> str:
+    """DoubleML's omitted-variable bounds for the dml rows, with the benchmarked confounders."""
+    table = checked_table(results, "dml/sensitivity.csv", cfg)
+    if table is None or table.empty:
+        return ""
+    intro = (
+        "<h3>Omitted-variable bounds for the DML estimates (DoubleML)</h3><p>Chernozhukov, Cinelli, Newey, "
+        "Sharma &amp; Syrgkanis (2022): the range an unobserved confounder could move the dml estimate to "
+        "(bounds), with confidence bounds for that range (one-sided 95% each), and the robustness value RV "
+        "(the strength, as a share of residual variation of outcome and treatment, that would bring the "
+        "estimate to 0). Rows with a benchmark: a confounder as strong as that observed covariate, whose "
+        "strength (cf_y, cf_d, rho) DoubleML measures by leaving it out and refitting.</p>"
+    )
+    cols = [
+        Col("outcome"),
+        Col("estimand"),
+        Col("benchmark", "as strong as"),
+        Col("cf_y", **NUM),
+        Col("cf_d", **NUM),
+        Col("rho", **NUM),
+        Col("estimate", **NUM),
+        Col("theta_lower", "bound low", **NUM),
+        Col("theta_upper", "bound high", **NUM),
+        Col("ci_lower", "CI low", **NUM),
+        Col("ci_upper", "CI high", **NUM),
+        Col("rv", "RV", **NUM),
+        Col("notes", **NOTE),
+    ]
+    return intro + html_table(table.fillna({"benchmark": ""}), cols)
 
 
 def _without_examples(text: str) -> str:

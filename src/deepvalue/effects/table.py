@@ -33,6 +33,7 @@ from deepvalue.effects.linear import logit_ame, matched_regression, naive_differ
 from deepvalue.effects.matched import abadie_imbens_att
 from deepvalue.effects.poisson import poisson_regression_adjustment
 from deepvalue.effects.weighting import aipw, ipw, overlap_weighted
+from deepvalue.effects.within import within_worker_aipw, within_worker_regression
 
 log = logging.getLogger("deepvalue")
 
@@ -42,6 +43,8 @@ METHODS = (
     "logit_ame",
     "poisson_ra",
     "dml",
+    "within_worker_regression",
+    "within_worker_aipw",
     "psm",
     "ipw",
     "aipw",
@@ -152,6 +155,8 @@ def estimate_outcome(
         "regression": 2 + 2 * p,
         "logit_ame": 2 + p,
         "poisson_ra": 2 + 2 * p,
+        "within_worker_regression": 1 + 2 * p,
+        "within_worker_aipw": 2 + 3 * p,
         "iv": 3 + p,
         "dose_response": 2 + p,
         "dose_levels": 4 + p,
@@ -180,6 +185,20 @@ def estimate_outcome(
                 "poisson_ra",
                 estimand,
                 lambda e=estimand: poisson_regression_adjustment(y, d, X, cluster, e, scale=scale, **kw),
+            )
+    if roles.cluster:
+        worker = rows[roles.cluster].to_numpy()
+        for estimand in ("ATT", "ATE"):
+            add(
+                "within_worker_regression",
+                estimand,
+                lambda e=estimand: within_worker_regression(y, d, X, worker, e, scale=scale, **kw),
+            )
+        for estimand in ("ATT", "ATE"):
+            add(
+                "within_worker_aipw",
+                estimand,
+                lambda e=estimand: within_worker_aipw(y, d, X, worker, e, scale=scale, **kw),
             )
     if "psm" in methods:
         add("psm", "ATT", lambda: _psm(rows, y, d, propensity, settings, scale, kw))
@@ -343,6 +362,7 @@ def planned_rows(methods: Sequence[str], kind: str, scale: str, index: str | Non
         plan.append(("logit_ame", "ATT"))
     if kind == "count":
         plan += [("poisson_ra", "ATT"), ("poisson_ra", "ATE")]
+    plan += [(m, e) for m in ("within_worker_regression", "within_worker_aipw") for e in ("ATT", "ATE")]
     plan += [("psm", "ATT"), *WEIGHTING_ROWS, ("iv", "LATE")]
     out = [(m, e, scale) for m, e in plan if m in methods]
     if index and index in rows:

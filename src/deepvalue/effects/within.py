@@ -50,6 +50,10 @@ def _demean(A: FloatArray, codes: npt.NDArray[np.int64]) -> FloatArray:
     out = np.empty_like(A, order="F")
     for j in range(A.shape[1]):  # a loop over columns (a few dozen), each column vectorised
         out[:, j] = A[:, j] - (np.bincount(codes, weights=A[:, j]) / counts)[codes]
+        # a column constant within every worker (the worker's site) leaves rounding noise of order
+        # 1e-16, which a scaled collinearity check would keep as a column of its own: make it 0
+        if np.abs(out[:, j]).max() <= 1e-10 * max(1.0, float(np.abs(A[:, j]).max())):
+            out[:, j] = 0.0
     return out
 
 

@@ -236,8 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--methods",
         help="comma-separated subset of: naive, regression, logit_ame, poisson_ra, psm, ipw, aipw, overlap, iv, "
-        "dose_response, dose_levels, and with --cluster (the allocated worker) within_worker_regression, "
-        "within_worker_aipw",
+        "departure_reduced_form, dose_response, dose_levels, and with --cluster (the allocated worker) "
+        "within_worker_regression, within_worker_aipw",
     )
     p.add_argument("--instrument", help="0/1 instrument column for the iv row")
     p.add_argument("--index", help="continuous continuity index column for the dose_response row")

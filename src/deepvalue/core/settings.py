@@ -53,6 +53,7 @@ MethodName = Literal[
     "aipw",
     "overlap",
     "iv",
+    "departure_reduced_form",
     "dose_response",
     "dose_levels",
 ]
@@ -250,6 +251,7 @@ METHOD_ESTIMANDS: dict[str, tuple[str, ...]] = {
     "aipw": ("ATT", "ATE"),
     "overlap": ("ATO",),
     "iv": ("LATE",),
+    "departure_reduced_form": ("ITT",),
     "dose_response": ("slope",),
     "dose_levels": ("level_contrast",),
 }

@@ -36,7 +36,7 @@ from scipy import linalg, sparse, stats
 
 from deepvalue.core.errors import AnalysisError, Problem
 
-Estimand = Literal["ATT", "ATE", "ATO", "LATE", "slope", "level_contrast"]
+Estimand = Literal["ATT", "ATE", "ATO", "LATE", "ITT", "slope", "level_contrast"]
 WeightingEstimand = Literal["ATT", "ATE"]
 
 ESTIMATE_COLUMNS = (

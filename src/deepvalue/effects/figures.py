@@ -9,7 +9,7 @@ import pandas as pd
 
 from deepvalue.core.plotting import plt, save_figure
 
-ESTIMAND_COLOURS = {"ATT": "#c44e52", "ATE": "#4c72b0", "ATO": "#55a868", "LATE": "#8172b2"}
+ESTIMAND_COLOURS = {"ATT": "#c44e52", "ATE": "#4c72b0", "ATO": "#55a868", "LATE": "#8172b2", "ITT": "#937860"}
 
 
 def plot_forest(estimates: pd.DataFrame, path: str | Path, truth: dict | None = None) -> None:

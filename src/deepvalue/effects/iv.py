@@ -214,6 +214,48 @@ def iv_2sls(
     return dataclasses.replace(row, ci_lower=float(lo), ci_upper=float(hi), p_value=ar.p_value)
 
 
+def departure_reduced_form(
+    y: ArrayLike,
+    d: ArrayLike,
+    z: ArrayLike,
+    X: pd.DataFrame,
+    cluster: ArrayLike | None,
+    *,
+    outcome: str | None = None,
+    subgroup: str = "",
+    scale: str | None = None,
+) -> EffectEstimate:
+    r"""The reduced form: the effect on the outcome of the allocated worker leaving in the window.
+
+        .. math::
+            Y =
+    ho Z + X'eta + u
+
+        by OLS with the same confounders and clustering as :func:`iv_2sls` (CR1; linearmodels'
+        estimator). :math:`\hat
+    ho` is the intention-to-treat effect of a departure (estimand
+        ``ITT``); it needs no exclusion restriction to be causal for the departure itself, only that
+        departures are as good as random given X, and :math:`\hat
+    ho / \hat\pi` (the first stage) is
+        the 2SLS effect. The notes give the first stage: how much a departure lowers continuity.
+    """
+    s, zk = _iv_sample(y, d, z, "departure_reduced_form", outcome, subgroup)
+    codes = s.codes(cluster)
+    _check_clusters(s, codes, "cluster")
+    ex = _exog(s, X, zk)
+    first = _first_stage(s, ex, zk, codes)
+    fit = _least_squares(s.y, np.column_stack([ex.W, zk]), codes)
+    est, se = fit.coef(ex.W.shape[1])
+    notes = [
+        "OLS of the outcome on the allocated worker leaving in the exposure window (intention to treat)",
+        f"first stage: a departure changes the continuous share by {first.coefficient:+.3f} (SE {first.std_error:.3f})",
+        _linear_note(codes),
+    ]
+    if ex.dropped:
+        notes.append(f"{ex.dropped} collinear columns dropped")
+    return s.result("ITT", est, se, scale or _default_scale(s.y), notes)
+
+
 AR_LEVEL = 0.95
 
 

@@ -28,7 +28,7 @@ from deepvalue.core.keys import positions_in
 from deepvalue.core.settings import Outcome, Settings
 from deepvalue.effects.base import EffectEstimate, estimates_frame, skipped_estimate
 from deepvalue.effects.dose import dose_levels, dose_response
-from deepvalue.effects.iv import iv_2sls
+from deepvalue.effects.iv import departure_reduced_form, iv_2sls
 from deepvalue.effects.linear import logit_ame, matched_regression, naive_difference, regression_adjustment
 from deepvalue.effects.matched import abadie_imbens_att
 from deepvalue.effects.poisson import poisson_regression_adjustment
@@ -50,6 +50,7 @@ METHODS = (
     "aipw",
     "overlap",
     "iv",
+    "departure_reduced_form",
     "dose_response",
     "dose_levels",
 )
@@ -214,12 +215,14 @@ def estimate_outcome(
         else:
             out += _weighting_rows(rows, y, d, X, cluster, settings, trimmed, name, scale, subgroup, methods)
 
-    if "iv" in methods:
+    for method, estimand in (("iv", "LATE"), ("departure_reduced_form", "ITT")):
+        if method not in methods:
+            continue
         few = too_few_rows(len(rows), params["iv"], per)
         out.append(
-            skipped_estimate(name, "iv", "LATE", scale, few, n_treated=n_t, n_control=n_c, subgroup=subgroup)
+            skipped_estimate(name, method, estimand, scale, few, n_treated=n_t, n_control=n_c, subgroup=subgroup)
             if few
-            else _iv(rows, roles.instrument, y, d, X, cluster, name, scale, subgroup, n_t, n_c)
+            else _iv(rows, roles.instrument, y, d, X, cluster, name, scale, subgroup, n_t, n_c, method)
         )
     index = roles.index
     if index and index in rows:
@@ -363,7 +366,7 @@ def planned_rows(methods: Sequence[str], kind: str, scale: str, index: str | Non
     if kind == "count":
         plan += [("poisson_ra", "ATT"), ("poisson_ra", "ATE")]
     plan += [(m, e) for m in ("within_worker_regression", "within_worker_aipw") for e in ("ATT", "ATE")]
-    plan += [("psm", "ATT"), *WEIGHTING_ROWS, ("iv", "LATE")]
+    plan += [("psm", "ATT"), *WEIGHTING_ROWS, ("iv", "LATE"), ("departure_reduced_form", "ITT")]
     out = [(m, e, scale) for m, e in plan if m in methods]
     if index and index in rows:
         if "dose_response" in methods:
@@ -415,18 +418,20 @@ def _psm(rows, y, d, propensity, settings: Settings, scale, kw) -> EffectEstimat
     return dataclasses.replace(row, notes="; ".join(n for n in (row.notes, note) if n))
 
 
-def _iv(rows, instrument, y, d, X, cluster, name, scale, subgroup, n_t, n_c) -> EffectEstimate:
+def _iv(rows, instrument, y, d, X, cluster, name, scale, subgroup, n_t, n_c, method="iv") -> EffectEstimate:
+    """The iv (2SLS, LATE) or departure_reduced_form (ITT) row on the departure instrument."""
+    estimand = "LATE" if method == "iv" else "ITT"
     if not instrument or instrument not in rows:
         return skipped_estimate(
-            name, "iv", "LATE", scale, "no instrument given", n_treated=n_t, n_control=n_c, subgroup=subgroup
+            name, method, estimand, scale, "no instrument given", n_treated=n_t, n_control=n_c, subgroup=subgroup
         )
     z = rows[instrument]
     known = z.notna().to_numpy()
     if not known.any():
         return skipped_estimate(
             name,
-            "iv",
-            "LATE",
+            method,
+            estimand,
             scale,
             "no instrument: the extract has no workers table with leaving dates",
             n_treated=n_t,
@@ -442,15 +447,16 @@ def _iv(rows, instrument, y, d, X, cluster, name, scale, subgroup, n_t, n_c) -> 
         X = X.assign(window_days=days.to_numpy(dtype=float))
         note = "exposure window length (days) among the IV's confounders"
     try:
-        row = _named("iv", iv_2sls(y, d, zf, X, cluster, outcome=name, subgroup=subgroup, scale=scale))
+        fn = iv_2sls if method == "iv" else departure_reduced_form
+        row = _named(method, fn(y, d, zf, X, cluster, outcome=name, subgroup=subgroup, scale=scale))
         return dataclasses.replace(row, notes="; ".join(x for x in (row.notes, note) if x))
     except AnalysisError as exc:
         reason = "; ".join(p.message for p in exc.problems)
-        return skipped_estimate(name, "iv", "LATE", scale, reason, n_treated=n_t, n_control=n_c, subgroup=subgroup)
+        return skipped_estimate(name, method, estimand, scale, reason, n_treated=n_t, n_control=n_c, subgroup=subgroup)
     except Exception as exc:  # noqa: BLE001 - a skipped row, never a crashed step
-        log.exception("%s iv: the estimator failed", name)
+        log.exception("%s %s: the estimator failed", name, method)
         reason = f"the estimator failed ({type(exc).__name__}: {exc}); the traceback is in the rule's log"
-        return skipped_estimate(name, "iv", "LATE", scale, reason, n_treated=n_t, n_control=n_c, subgroup=subgroup)
+        return skipped_estimate(name, method, estimand, scale, reason, n_treated=n_t, n_control=n_c, subgroup=subgroup)
 
 
 def subgroup_populations(rows: pd.DataFrame, columns: Sequence[str]) -> list[tuple[str, pd.DataFrame]]:

@@ -42,3 +42,32 @@ def test_reduced_form_over_first_stage_is_the_2sls_coefficient():
     first = iv_first_stage(d, z, X, cl)
     iv = iv_2sls(y, d, z, X, cl)
     assert_allclose(rf.estimate / first.coefficient, iv.estimate, rtol=1e-8)
+
+
+def test_instrument_balance_table_shows_the_first_stage_and_is_empty_without_workers(tmp_path):
+    from deepvalue.pipeline.stages import instrument_balance_stage
+
+    rng = np.random.default_rng(2)
+    n = 400
+    z = (rng.random(n) < 0.3).astype(float)
+    analysis = pd.DataFrame(
+        {
+            "client_id": [f"C{i}" for i in range(n)],
+            "age": rng.normal(40, 10, n),
+            "service": "employment",
+            "site": "S01",
+            "start_quarter": "2024Q1",
+            "first_worker_left": z,
+            "treatment": (rng.random(n) < np.where(z == 1, 0.2, 0.7)).astype(int),
+        }
+    )
+    analysis.to_parquet(tmp_path / "a.parquet")
+    cfg = {"covariates": [{"name": "age", "type": "numeric"}]}
+    instrument_balance_stage(cfg, tmp_path / "a.parquet", tmp_path / "b.csv")
+    table = pd.read_csv(tmp_path / "b.csv").set_index("covariate")
+    assert list(table.index) == ["age", "treatment"]
+    assert table.loc["treatment", "mean_treated"] < table.loc["treatment", "mean_control"]
+    assert table.loc["treatment", "smd"] < -0.5 and abs(table.loc["age", "smd"]) < 0.3
+    analysis.assign(first_worker_left=np.nan).to_parquet(tmp_path / "c.parquet")
+    instrument_balance_stage(cfg, tmp_path / "c.parquet", tmp_path / "d.csv")
+    assert pd.read_csv(tmp_path / "d.csv").empty

@@ -75,6 +75,26 @@ rule estimate_dml:
         "../../scripts/estimate_dml.py"
 
 
+# The departure instrument's balance: a departure should be unrelated to the confounders.
+rule instrument_balance:
+    input:
+        analysis=rules.build_cohort.output.analysis,
+    output:
+        "results/instrument_balance.csv",
+    log:
+        "logs/instrument_balance.log",
+    conda:
+        "../envs/deepvalue.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    params:
+        settings=get_settings("covariates"),
+    script:
+        "../../scripts/instrument_balance.py"
+
+
 rule dowhy_bootstrap:
     input:
         analysis=rules.build_cohort.output.analysis,

@@ -277,6 +277,42 @@ def dml_stage(
     write_csv(sensitivity, sensitivity_path)
 
 
+def instrument_balance_stage(
+    config: Mapping[str, Any] | str | Path,
+    analysis_path: str | Path,
+    out_path: str | Path,
+) -> None:
+    """Is a departure as good as random? The confounders, the window length and continuity itself by
+    whether the allocated worker left in the exposure window (``first_worker_left``).
+
+    The balance table of :func:`deepvalue.adjust.balance.balance_table` with the instrument in the
+    place of the treatment, on the clients whose instrument is known; no rows without a workers
+    table. The ``treatment`` row is the first stage (the continuous share by departure).
+    """
+    import numpy as np
+    import pandas as pd
+
+    from deepvalue.adjust.balance import BALANCE_COLUMNS, balance_table
+    from deepvalue.adjust.design import covariate_design
+    from deepvalue.core.tabular import write_csv
+
+    settings = _settings(config)
+    analysis = pd.read_parquet(analysis_path)
+    z = analysis["first_worker_left"] if "first_worker_left" in analysis else pd.Series(dtype=float)
+    known = z.notna().to_numpy() if len(z) else np.zeros(len(analysis), dtype=bool)
+    zk = z[known].astype(float).to_numpy() if known.any() else np.array([])
+    if not known.any() or zk.min() == zk.max():
+        write_csv(pd.DataFrame(columns=BALANCE_COLUMNS), out_path)
+        return
+    rows = analysis.loc[known].reset_index(drop=True)
+    X = covariate_design(rows, settings.covariates).X.copy()
+    if "first_contact_date" in rows and "index_date" in rows:
+        days = pd.to_datetime(rows["index_date"]) - pd.to_datetime(rows["first_contact_date"])
+        X["window_days"] = days.dt.days.to_numpy(dtype=float)
+    X["treatment"] = rows["treatment"].to_numpy(dtype=float)
+    write_csv(balance_table(X, zk, {}), out_path)
+
+
 def _read_estimates(path: str | Path):
     import pandas as pd
 

@@ -344,6 +344,7 @@ def section_estimates(results: Path, cfg: dict) -> str:
             ],
         )
     )
+    parts.append(_instrument_balance(results, cfg))
     n_sub = int((~skipped).sum() - len(whole))
     if n_sub:
         parts.append(f"<p>{esc(fmt_count(n_sub))} subgroup estimates are in estimates.csv (not repeated here).</p>")
@@ -497,6 +498,35 @@ def section_refutations(results: Path, cfg: dict) -> str:
         )
     parts.append(_dml_sensitivity(results, cfg))
     return "\n".join(parts)
+
+
+def _instrument_balance(results: Path, cfg: dict) -> str:
+    """The departure instrument's balance table (results/instrument_balance.csv), when there is one."""
+    table = checked_table(results, "instrument_balance.csv", cfg)
+    if table is None or table.empty:
+        return ""
+    table = table.sort_values("smd", key=lambda s: -s.abs(), kind="stable")
+    worst = table[table["covariate"] != "treatment"].head(1)
+    lead = (
+        f"The largest difference is in {esc(str(worst['covariate'].iloc[0]))} (SMD {fmt_num(worst['smd'].iloc[0])})."
+        if len(worst)
+        else ""
+    )
+    return (
+        "<h3>Is a departure as good as random?</h3><p>The departure designs (iv, departure_reduced_form) "
+        "need the allocated worker's leaving in the exposure window to be unrelated to the clients' outcomes "
+        "except through continuity. The confounders, the window length and continuity itself (the row "
+        f"treatment: the first stage) by departure, unadjusted. {lead}</p>"
+        + html_table(
+            table,
+            [
+                Col("covariate"),
+                Col("mean_treated", "mean, worker left", **NUM),
+                Col("mean_control", "mean, worker stayed", **NUM),
+                Col("smd", "SMD", **NUM),
+            ],
+        )
+    )
 
 
 def _dml_sensitivity(results: Path, cfg: dict) -> str:

@@ -213,3 +213,42 @@ def test_no_responses_gives_empty_columns_and_full_exclusion():
     scores = questionnaire_scores(c, empty, (SWEMWBS,), EXTRACT)
     assert scores.columns["wellbeing"].isna().all()
     assert scores.outcome_flow["n_remaining"].iloc[-1] == 0
+
+
+def test_build_cohort_adds_the_questionnaire_columns_and_flow(monkeypatch):
+    from pathlib import Path
+
+    import yaml
+
+    from deepvalue.cohort.build import build_cohort
+    from deepvalue.core.config import load_config
+    from deepvalue.core.errors import AnalysisError
+    from deepvalue.core.settings import Settings
+    from deepvalue.extract.ingest import ingest_extract
+
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(root)
+    cfg = load_config(
+        yaml.safe_load((root / "tests/broken_extracts/warn_responses_other_questionnaire/config.yaml").read_text())
+    )
+    settings = Settings.from_sections(cfg)
+    extract = ingest_extract(settings)
+    cohort = build_cohort(extract.tables, settings, extract.extract_date)
+    a = cohort.analysis
+    assert {"wellbeing", "wellbeing_baseline", "life_satisfaction", "life_satisfaction_baseline"} <= set(a.columns)
+    # the responses of that extract are all at intake: no follow-up, so nobody is analysed
+    assert a["wellbeing"].isna().all() and a["wellbeing_baseline"].notna().any()
+    flow = cohort.outcome_flow.set_index(["outcome", "step"], append=True)
+    for name in ("wellbeing", "life_satisfaction"):
+        rows = cohort.outcome_flow[cohort.outcome_flow["outcome"] == name]
+        assert rows["n_remaining"].iloc[0] == len(a)
+        assert rows["n_excluded"].sum() == len(a) - rows["n_remaining"].iloc[-1]  # everyone accounted for
+    assert len(flow) > 0 and list(cohort.reliability["questionnaire"].unique()) == ["wellbeing", "life_satisfaction"]
+
+    tables = dict(extract.tables)
+    del tables["responses"]
+    with pytest.raises(AnalysisError, match="responses table"):
+        build_cohort(tables, settings, extract.extract_date)
+    without = Settings.from_sections({k: v for k, v in cfg.items() if k != "questionnaires"})
+    plain = build_cohort(tables, without, extract.extract_date)
+    assert "wellbeing" not in plain.analysis and len(plain.reliability) == 0

@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from deepvalue.cohort.outcomes import OUTCOME_FLOW_COLUMNS
-from deepvalue.core.settings import Questionnaire
+from deepvalue.core.errors import AnalysisError, Problem
+from deepvalue.core.settings import NotGiven, Questionnaire, Settings
 from deepvalue.questionnaires.administrations import (
     administrations,
     choose_baseline,
@@ -33,7 +34,7 @@ from deepvalue.questionnaires.administrations import (
     choose_mediator,
     chosen_scores,
 )
-from deepvalue.questionnaires.reliability import reliability_table
+from deepvalue.questionnaires.reliability import RELIABILITY_COLUMNS, reliability_table
 
 
 @dataclass(frozen=True)
@@ -153,3 +154,38 @@ def add_questionnaire_scores(
     if clash:
         raise ValueError(f"questionnaire columns already in the cohort: {', '.join(clash)}")
     return pd.concat([cohort, scores.columns], axis=1), scores.outcome_flow, scores.reliability
+
+
+def cohort_questionnaires(
+    out: pd.DataFrame, tables: dict[str, pd.DataFrame], settings: Settings, extract_date: dt.date
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """:func:`add_questionnaire_scores` for :func:`deepvalue.cohort.build.build_cohort`.
+
+    Without a responses table and without the ``questionnaires`` section (a caller that reads no
+    questionnaires) the cohort is returned unchanged; with configured questionnaires but no
+    responses table, or a score column that clashes with a cohort column, an error says so.
+    """
+    given = not isinstance(settings.questionnaires, NotGiven)
+    specs = settings.questionnaires if (given or "responses" in tables) else ()
+    empty = pd.DataFrame(columns=RELIABILITY_COLUMNS)
+    if not specs:
+        return out, pd.DataFrame(columns=OUTCOME_FLOW_COLUMNS), empty
+    if "responses" not in tables:
+        raise AnalysisError(
+            [
+                Problem(
+                    "cohort",
+                    None,
+                    "questionnaires are configured but the responses table (interim/responses.parquet) was not given",
+                    "build the cohort with the workflow (snakemake), which passes it",
+                )
+            ],
+            headline="the questionnaires cannot be scored",
+        )
+    try:
+        return add_questionnaire_scores(out, tables["responses"], specs, extract_date)
+    except ValueError as exc:
+        raise AnalysisError(
+            [Problem("config", "questionnaires", str(exc), "rename the questionnaire entry (its name is its column)")],
+            headline="the questionnaires cannot be scored",
+        ) from None

@@ -103,6 +103,10 @@ def test_degenerate_cases_give_a_reason_not_a_number():
     x[:, 0] = 3
     constant = internal_consistency(x)
     assert np.isnan(constant["alpha"]) and "one value" in constant["notes"]
+    lockstep = items("one_factor")[:, :4].copy()
+    lockstep[:, 3] = 6 - lockstep[:, 0]  # an item that is another reversed
+    singular = internal_consistency(lockstep)
+    assert np.isfinite(singular["alpha"]) and np.isnan(singular["omega"]) and "singular" in singular["notes"]
     three = internal_consistency(items("one_factor")[:, :3])
     assert three["one_factor_fits"] == "untestable" and three["df"] == 0
 

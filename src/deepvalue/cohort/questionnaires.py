@@ -14,6 +14,10 @@ scored under the instrument's missing-item rule); "no baseline" (no scored admin
 before first contact + baseline_days and before the index date); analysed. A mediator: the
 cohort; "measurement window not closed at the extract date"; "not answered"; "answered with
 items missing"; analysed.
+
+Internal consistency (:func:`deepvalue.questionnaires.reliability.reliability_table`) is computed
+per entry and administration (baseline, follow_up, mediator) over every chosen administration,
+analysed or not, on its complete answers.
 """
 
 from __future__ import annotations
@@ -106,7 +110,7 @@ def questionnaire_scores(
             flow.append((name, "analysed", int(keep.sum()), 0, ""))
             value = np.where(keep, chosen_scores(adm, chosen), np.nan)
             columns[name] = value
-            groups[(name, "mediator")] = adm.items[chosen.index[keep]]
+            groups[(name, "mediator")] = adm.items[chosen.index[chosen.index >= 0]]
             continue
         f, w = int(spec.follow_up_days), int(spec.window_days)
         base = choose_baseline(adm, ids, first, index, int(spec.baseline_days))
@@ -136,8 +140,9 @@ def questionnaire_scores(
         flow.append((name, "analysed", int(keep.sum()), 0, ""))
         columns[name] = np.where(keep, chosen_scores(adm, follow), np.nan)
         columns[f"{name}_baseline"] = chosen_scores(adm, base)
-        groups[(name, "baseline")] = adm.items[base.index[keep]]
-        groups[(name, "follow_up")] = adm.items[follow.index[keep]]
+        # every chosen administration, whether or not the client is analysed
+        groups[(name, "baseline")] = adm.items[base.index[base.index >= 0]]
+        groups[(name, "follow_up")] = adm.items[follow.index[follow.index >= 0]]
     return QuestionnaireScores(
         columns=pd.DataFrame(columns, index=cohort.index),
         outcome_flow=pd.DataFrame(flow, columns=OUTCOME_FLOW_COLUMNS),
@@ -182,10 +187,18 @@ def cohort_questionnaires(
             ],
             headline="the questionnaires cannot be scored",
         )
-    try:
-        return add_questionnaire_scores(out, tables["responses"], specs, extract_date)
-    except ValueError as exc:
+    names = [n for q in specs for n in ((q.name,) if q.role == "mediator" else (q.name, f"{q.name}_baseline"))]
+    clash = sorted(set(names) & set(out.columns))
+    if clash:
         raise AnalysisError(
-            [Problem("config", "questionnaires", str(exc), "rename the questionnaire entry (its name is its column)")],
+            [
+                Problem(
+                    "config",
+                    "questionnaires",
+                    f"questionnaire columns already in the cohort: {', '.join(clash)}",
+                    "rename the questionnaire entry (its name, and name_baseline, are its columns)",
+                )
+            ],
             headline="the questionnaires cannot be scored",
-        ) from None
+        )
+    return add_questionnaire_scores(out, tables["responses"], specs, extract_date)

@@ -166,6 +166,11 @@ def internal_consistency(items: np.ndarray, level: float = 0.95, min_n: int = 10
     if k < 3:
         notes.append("omega not given: a one-factor model needs at least three items")
     else:
+        corr = np.corrcoef(complete, rowvar=False)
+        if np.linalg.matrix_rank(corr) < k:
+            notes.append("omega not given: the item correlation matrix is singular (items that move in lockstep)")
+            row["notes"] = "; ".join(notes)
+            return row
         fit = one_factor_fit(complete)
         row.update(omega=fit.omega, chi2=fit.chi2, df=fit.df, p_value=fit.p_value, rmsea=fit.rmsea)
         if fit.heywood:

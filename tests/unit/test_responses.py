@@ -138,3 +138,26 @@ def test_a_config_without_questionnaires_reads_no_responses(base_config):
     del cfg["questionnaires"], cfg["extract"]["responses"]
     extract = ingest_extract(Settings.from_sections(load_config(cfg)))
     assert "responses" not in extract.tables and "responses" not in extract.report["tables"]
+
+
+CONTRACT = """
+questionnaires:
+  - name: wellbeing
+    instrument: swemwbs
+    questionnaire: SWEMWBS
+    items: [q1, q2, q3, q4, q5, q6, q7]
+    follow_up_days: 182
+    window_days: 60
+    baseline_days: 14
+  - {name: life_satisfaction, instrument: ons4_life_satisfaction, questionnaire: ONS4, items: [life_satisfaction], follow_up_days: 182}
+  - {name: alliance, instrument: wai_sr, questionnaire: WAI-SR, items: [w1, w2, w3, w4, w5, w6, w7, w8, w9, w10, w11, w12], role: mediator, measured_within_days: 60}
+"""  # noqa: E501 (issue 15's contract, verbatim)
+
+
+def test_the_issue_contract_is_a_valid_config(base_config):
+    cfg = {**base_config, **yaml.safe_load(CONTRACT)}
+    settings = Settings.from_sections(load_config(cfg))
+    wellbeing, life, alliance = settings.questionnaires
+    assert (wellbeing.follow_up_days, wellbeing.window_days, wellbeing.baseline_days) == (182, 60, 14)
+    assert (life.window_days, life.baseline_days, life.role) == (60, 14, "outcome")  # the defaults
+    assert (alliance.role, alliance.measured_within_days, len(alliance.items)) == ("mediator", 60, 12)

@@ -10,7 +10,7 @@ from deepvalue.pipeline.runner import run_step
 from deepvalue.pipeline.stages import cohort_stage
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-interim = {name: sm.input[name] for name in ("clients", "contacts", "outcomes", "workers")}
+interim = {name: sm.input[name] for name in ("clients", "contacts", "outcomes", "workers", "responses")}
 out = sm.output
 run_step(
     sm.log[0],
@@ -21,4 +21,5 @@ run_step(
     out.analysis,
     out.flow,
     out.outcome_flow,
+    out.reliability,
 )

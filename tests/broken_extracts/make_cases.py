@@ -80,6 +80,36 @@ def csv_text(frame: pd.DataFrame) -> str:
     return frame.to_csv(index=False, lineterminator="\n")
 
 
+RESPONSE_COLUMNS = {c: c for c in ("client_id", "questionnaire", "item", "response", "response_date")}
+QUESTIONNAIRES = [
+    {
+        "name": "wellbeing",
+        "instrument": "swemwbs",
+        "questionnaire": "SWEMWBS",
+        "items": [f"q{j}" for j in range(1, 8)],
+        "follow_up_days": 182,
+    },
+    {"name": "life_satisfaction", "instrument": "ons4_life_satisfaction", "questionnaire": "ONS4",
+     "items": ["life_satisfaction"], "follow_up_days": 182},
+]  # fmt: skip
+
+
+def responses_base(clients: pd.DataFrame) -> pd.DataFrame:
+    """SWEMWBS (q1-q7, 1-5) and ONS4 life satisfaction (0-10) at each of the first 20 clients' start."""
+    rows = []
+    for i, (cid, start) in enumerate(zip(clients["client_id"].head(20), clients["start_date"].head(20), strict=True)):
+        rows += [(cid, "SWEMWBS", f"q{j}", str((i + j) % 5 + 1), start) for j in range(1, 8)]
+        rows.append((cid, "ONS4", "life_satisfaction", str(i % 11), start))
+    return pd.DataFrame(rows, columns=list(RESPONSE_COLUMNS))
+
+
+def responses_case(name: str, expected: list[str], frame: pd.DataFrame) -> None:
+    """A case whose responses table is `frame` (the other tables are the base ones)."""
+    table = {"path": str(REL / name / "responses.csv"), "columns": dict(RESPONSE_COLUMNS)}
+    case(name, expected, {}, extract={"responses": table}, questionnaires=QUESTIONNAIRES)
+    (HERE / name / "responses.csv").write_text(csv_text(frame))
+
+
 def main() -> None:
     for folder in HERE.iterdir():
         if folder.is_dir() and folder.name != "base":
@@ -247,6 +277,44 @@ def main() -> None:
                 lambda p: p.write_bytes(csv_text(base("workers")).encode("utf-16")),
             ),
         },
+    )
+
+    # issue 15: the responses table, one problem per case
+    answers = responses_base(clients)
+    swem = answers.index[answers["questionnaire"] == "SWEMWBS"]
+    responses_case(
+        "responses_out_of_range",
+        [
+            "responses outside the answers of Short Warwick-Edinburgh",
+            "whole numbers 1 to 5",
+            "e.g. 6",
+            "[1 row; first: 3]",
+        ],
+        answers.assign(response=answers["response"].where(answers.index != swem[1], "6")),
+    )
+    responses_case(
+        "responses_not_numbers",
+        ["responses that are not numbers (e.g. 'Often')", "not its label"],
+        answers.assign(response=answers["response"].where(answers.index != swem[2], "Often")),
+    )
+    responses_case(
+        "responses_unknown_item",
+        ["unknown item label(s) for questionnaire 'SWEMWBS' (e.g. 'q8')", "q1, q2, q3, q4, q5, q6, q7"],
+        pd.concat([answers, answers.iloc[[0]].assign(item="q8")], ignore_index=True),
+    )
+    twice = answers.iloc[[0]].assign(response=str(int(answers["response"].iloc[0]) % 5 + 1))
+    responses_case(
+        "responses_duplicate_item",
+        ["the same item answered twice, differently, in one administration", "[2 rows; first: 2, 162]"],
+        pd.concat([answers, twice], ignore_index=True),
+    )
+    undated = answers.copy()
+    undated.loc[[3, 4], "response_date"] = ""
+    responses_case("responses_undated", ["undated responses", "[2 rows; first: 5, 6]"], undated)
+    responses_case(
+        "warn_responses_other_questionnaire",
+        ["rows of questionnaires not named under questionnaires are ignored: 'PHQ9' (9 rows)"],
+        pd.concat([answers, answers.head(9).assign(questionnaire="PHQ9", item=[f"p{j}" for j in range(1, 10)])]),
     )
 
 

@@ -14,6 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "src" / "deepvalue"
 # a subpackage may import its own modules and those of lower layers only
 LAYERS = {
     "core": 0,
+    "questionnaires": 0.5,
     "extract": 1,
     "synth": 1,
     "cohort": 2,

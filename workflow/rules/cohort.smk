@@ -7,6 +7,7 @@ rule build_cohort:
         contacts=rules.ingest_extract.output.contacts,
         outcomes=rules.ingest_extract.output.outcomes,
         workers=rules.ingest_extract.output.workers,
+        responses=rules.ingest_extract.output.responses,
         # its extract date: follow-up must be complete by then
         ingest_report=rules.ingest_extract.output.report,
     output:
@@ -17,6 +18,7 @@ rule build_cohort:
             category="Cohort",
         ),
         outcome_flow="results/cohort/outcome_flow.csv",
+        reliability="results/cohort/questionnaire_reliability.csv",
     log:
         "logs/build_cohort.log",
     benchmark:
@@ -28,7 +30,7 @@ rule build_cohort:
         mem_mb=6000,
         runtime=20,
     params:
-        settings=get_settings("exposure", "covariates", "outcomes"),
+        settings=get_settings("exposure", "covariates", "outcomes", "questionnaires"),
     script:
         "../../scripts/build_cohort.py"
 

@@ -51,11 +51,11 @@ def get_settings(*sections):
 
 
 def get_extract_tables(wildcards):
-    """The extract's table files, by canonical table name (workers only when configured)."""
+    """The extract's table files, by canonical table name (workers and responses only when configured)."""
     return {
         name: spec["path"]
         for name, spec in config["extract"].items()
-        if name in ("clients", "contacts", "outcomes", "workers") and spec
+        if name in ("clients", "contacts", "outcomes", "workers", "responses") and spec
     }
 
 

@@ -9,6 +9,7 @@ rule ingest_extract:
         contacts="results/interim/contacts.parquet",
         outcomes="results/interim/outcomes.parquet",
         workers="results/interim/workers.parquet",
+        responses="results/interim/responses.parquet",
         report="results/ingest_report.json",
     log:
         "logs/ingest_extract.log",
@@ -21,7 +22,7 @@ rule ingest_extract:
         mem_mb=8000,
         runtime=20,
     params:
-        settings=get_settings("extract", "covariates", "outcomes"),
+        settings=get_settings("extract", "covariates", "outcomes", "questionnaires"),
         # content, not modification time, decides whether a given extract file changed
         sha256=get_extract_checksums(),
     script:

@@ -27,6 +27,7 @@ import pandas as pd
 
 from deepvalue.cohort.continuity import INDEX_NAMES, continuity_indices, primary_worker
 from deepvalue.cohort.outcomes import OUTCOME_FLOW_COLUMNS, measure_outcome
+from deepvalue.cohort.questionnaires import cohort_questionnaires
 from deepvalue.core.errors import AnalysisError, Problem
 from deepvalue.core.keys import encode, positions_in
 from deepvalue.core.settings import Settings
@@ -41,6 +42,8 @@ class Cohort:
     analysis: pd.DataFrame
     flow: pd.DataFrame
     outcome_flow: pd.DataFrame
+    #: internal consistency per questionnaire and administration (empty without questionnaires)
+    reliability: pd.DataFrame | None = None
 
 
 def _ordered_contacts(contacts: pd.DataFrame, client_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -91,6 +94,10 @@ def build_cohort(tables: dict[str, pd.DataFrame], settings: Settings, extract_da
         ``flow``: the exposure eligibility flow. ``outcome_flow``: per outcome, every cohort
         client from the cohort to the analysed (exclusions by reason; for events outcomes also
         the analysed clients with and without an occurrence).
+        With ``questionnaires`` and a ``responses`` table, each questionnaire outcome adds its
+        follow-up score (``name``, analysed clients only) and ``name_baseline``, each mediator
+        ``name``, their rows of the outcome flow, and ``reliability``
+        (:mod:`deepvalue.cohort.questionnaires`).
 
     Examples
     --------
@@ -196,7 +203,10 @@ def build_cohort(tables: dict[str, pd.DataFrame], settings: Settings, extract_da
         out[spec.name] = values
         outcome_flow_rows += rows
     outcome_flow = pd.DataFrame(outcome_flow_rows, columns=OUTCOME_FLOW_COLUMNS)
-    return Cohort(analysis=out, flow=flow, outcome_flow=outcome_flow)
+    out, questionnaire_flow, reliability = cohort_questionnaires(out, tables, settings, extract_date)
+    if len(questionnaire_flow):
+        outcome_flow = pd.concat([outcome_flow, questionnaire_flow], ignore_index=True)
+    return Cohort(analysis=out, flow=flow, outcome_flow=outcome_flow, reliability=reliability)
 
 
 def _first_worker_left(out: pd.DataFrame, workers: pd.DataFrame | None) -> pd.Series:

@@ -21,6 +21,7 @@ CANONICAL_COLUMNS = {
     "contacts": ("client_id", "worker_id", "contact_date", "contact_id", "mode", "duration_minutes"),
     "outcomes": ("client_id", "outcome", "value", "outcome_date"),
     "workers": ("worker_id", "site", "start_date", "end_date"),
+    "responses": ("client_id", "questionnaire", "item", "response", "response_date"),
 }
 
 
@@ -185,6 +186,61 @@ def _cross_problems(cfg: dict, source: str) -> list[Problem]:
     return problems
 
 
+def _questionnaire_problems(cfg: dict, source: str) -> list[Problem]:
+    """Questionnaire entries: unique names that are not outcomes' names, the key each role needs,
+    and a responses table to read them from (the items' number per instrument is checked at ingest)."""
+    entries = [q for q in cfg.get("questionnaires") or [] if isinstance(q, dict)]
+    if not entries:
+        return []
+    problems = []
+    names = [q.get("name") for q in entries]
+    outcome_names = {o.get("name") for o in cfg.get("outcomes") or [] if isinstance(o, dict)}
+    dups = sorted({str(n) for n in names if names.count(n) > 1})
+    if dups:
+        problems.append(
+            Problem(
+                "config", "questionnaires", f"duplicate name(s): {', '.join(dups)}", "list each name once", path=source
+            )
+        )
+    clash = sorted({str(n) for n in names if n in outcome_names})
+    if clash:
+        problems.append(
+            Problem(
+                "config",
+                "questionnaires",
+                f"name(s) also used under outcomes: {', '.join(clash)}",
+                "give the questionnaire outcome its own name (estimates.csv has one outcome column for both)",
+                path=source,
+            )
+        )
+    for i, q in enumerate(entries):
+        role = q.get("role", "outcome")
+        need = "measured_within_days" if role == "mediator" else "follow_up_days"
+        if q.get(need) is None:
+            what = "when it is measured (after the index date)" if role == "mediator" else "its follow-up"
+            problems.append(
+                Problem(
+                    "config",
+                    f"questionnaires[{i}]",
+                    f"{q.get('name')!r} (role: {role}) has no {need}",
+                    f"add {need}: the number of days that sets {what}",
+                    path=source,
+                )
+            )
+    if not (cfg.get("extract") or {}).get("responses"):
+        problems.append(
+            Problem(
+                "config",
+                "extract.responses",
+                "questionnaires are configured but there is no responses table to score them from",
+                "add extract.responses (path and columns client_id, questionnaire, item, response, response_date), "
+                "or remove the questionnaires",
+                path=source,
+            )
+        )
+    return problems
+
+
 def load_config(config: str | Path | Mapping[str, Any], source: str | None = None) -> dict:
     """Validate a study configuration and return it with every default filled in.
 
@@ -227,7 +283,7 @@ def load_config(config: str | Path | Mapping[str, Any], source: str | None = Non
         source = source or "config"
         cfg = config
     cfg = copy.deepcopy(dict(cfg or {}))
-    problems = _schema_problems(cfg, source) + _cross_problems(cfg, source)
+    problems = _schema_problems(cfg, source) + _cross_problems(cfg, source) + _questionnaire_problems(cfg, source)
     if problems:
         raise ConfigError(problems, headline="the configuration is invalid")
     return cfg

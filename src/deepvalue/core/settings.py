@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 from deepvalue.core.errors import ConfigError, Problem
 
-TableName = Literal["clients", "contacts", "outcomes", "workers"]
+TableName = Literal["clients", "contacts", "outcomes", "workers", "responses"]
 CovariateType = Literal["numeric", "binary", "categorical"]
 OutcomeType = Literal["binary", "continuous", "count"]
 OutcomeRecording = Literal["measured", "events"]
@@ -58,7 +58,7 @@ MethodName = Literal[
     "dose_levels",
 ]
 
-TABLES: tuple[TableName, ...] = ("clients", "contacts", "outcomes", "workers")
+TABLES: tuple[TableName, ...] = ("clients", "contacts", "outcomes", "workers", "responses")
 
 
 class NotGiven:
@@ -143,6 +143,7 @@ class ExtractSettings:
     contacts: TableSource
     outcomes: TableSource
     workers: TableSource | None = None
+    responses: TableSource | None = None
     date_format: str | None = None
     extract_date: str | None = None
     missing_values: tuple[str, ...] = DEFAULT_MISSING_VALUES
@@ -153,7 +154,7 @@ class ExtractSettings:
         return (spec.date_format if spec is not None else None) or self.date_format
 
     def tables(self) -> dict[str, TableSource]:
-        """The configured tables by canonical name (workers only when given)."""
+        """The configured tables by canonical name (workers and responses only when given)."""
         return {name: spec for name in TABLES if (spec := getattr(self, name)) is not None}
 
 
@@ -177,6 +178,30 @@ class Outcome:
     follow_up_days: int = 365
     recorded: OutcomeRecording = "measured"
     services: tuple[str, ...] | None = None
+
+
+QuestionnaireRole = Literal["outcome", "mediator"]
+
+
+@dataclass(frozen=True)
+class Questionnaire:
+    """One questionnaire entry: a published instrument read from the responses table.
+
+    ``instrument`` names one of :data:`deepvalue.questionnaires.instruments.INSTRUMENTS`;
+    ``questionnaire`` is the responses table's value for it and ``items`` its item labels in the
+    instrument's published order. An outcome uses ``follow_up_days``, ``window_days`` and
+    ``baseline_days``; a mediator ``measured_within_days``.
+    """
+
+    name: str
+    instrument: str
+    questionnaire: str
+    items: tuple[str, ...]
+    role: QuestionnaireRole = "outcome"
+    follow_up_days: int | None = None
+    window_days: int = 60
+    baseline_days: int = 14
+    measured_within_days: int | None = None
 
 
 @dataclass(frozen=True)
@@ -298,6 +323,7 @@ SECTIONS = (
     "extract",
     "covariates",
     "outcomes",
+    "questionnaires",
     "exposure",
     "propensity",
     "matching",
@@ -334,6 +360,7 @@ def _extract(raw: Mapping[str, Any]) -> ExtractSettings:
         contacts=_table(raw["contacts"]),
         outcomes=_table(raw["outcomes"]),
         workers=_table(raw.get("workers")),
+        responses=_table(raw.get("responses")),
         date_format=raw.get("date_format"),
         extract_date=raw.get("extract_date"),
         missing_values=tuple(raw.get("missing_values", DEFAULT_MISSING_VALUES)),
@@ -384,6 +411,7 @@ _PARSERS = {
         )
         for o in raw
     ),
+    "questionnaires": lambda raw: tuple(_plain(Questionnaire, q) for q in raw or ()),
     "exposure": lambda raw: _plain(ExposureSettings, raw),
     "propensity": lambda raw: _plain(PropensitySettings, raw),
     "matching": lambda raw: _plain(MatchingSettings, raw),
@@ -404,6 +432,7 @@ class Settings:
     extract: ExtractSettings
     covariates: tuple[Covariate, ...]
     outcomes: tuple[Outcome, ...]
+    questionnaires: tuple[Questionnaire, ...]
     exposure: ExposureSettings
     propensity: PropensitySettings
     matching: MatchingSettings

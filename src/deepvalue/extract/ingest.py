@@ -54,8 +54,9 @@ from deepvalue.extract.read import (
     read_raw_table,
     sheet_holding,
 )
+from deepvalue.extract.responses import empty_responses, read_responses
 
-TABLES = ("clients", "contacts", "outcomes", "workers")
+TABLES = ("clients", "contacts", "outcomes", "workers", "responses")
 ID_COLUMNS = ("client_id", "worker_id", "contact_id")
 DATE_COLUMNS = ("start_date", "contact_date", "outcome_date", "end_date")
 # larger magnitudes in a numeric covariate are overflows or placeholders, and break the propensity fit
@@ -579,6 +580,7 @@ def ingest_extract(settings: Settings, today: dt.date | None = None) -> Extract:
     workers = _workers(opened, settings, col, reports)
     contacts = _contacts(opened, settings, col, reports, clients, extract_date)
     outcomes = _outcomes(opened, settings, col, reports, clients)
+    responses = read_responses(opened, settings, col, reports, clients, extract_date)
     if col.problems:
         raise ExtractError(col.problems, headline="the extract cannot be used as it is")
 
@@ -606,6 +608,8 @@ def ingest_extract(settings: Settings, today: dt.date | None = None) -> Extract:
     tables = {"clients": clients, "contacts": contacts, "outcomes": outcomes}
     if workers is not None:
         tables["workers"] = workers
+    if responses is not None:
+        tables["responses"] = responses
     report = {
         "extract_date": extract_date.isoformat(),
         "extract_date_source": "config" if ed else "run date",
@@ -632,6 +636,7 @@ def write_interim(extract: Extract, out_dir: str | Path, report_path: str | Path
             }
         ),
     )
+    tables.setdefault("responses", empty_responses())  # questionnaires are optional
     for name, frame in tables.items():
         path = out_dir / f"{name}.parquet"
         write_parquet(frame, path)

@@ -67,6 +67,7 @@ def cohort_stage(
     analysis_path: str | Path,
     flow_path: str | Path,
     outcome_flow_path: str | Path,
+    reliability_path: str | Path | None = None,
 ) -> None:
     import pandas as pd
 
@@ -83,6 +84,8 @@ def cohort_stage(
     write_parquet(cohort.analysis, analysis_path)
     write_csv(cohort.flow, flow_path)
     write_csv(cohort.outcome_flow, outcome_flow_path)
+    if reliability_path is not None:  # internal consistency of the questionnaires (empty without any)
+        write_csv(cohort.reliability, reliability_path)
     for row in cohort.flow.itertuples():
         log.info("flow: %s %s (remaining %d, excluded %d)", row.step, row.reason, row.n_remaining, row.n_excluded)
     log.info("treated share %.3f", cohort.analysis["treatment"].mean())

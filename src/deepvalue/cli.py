@@ -101,12 +101,22 @@ def _cmd_cohort(args: argparse.Namespace) -> int:
     out = Path(args.out)
     interim = Path(args.interim)
     tables = {name: interim / f"{name}.parquet" for name in ("clients", "contacts", "outcomes", "workers")}
+    if (interim / "responses.parquet").exists():  # written by every ingest since the questionnaires
+        tables["responses"] = interim / "responses.parquet"
     report = Path(args.ingest_report) if args.ingest_report else interim.parent / "ingest_report.json"
     missing = [str(p) for p in (*tables.values(), report) if not p.exists()]
     if missing:
         print(f"deepvalue cohort: missing {', '.join(missing)}; run `deepvalue ingest` first", file=sys.stderr)
         return 2
-    cohort_stage(str(args.config), tables, report, out / "analysis.parquet", out / "flow.csv", out / "outcome_flow.csv")
+    cohort_stage(
+        str(args.config),
+        tables,
+        report,
+        out / "analysis.parquet",
+        out / "flow.csv",
+        out / "outcome_flow.csv",
+        out / "questionnaire_reliability.csv",
+    )
     cohort_figures_stage(
         str(args.config),
         out / "analysis.parquet",

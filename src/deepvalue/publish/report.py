@@ -16,6 +16,7 @@ from deepvalue.publish.closing_sections import (
     section_validation,
     section_value,
 )
+from deepvalue.publish.design_section import section_design
 from deepvalue.publish.html import (
     CSS,
     esc,
@@ -35,6 +36,7 @@ SECTION_IDS = (
     "exposure",
     "balance",
     "estimates",
+    "design",
     "refutations-and-sensitivity",
     "value",
     "validation",
@@ -48,6 +50,7 @@ SECTION_TITLES = {
     "exposure": "Exposure",
     "balance": "Balance",
     "estimates": "Estimates",
+    "design": "Design: beyond selection on observables",
     "refutations-and-sensitivity": "Refutations and sensitivity",
     "value": "Value",
     "validation": "Validation against known truth",
@@ -69,6 +72,7 @@ def render_report(results_dir: Path, cfg: dict, validation_md: Path | None = Non
         "exposure": section_exposure(results, cfg),
         "balance": section_balance(results, cfg),
         "estimates": section_estimates(results, cfg),
+        "design": section_design(results, cfg),
         "refutations-and-sensitivity": section_refutations(results, cfg),
         "value": section_value(results, cfg),
         "validation": section_validation(results, cfg, Path(validation_md) if validation_md else None),

@@ -6,6 +6,7 @@ robustness figures, the net value and the report's path, read from the run's tab
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -53,11 +54,12 @@ def test_the_answer_is_printed_from_the_tables(small_run):
         line = next(ln for ln in out.splitlines() if ln.strip().startswith(f"{outcome}:"))
         assert line.rstrip().endswith("[aipw ATT]"), line
         row = whole[(whole["outcome"] == outcome) & (whole["method"] == "aipw") & (whole["estimand"] == "ATT")].iloc[0]
-        scale = 100 if outcome == "job_start" else 1
-        shown = f"{abs(row['estimate']) * scale:,.{1 if outcome == 'job_start' else 0}f}"
-        if outcome == "crisis_contacts":
-            shown = f"{abs(row['estimate']):.3f}"
-        assert f"by {shown}" in line, (line, row["estimate"])
+        scale = 100 if outcome == "job_start" else 1  # a risk difference is said in percentage points
+        shown = float(re.search(r" by ([0-9.,]+) ", line).group(1).replace(",", ""))
+        # three significant figures of the published estimate, as it is in the table
+        assert shown == pytest.approx(abs(row["estimate"]) * scale, rel=5e-3), (line, row["estimate"])
+        lowered = row["estimate"] < 0
+        assert (" lowered " in line) == lowered and (" raised " in line) == (not lowered), line
     assert out.count("agreement: ") == 3 and out.count("robustness: E-value ") == 3
     assert "Rosenbaum Gamma" in out and "DoWhy refuters passed" in out
     value = pd.read_csv(results / "publish" / "value.csv")

@@ -27,7 +27,7 @@ def _row(outcome, method, estimand, est, lo, hi, subgroup=""):
         "n_treated": 400,
         "n_control": 300,
         "scale": "risk_difference",
-        "notes": "",
+        "notes": "a test row",
     }
 
 

@@ -158,3 +158,38 @@ def test_not_dates():
 def test_names_case_systems_use(name, table, canon, score):
     role = next(r for r in ROLES[table] if r.canon == canon)
     assert name_score(normalise_name(name), role) == score
+
+
+def test_a_responses_table_is_mapped_and_left_out_until_the_schema_has_it(tmp_path):
+    import pandas as pd
+
+    from deepvalue.core.config import config_schema
+
+    ids = pd.read_csv(EXTRACTS / "crm_csv" / "clients.csv")["Client Ref"]
+    responses = pd.DataFrame(
+        {
+            "Client Ref": ids.repeat(3).to_numpy(),
+            "Questionnaire": "gse",
+            "Question": [f"q{i % 3 + 1}" for i in range(3 * len(ids))],
+            "Answer": [i % 4 + 1 for i in range(3 * len(ids))],
+            "Completed Date": "2021-03-01",
+        }
+    )
+    responses.to_csv(tmp_path / "responses.csv", index=False)
+    tables = {t: EXTRACTS / "crm_csv" / f for t, f in FILES["crm_csv"].items()}
+    result = init_study({**tables, "responses": tmp_path / "responses.csv"}, tmp_path / "study.yaml")
+    assert result.mappings["responses"].columns == {
+        "client_id": "Client Ref",
+        "questionnaire": "Questionnaire",
+        "item": "Question",
+        "response": "Answer",
+        "response_date": "Completed Date",
+    }
+    live = "responses" in config_schema()["properties"]["extract"]["properties"]
+    written = yaml.safe_load(result.config_text)["extract"]
+    assert ("responses" in written) == live
+    if not live:  # mapped, written commented out, and said
+        assert "extract.responses" in [c.key for c in result.checks]
+        assert '  #     client_id:        "Client Ref"' in result.config_text  # indented as if live
+        assert "  # responses:\n  #   path: " in result.config_text
+    load_settings(result.config_path)

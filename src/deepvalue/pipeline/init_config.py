@@ -176,6 +176,12 @@ def init_study(
                 for c in profiles[t].columns.values()
                 if c.identifier and t != "clients"
             ]
+    live_tables = set(schema["properties"]["extract"]["properties"])
+    checks += [
+        Check(f"extract.{t}", f"this version of deepvalue has no extract.{t} key: the {t} table is mapped but left out")
+        for t in profiles
+        if t not in live_tables
+    ]
     fmts, fmt_checks = {}, []
     for t, m in mappings.items():
         fmts[t], more = _table_format(profiles[t], m)
@@ -255,8 +261,9 @@ def _config_text(profiles, mappings, fmts, covariates, left_out, proposals, valu
         if t in live_tables:
             lines += block
         else:
-            lines += _check_lines("  ", f"this version of deepvalue has no extract.{t} key; the {t} table is left out")
-            lines += ["  # " + ln.lstrip() if not ln.lstrip().startswith("#") else ln for ln in block]
+            for msg in by_key.get(f"extract.{t}", []):
+                lines += _check_lines("  ", msg)
+            lines += [ln if ln.lstrip().startswith("#") else "  # " + ln[2:] for ln in block]
     for msg in by_key.get("extract.date_format", []):
         lines += _check_lines("  ", msg)
     lines.append(

@@ -241,7 +241,8 @@ def _fits(role: Role, col: ColumnProfile) -> bool:
     if role.kind == "id":
         if col.kind == "date" or (col.kind == "number" and not col.integer):
             return False
-        return col.unique if role.unique else col.distinct >= 2 or col.present < 2
+        # a table's own id: (nearly) one row per value; a few repeats are duplicate rows, said as a CHECK
+        return col.distinct >= 0.98 * col.present if role.unique else col.distinct >= 2 or col.present < 2
     # a label repeats: fewer distinct values than rows (a table of a few rows gets some slack)
     ok_kind = col.kind in ("text", "binary") or (col.kind == "number" and col.integer)
     return ok_kind and (col.distinct <= max(2, col.present // 2) or col.present < 10)
@@ -316,6 +317,15 @@ def map_columns(
         )
     for r in roles:
         name = mapping.columns.get(r.canon)
+        if name is not None and r.unique and not profile.columns[name].unique:
+            col = profile.columns[name]
+            mapping.checks.append(
+                Check(
+                    f"{key}.{r.canon}",
+                    f"{col.present - col.distinct} values of {name!r} repeat an earlier one: duplicate rows, or not "
+                    f"the {r.canon.replace('_', ' ')}?",
+                )
+            )
         ref = references.get(r.canon) if r.kind == "id" and not r.unique else None
         if name is not None and ref is not None:
             share = overlap(profile.table[name], ref)

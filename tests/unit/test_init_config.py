@@ -193,3 +193,35 @@ def test_a_responses_table_is_mapped_and_left_out_until_the_schema_has_it(tmp_pa
         assert '  #     client_id:        "Client Ref"' in result.config_text  # indented as if live
         assert "  # responses:\n  #   path: " in result.config_text
     load_settings(result.config_path)
+
+
+BROKEN = REPO / "tests" / "broken_extracts"
+
+
+@pytest.mark.parametrize(
+    ("clients", "layout"),
+    [
+        ("xlsx_readme_first/clients.xlsx", 'sheet: "Clients"'),
+        ("title_above_header/clients.csv", "skip_rows: 1"),
+        ("semicolon_delimited/clients.csv", 'delimiter: ";"'),
+        ("encoding_cp1252/clients.csv", "encoding: cp1252"),
+    ],
+)
+def test_init_reads_the_exports_that_validate_refuses(clients, layout, tmp_path):
+    """The export problems of tests/broken_extracts/ that a layout key fixes: init finds the key."""
+    tables = {"clients": BROKEN / clients, **{t: BROKEN / "base" / f"{t}.csv" for t in ("contacts", "outcomes")}}
+    result = init_study(tables, tmp_path / "study.yaml")
+    assert layout in result.config_text
+    assert result.mappings["clients"].columns == {c: c for c in ("client_id", "service", "site", "start_date")}
+    ingest_extract(load_settings(result.config_path))
+
+
+def test_excel_serial_dates_are_mapped_and_marked(tmp_path):
+    tables = {
+        "clients": BROKEN / "xlsx_excel_serial_dates" / "clients.xlsx",
+        **{t: BROKEN / "base" / f"{t}.csv" for t in ("contacts", "outcomes")},
+    }
+    result = init_study(tables, tmp_path / "study.yaml")
+    assert result.mappings["clients"].columns["start_date"] == "start_date"
+    check = next(c for c in result.checks if c.key == "extract.clients.columns.start_date")
+    assert "Excel serial day numbers" in check.message

@@ -230,12 +230,18 @@ def distinct_ids(profile: TableProfile, column: str) -> pa.Array:
     return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
+def excel_serial(col: ColumnProfile) -> bool:
+    """Whether a column holds whole numbers in the range of Excel's day numbers for 1982-2064 (dates
+    saved as numbers: the ingest refuses them, so they are mapped with a CHECK)."""
+    return bool(col.kind == "number" and col.integer and 30000 <= (col.minimum or 0) <= (col.maximum or 0) <= 60000)
+
+
 def _fits(role: Role, col: ColumnProfile) -> bool:
     """Whether a column's content can be the role's (before any overlap with another table)."""
     if col.kind == "empty":
         return False
     if role.kind == "date":
-        return col.kind == "date"
+        return col.kind == "date" or excel_serial(col)
     if role.kind == "number":
         return col.kind in ("number", "binary") and col.date is None
     if role.kind == "id":

@@ -30,6 +30,7 @@ from deepvalue.pipeline.init_columns import (
     Covariate,
     TableMapping,
     distinct_ids,
+    excel_serial,
     map_columns,
     propose_covariates,
     role_words,
@@ -75,7 +76,7 @@ def _table_format(profile: TableProfile, mapping: TableMapping) -> tuple[str | N
             continue
         col = profile.columns[name]
         if col.date is None:
-            if col.kind == "number" and col.integer and col.minimum is not None and 30000 <= col.minimum <= 60000:
+            if excel_serial(col):
                 checks.append(
                     Check(
                         f"extract.{profile.name}.columns.{canon}",

@@ -225,3 +225,17 @@ def test_excel_serial_dates_are_mapped_and_marked(tmp_path):
     assert result.mappings["clients"].columns["start_date"] == "start_date"
     check = next(c for c in result.checks if c.key == "extract.clients.columns.start_date")
     assert "Excel serial day numbers" in check.message
+
+
+def test_unreadable_tables_are_user_errors(tmp_path, capsys):
+    from deepvalue.core.errors import ExtractError
+
+    tsv = tmp_path / "clients.tsv"
+    tsv.write_text("a\tb\n1\t2\n")
+    tables = {"clients": tsv, **{t: BROKEN / "base" / f"{t}.csv" for t in ("contacts", "outcomes")}}
+    with pytest.raises(ExtractError, match=r"rename the file to clients\.csv"):
+        init_study(tables, tmp_path / "study.yaml")
+    args = ["--contacts", str(BROKEN / "base" / "contacts.csv"), "--outcomes", str(BROKEN / "base" / "outcomes.csv")]
+    assert main(["init", "--clients", str(tmp_path / "none.csv"), *args, "--out", str(tmp_path / "s.yaml")]) == 2
+    assert "file not found" in capsys.readouterr().err
+    assert not (tmp_path / "s.yaml").exists()

@@ -241,8 +241,25 @@ def read_table(
     """
     path = Path(path)
     if not path.is_file():
-        raise ExtractError([Problem(name, None, f"file not found: {path}", f"give the path of the {name} table")])
+        raise ExtractError(
+            [Problem(name, None, f"file not found: {path}", f"give the path of the {name} table")],
+            headline="init cannot read a table",
+        )
     suffix = path.suffix.lower()
+    if suffix in (".tsv", ".tab", ".txt"):
+        raise ExtractError(
+            [
+                Problem(
+                    name,
+                    None,
+                    f"the extract's tables are read as .csv, .xlsx or .parquet files, not {suffix}",
+                    f"rename the file to {path.stem}.csv (any delimiter: init finds it and writes delimiter: "
+                    '"\\t" for tabs)',
+                    path=str(path),
+                )
+            ],
+            headline="init cannot read a table",
+        )
     layout = Layout()
     if suffix == ".csv":
         encoding = sniff_encoding(path)
@@ -264,7 +281,7 @@ def read_table(
     except ReadProblem as exc:
         raise ExtractError(
             [Problem(name, exc.column, exc.message, exc.fix, rows=exc.rows, path=str(path))],
-            headline="deepvalue init cannot read a table",
+            headline="init cannot read a table",
         ) from None
     table = raw.table
     if suffix == ".csv":

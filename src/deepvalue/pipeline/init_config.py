@@ -149,7 +149,7 @@ def init_study(
         if path.exists() and not force:
             raise ConfigError(
                 [Problem("init", None, f"{path} exists", "give another --out (or --values), or --force to replace it")],
-                headline="deepvalue init does not overwrite files",
+                headline="init does not overwrite files",
             )
     schema = config_schema()
     missing = tuple(schema["properties"]["extract"]["properties"]["missing_values"]["default"])

@@ -102,3 +102,14 @@ def test_progress_lines():
         "deepvalue [dowhy_bootstrap job_1] DoWhy bootstrap replicates drawn (2.0 s)"
     )
     assert progress_line("logs/some_new_rule.log", 1).endswith("[some_new_rule] done (1.0 s)")
+
+
+def test_a_skipped_primary_method_says_why(tmp_path):
+    results = write_results(tmp_path)
+    est = pd.read_csv(results / "publish" / "estimates.csv")
+    rows = (est["outcome"] == "crises") & (est["method"] == "aipw")
+    est.loc[rows, ["estimate", "ci_lower", "ci_upper"]] = np.nan
+    est.loc[rows, "notes"] = "skipped: fewer than 5 events among the controls"
+    est.to_csv(results / "publish" / "estimates.csv", index=False)
+    crises = run_answer(results, CFG).outcomes[1]
+    assert crises.sentence() == "crises: no estimate (aipw ATT skipped: fewer than 5 events among the controls)."

@@ -59,6 +59,7 @@ class OutcomeAnswer:
     gamma: float = np.nan
     refuted_passed: int = 0
     refuted_total: int = 0
+    skipped: str = ""  # the published reason when the primary method was skipped for this outcome
 
     @property
     def clear(self) -> bool:
@@ -67,6 +68,8 @@ class OutcomeAnswer:
 
     def sentence(self) -> str:
         """The estimate and its interval in plain words (an interval of a decrease as positive numbers)."""
+        if not np.isfinite(self.estimate) and self.skipped:
+            return f"{self.outcome}: no estimate ({self.method} {self.estimand} {self.skipped})."
         if not np.isfinite(self.estimate):
             return f"{self.outcome}: no estimate to show ({self.method} {self.estimand} is missing or suppressed)."
         what, unit, scale = _units(self.outcome, self.type)
@@ -177,6 +180,8 @@ def _outcome(name, kind, rows, method, estimand, sens, ref) -> OutcomeAnswer:
     prim = rows[(rows["method"] == method) & (rows["estimand"] == estimand)]
     p = prim.iloc[0] if len(prim) else pd.Series(dtype=object)
     estimate, lo, hi = (_num(p.get(c)) for c in ("estimate", "ci_lower", "ci_upper"))
+    note = str(p.get("notes") or "")
+    skipped = note if note.startswith("skipped") else ""
     adj = rows[rows["method"].isin(list(_DESIGNS)) & rows["estimand"].isin(EFFECT_ESTIMANDS)]
     adj = adj[pd.to_numeric(adj["estimate"], errors="coerce").notna()]
     e = pd.to_numeric(adj["estimate"], errors="coerce").to_numpy()
@@ -213,6 +218,7 @@ def _outcome(name, kind, rows, method, estimand, sens, ref) -> OutcomeAnswer:
         gamma=gamma,
         refuted_passed=passed,
         refuted_total=total,
+        skipped=skipped,
     )
 
 

@@ -239,3 +239,21 @@ def test_unreadable_tables_are_user_errors(tmp_path, capsys):
     assert main(["init", "--clients", str(tmp_path / "none.csv"), *args, "--out", str(tmp_path / "s.yaml")]) == 2
     assert "file not found" in capsys.readouterr().err
     assert not (tmp_path / "s.yaml").exists()
+
+
+def test_identifier_columns_are_marked(tmp_path):
+    import pandas as pd
+
+    clients = pd.read_csv(BROKEN / "base" / "clients.csv", dtype=str)
+    clients["Email"] = [f"person{i}@example.org" for i in range(len(clients))]
+    clients["notes"] = [f"07700 900{i:03d}" for i in range(len(clients))]
+    clients.to_csv(tmp_path / "clients.csv", index=False)
+    tables = {
+        "clients": tmp_path / "clients.csv",
+        **{t: BROKEN / "base" / f"{t}.csv" for t in ("contacts", "outcomes")},
+    }
+    result = init_study(tables, tmp_path / "study.yaml")
+    marked = [c.message for c in result.checks if c.key == "extract.clients.columns"]
+    assert any("'Email' looks like a direct identifier (e-mail address)" in m for m in marked)
+    assert any("'notes' looks like a direct identifier (phone number)" in m for m in marked)
+    assert not {"Email", "notes"} & {c.name for c in result.covariates}

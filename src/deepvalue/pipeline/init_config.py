@@ -175,7 +175,7 @@ def init_study(
                     "the ingest refuses the extract until it is removed",
                 )
                 for c in profiles[t].columns.values()
-                if c.identifier and t != "clients"
+                if c.identifier
             ]
     live_tables = set(schema["properties"]["extract"]["properties"])
     checks += [
@@ -191,11 +191,6 @@ def init_study(
 
     covariates, left_out = propose_covariates(profiles["clients"], mappings["clients"])
     checks += [Check(f"covariates: {c.name}", c.check) for c in covariates if c.check]
-    checks += [
-        Check("extract.clients.columns", f"column {line.split(':')[0]!r} looks like a direct identifier: remove it")
-        for line in left_out
-        if "direct identifier" in line
-    ]
     om = mappings["outcomes"].columns
     cm = mappings["clients"].columns
     proposals: list[OutcomeProposal] = []

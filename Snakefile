@@ -29,6 +29,10 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/reproduce.smk"
 
 
+onsuccess:
+    print_answer()
+
+
 rule all:
     default_target: True
     input:

@@ -195,6 +195,31 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_init(args: argparse.Namespace) -> int:
+    from deepvalue.pipeline.init_config import init_study
+
+    tables = {
+        "clients": args.clients_table,
+        "contacts": args.contacts,
+        "outcomes": args.outcomes,
+        "workers": args.workers,
+        "responses": args.responses,
+    }
+    result = init_study(tables, args.out, values_out=args.values, force=args.force)
+    for name, mapping in result.mappings.items():
+        shown = ", ".join(f"{canon} = {col!r}" for canon, col in mapping.columns.items())
+        print(f"{name}: {shown}")
+    print(f"covariates: {', '.join(f'{c.name} ({c.type})' for c in result.covariates if c.use) or 'none'}")
+    print(f"outcomes: {', '.join(f'{o.name} ({o.type}, {o.recorded})' for o in result.outcomes) or 'none'}")
+    print(f"wrote {result.config_path} and {result.values_path}")
+    if result.checks:
+        print(f"{len(result.checks)} thing(s) to check (marked '# CHECK:' in the files):")
+        for check in result.checks:
+            print(f"  - {check.render()}")
+    print(f"then: deepvalue validate --config {result.config_path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deepvalue", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -222,6 +247,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--report", help="also write the ingest report (JSON) here")
     p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("init", help="write a commented study config (and a values stub) for a new extract")
+    # dest clients_table: main() reads args.clients as synth's number of clients
+    p.add_argument("--clients", dest="clients_table", required=True, help="the clients table (CSV, XLSX or Parquet)")
+    p.add_argument("--contacts", required=True, help="the contacts table")
+    p.add_argument("--outcomes", required=True, help="the outcomes table (long: client, outcome, value)")
+    p.add_argument("--workers", help="the workers table (optional; needed for the instrument)")
+    p.add_argument("--responses", help="the questionnaire responses table (optional)")
+    p.add_argument("--out", required=True, help="the config to write, e.g. study.yaml")
+    p.add_argument("--values", help="the values-file stub to write (default: <out>_values.yaml beside --out)")
+    p.add_argument("--force", action="store_true", help="replace --out and --values if they exist")
+    p.set_defaults(func=_cmd_init)
 
     p = sub.add_parser("ingest", help="validate, clean and write the extract as canonical Parquet")
     p.add_argument("--config", required=True, help="the study config (YAML)")

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Callable
 
 from deepvalue.core.errors import DeepvalueError
+from deepvalue.pipeline.progress import report_progress
 
 
 def run_step(log_path: str | Path, func: Callable[..., object], *args, **kwargs) -> object:
@@ -26,8 +28,11 @@ def run_step(log_path: str | Path, func: Callable[..., object], *args, **kwargs)
     root.setLevel(logging.INFO)
     logging.captureWarnings(True)
     warnings.simplefilter("default")
+    t0 = time.perf_counter()
     try:
-        return func(*args, **kwargs)
+        result = func(*args, **kwargs)
     except DeepvalueError as exc:
         logging.getLogger("deepvalue").error("%s", exc)
         sys.exit(1)
+    report_progress(log_path, time.perf_counter() - t0)
+    return result

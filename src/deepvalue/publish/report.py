@@ -29,8 +29,10 @@ from deepvalue.publish.sections import (
     section_question,
     section_refutations,
 )
+from deepvalue.publish.summary_section import section_summary
 
 SECTION_IDS = (
+    "summary",
     "question-and-data",
     "cohort-flow",
     "exposure",
@@ -45,6 +47,7 @@ SECTION_IDS = (
 )
 
 SECTION_TITLES = {
+    "summary": "Summary",
     "question-and-data": "Question and data",
     "cohort-flow": "Cohort flow",
     "exposure": "Exposure",
@@ -67,6 +70,7 @@ def render_report(results_dir: Path, cfg: dict, validation_md: Path | None = Non
     results = Path(results_dir)
     cfg = cfg or {}
     bodies = {
+        "summary": section_summary(results, cfg),
         "question-and-data": section_question(results, cfg),
         "cohort-flow": section_cohort_flow(results, cfg),
         "exposure": section_exposure(results, cfg),

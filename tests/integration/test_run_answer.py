@@ -1,0 +1,69 @@
+"""The answer at the end of a run (issue 18): the workflow prints a progress line per stage and,
+on success, per outcome the primary estimate with its interval, the agreement of the methods, the
+robustness figures, the net value and the report's path, read from the run's tables.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from conftest import REPO, SNAKEMAKE
+from deepvalue.pipeline.progress import STAGE_DONE
+from deepvalue.publish.answer import money
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("answer")
+    extract, run = base / "extract", base / "run"
+    cli = [sys.executable, "-m", "deepvalue.cli", "synth", "--clients", "1500", "--seed", "3", "--out", str(extract)]
+    subprocess.run(cli, check=True, capture_output=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SNAKEMAKE")}
+    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(run)]
+    res = subprocess.run(
+        cmd + ["--configfile", str(extract / "config.yaml"), "--cores", "2"], capture_output=True, text=True, env=env
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    return run / "results", res
+
+
+def test_a_progress_line_per_stage(small_run):
+    _, res = small_run
+    lines = [ln for ln in res.stderr.splitlines() if ln.startswith("deepvalue [")]
+    stages = {ln.split("]")[0].removeprefix("deepvalue [").split()[0] for ln in lines}
+    # every rule of the run but the extract's synthesis (the test wrote the extract itself)
+    assert stages == set(STAGE_DONE) - {"synthesize_extract"}
+    assert any(ln.startswith("deepvalue [ingest_extract] extract read, checked and cleaned") for ln in lines)
+
+
+def test_the_answer_is_printed_from_the_tables(small_run):
+    results, res = small_run
+    out = res.stdout
+    assert "deepvalue: the answer of this run" in out
+    est = pd.read_csv(results / "publish" / "estimates.csv")
+    whole = est[est["subgroup"].isna()]
+    for outcome in ("job_start", "income_gain_gbp", "crisis_contacts"):
+        line = next(ln for ln in out.splitlines() if ln.strip().startswith(f"{outcome}:"))
+        assert line.rstrip().endswith("[aipw ATT]"), line
+        row = whole[(whole["outcome"] == outcome) & (whole["method"] == "aipw") & (whole["estimand"] == "ATT")].iloc[0]
+        scale = 100 if outcome == "job_start" else 1  # a risk difference is said in percentage points
+        shown = float(re.search(r" by ([0-9.,]+) ", line).group(1).replace(",", ""))
+        # three significant figures of the published estimate, as it is in the table
+        assert shown == pytest.approx(abs(row["estimate"]) * scale, rel=5e-3), (line, row["estimate"])
+        lowered = row["estimate"] < 0
+        assert (" lowered " in line) == lowered and (" raised " in line) == (not lowered), line
+    assert out.count("agreement: ") == 3 and out.count("robustness: E-value ") == 3
+    assert "Rosenbaum Gamma" in out and "DoWhy refuters passed" in out
+    value = pd.read_csv(results / "publish" / "value.csv")
+    net = value[(value["level"] == "per_client") & (value["outcome"] == "total") & (value["quantity"] == "net_benefit")]
+    assert f"net benefit {money(net['value'].iloc[0])} per treated client" in out
+    assert "rests on illustrative unit values" in out
+    assert f"report: {(results / 'report.html').resolve()}" in out

@@ -8,7 +8,7 @@ read of the cohort (the reference time: machines differ about 2x), the covariate
 regression adjustment and AIPW, ``within_worker_regression`` and ``within_worker_aipw`` (ATT),
 pyfixest's ``feols`` of the same within-worker regression (the library the own demeaning is
 checked against), and one ``dml_irm`` call (ATE and ATT from one cross-fit) on
-``estimation.dml.max_rows`` (200,000) clients at most, as the workflow runs it.
+``estimation.dml.max_rows`` (50,000) clients at most, as the workflow runs it.
 
     PYTHONPATH=src python benchmarks/bench_designs.py [--analysis PATH] [--n 5000] [--repeats 3]
 """
@@ -51,7 +51,7 @@ def main() -> None:
     ap.add_argument("--analysis", type=Path, default=DEFAULT)
     ap.add_argument("--n", type=int, default=None, help="random subsample of the cohort (default: all)")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--dml-rows", type=int, default=200_000)
+    ap.add_argument("--dml-rows", type=int, default=50_000)
     args = ap.parse_args()
     read_best, _ = time_call(lambda: pq.read_table(args.analysis), args.repeats)
     cohort = pd.read_parquet(args.analysis)

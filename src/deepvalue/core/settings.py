@@ -257,7 +257,7 @@ class DmlSettings:
     learner: str = "lightgbm"
     n_folds: int = 5
     n_rep: int = 3
-    max_rows: int | None = 200_000
+    max_rows: int | None = 50_000
     benchmarks: tuple[str, ...] | None = None
 
 

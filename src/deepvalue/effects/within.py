@@ -162,14 +162,15 @@ def within_worker_aipw(
     Outcome models: in arm d, :math:`m_d(x, w) = \hat\alpha^d_w + x'\hat b_d` by OLS with worker
     fixed effects (within transformation), :math:`\hat\alpha^d_w` the arm-d mean of
     :math:`Y - X'\hat b_d` among worker w's clients. Propensity: a logit of D on X, the worker's
-    mean of X and its leave-one-out share of continuous clients :math:`\bar D_{w,-i}` (statsmodels).
+    mean of X and its leave-one-out share of continuous clients :math:`\bar D_{w,-i}`
+    (:func:`deepvalue.adjust.propensity.fit_propensity`, Newton's method, equal to statsmodels ``Logit``).
     The scores are those of :func:`deepvalue.effects.weighting.aipw` (ATE: Robins, Rotnitzky and
     Zhao 1994; ATT: the odds-weighted form), and the SE is :math:`\sqrt{\frac{G}{G-1}\sum_g
     (\sum_{i\in g}\psi_i)^2}/n` clustered by worker, treating the nuisance fits as fixed, which
     the estimating function's orthogonality justifies when both models are right. Scores are
     clipped to [0.01, 0.99] (counted in the notes).
     """
-    import statsmodels.api as sm
+    from deepvalue.adjust.propensity import fit_propensity
 
     if estimand not in get_args(WeightingEstimand):
         raise ValueError(f"estimand must be 'ATT' or 'ATE', got {estimand!r}")
@@ -190,8 +191,8 @@ def within_worker_aipw(
     counts = np.bincount(codes).astype(float)
     share_loo = (np.bincount(codes, weights=dd)[codes] - dd) / (counts[codes] - 1)
     xbar = np.column_stack([(np.bincount(codes, weights=x[:, j]) / counts)[codes] for j in range(x.shape[1])])
-    Z, _, _ = _prune(_design(1.0, x, xbar, share_loo))
-    ps = np.asarray(sm.Logit(dd, Z).fit(disp=0, method="newton", maxiter=100).predict())
+    Z, _, _ = _prune(_design(x, xbar, share_loo))
+    ps = fit_propensity(pd.DataFrame(Z), dd.astype(int)).score  # the project's logit (= statsmodels Logit)
     clipped = int(((ps < 0.01) | (ps > 0.99)).sum())
     ps = np.clip(ps, 0.01, 0.99)
     m = {}

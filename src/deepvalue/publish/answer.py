@@ -28,6 +28,10 @@ _PRIMARY_NOTE = re.compile(r"^(\w+) (\w+) effect ")
 _DESIGNS = {
     "regression": "regression",
     "logit_ame": "regression",
+    "poisson_ra": "regression",
+    "dml": "machine learning",
+    "within_worker_regression": "within worker",
+    "within_worker_aipw": "within worker",
     "psm": "matching",
     "ipw": "weighting",
     "overlap": "weighting",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Callable, Sequence
+from typing import Callable, Sequence, get_args
 
 import numpy as np
 import pandas as pd
@@ -25,7 +25,7 @@ from deepvalue.adjust.propensity import fit_propensity
 from deepvalue.core.errors import AnalysisError, ConfigError, Problem, did_you_mean
 from deepvalue.core.keys import codes as keys_codes
 from deepvalue.core.keys import positions_in
-from deepvalue.core.settings import Outcome, Settings
+from deepvalue.core.settings import MethodName, Outcome, Settings
 from deepvalue.effects.base import EffectEstimate, estimates_frame, skipped_estimate
 from deepvalue.effects.dose import dose_levels, dose_response
 from deepvalue.effects.iv import departure_reduced_form, iv_2sls
@@ -37,23 +37,7 @@ from deepvalue.effects.within import within_worker_aipw, within_worker_regressio
 
 log = logging.getLogger("deepvalue")
 
-METHODS = (
-    "naive",
-    "regression",
-    "logit_ame",
-    "poisson_ra",
-    "dml",
-    "within_worker_regression",
-    "within_worker_aipw",
-    "psm",
-    "ipw",
-    "aipw",
-    "overlap",
-    "iv",
-    "departure_reduced_form",
-    "dose_response",
-    "dose_levels",
-)
+METHODS: tuple[str, ...] = get_args(MethodName)  # every method the config may name, in its order
 
 
 @dataclasses.dataclass(frozen=True)

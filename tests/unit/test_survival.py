@@ -148,3 +148,31 @@ def test_refuses_bad_events_and_collapsing_survival():
         km_ipw(np.arange(10.0), np.full(10, 2.0), d, np.full(10, 0.5), 30)
     with pytest.raises(AnalysisError, match="reaches 0 before the horizon"):
         km_ipw(np.arange(1.0, 11), np.ones(10), d, np.full(10, 0.5), 30)
+
+
+def test_figure_steps_hold_at_least_min_cell_events_and_stop_before_small_risk_sets(tmp_path):
+    """The km figure's disclosure: each drawn step merges event times until it holds min_cell events;
+    the curve stops where fewer than min_cell clients are at risk; the stage writes a PNG."""
+    from deepvalue.effects.survival import km_curves
+    from deepvalue.effects.survival_figures import disclosed_steps, plot_km_curves
+
+    data, _ = _reference()
+    T, E, d, e = (data[c].to_numpy(dtype=float) for c in ("duration", "event", "treatment", "ps"))
+    curves = km_curves(T, E, d, e, 182, "ATT")
+    for min_cell in (5, 10, 25):
+        for arm in ("continuous", "fragmented"):
+            c = curves[curves["arm"] == arm]
+            times, incidence = disclosed_steps(c, min_cell)
+            assert times.size > 1
+            cum = np.r_[0, np.cumsum(c["n_events"].to_numpy())]
+            at = np.searchsorted(c["time"].to_numpy(), times) + 1
+            assert (np.diff(np.r_[0, cum[at]]) >= min_cell).all()
+            assert (c.set_index("time").loc[times, "n_at_risk"] >= min_cell).all()
+            # the drawn levels are the curve's own at those times
+            np.testing.assert_array_equal(incidence, c.set_index("time").loc[times, "cumulative_incidence"])
+    assert disclosed_steps(curves[curves["arm"] == "continuous"], 10_000)[0].size == 0
+    plot_km_curves(
+        [("y", "ATT", 182.0, curves), ("y", "ATE", 182.0, "propensity model: no overlap")], tmp_path / "k.png", 10
+    )
+    plot_km_curves([], tmp_path / "none.png", 10)
+    assert (tmp_path / "k.png").stat().st_size > 0 and (tmp_path / "none.png").stat().st_size > 0

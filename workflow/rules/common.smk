@@ -119,6 +119,7 @@ def get_report_inputs(wildcards):
         *rules.estimate_effects.output,
         *rules.combine_estimates.output,
         *rules.plot_forest.output,
+        *rules.plot_km_curves.output,
         *rules.refute_effects.output,
         *rules.value_effects.output,
         *rules.analyse_sensitivity.output,

@@ -282,6 +282,22 @@ def km_population(analysis: pd.DataFrame, spec: Outcome) -> pd.DataFrame | None:
     return analysis.loc[analysis[days].notna()].reset_index(drop=True)
 
 
+def _untrimmed(rows: pd.DataFrame, settings: Settings, trimmed: Sequence[str] | None) -> tuple[pd.DataFrame, str]:
+    """The rows without the clients the match stage trimmed (``weighting.trim``), and a note."""
+    if trimmed is None or not len(trimmed):
+        return rows, ""
+    drop = positions_in(rows["client_id"].array, pa.array(trimmed)) >= 0
+    if not drop.any():
+        return rows, ""
+    d = rows["treatment"].to_numpy(dtype=float)
+    note = (
+        f"{int(drop.sum())} clients ({int((d[drop] == 1).sum())} treated) with a whole-cohort propensity "
+        f"score outside [{settings.weighting.trim:g}, {1 - settings.weighting.trim:g}] left out "
+        "(weighting.trim; results/match/flow.csv)"
+    )
+    return rows.loc[~drop].reset_index(drop=True), note
+
+
 def km_ipw_rows(
     rows: pd.DataFrame,
     spec: Outcome,
@@ -297,18 +313,8 @@ def km_ipw_rows(
 
     name = spec.name
     days, event = time_to_event_columns(name)
+    rows, note = _untrimmed(rows, settings, trimmed)
     d = rows["treatment"].to_numpy(dtype=float)
-    note = ""
-    if trimmed is not None and len(trimmed):
-        drop = positions_in(rows["client_id"].array, pa.array(trimmed)) >= 0
-        if drop.any():
-            note = (
-                f"{int(drop.sum())} clients ({int((d[drop] == 1).sum())} treated) with a whole-cohort propensity "
-                f"score outside [{settings.weighting.trim:g}, {1 - settings.weighting.trim:g}] left out "
-                "(weighting.trim; results/match/flow.csv)"
-            )
-            rows = rows.loc[~drop].reset_index(drop=True)
-            d = d[~drop]
     n_t, n_c = int((d == 1).sum()), int((d == 0).sum())
 
     def skipped(reason: str) -> list[EffectEstimate]:
@@ -343,4 +349,31 @@ def km_ipw_rows(
         return skipped("; ".join(p.message for p in exc.problems))
     if note:
         out = [dataclasses.replace(r, notes="; ".join((r.notes, note))) for r in out]
+    return out
+
+
+def km_figure_curves(
+    analysis: pd.DataFrame, settings: Settings, trimmed: Sequence[str] | None, structural: Sequence[str]
+) -> list[tuple[str, str, float, pd.DataFrame | str]]:
+    """(outcome, estimand, horizon, curves or the reason there are none) for each time-to-event
+    outcome: the whole-cohort curves behind the km_ipw rows (same population, trimming and score)."""
+    out: list[tuple[str, str, float, pd.DataFrame | str]] = []
+    for spec in settings.outcomes:
+        rows = km_population(analysis, spec)
+        if rows is None:
+            continue
+        rows, _ = _untrimmed(rows, settings, trimmed)
+        days, event = time_to_event_columns(spec.name)
+        d = rows["treatment"].to_numpy(dtype=float)
+        try:
+            X = covariate_design(rows, settings.covariates, structural=structural).X
+            prop = settings.propensity
+            ps = fit_propensity(X, d.astype(int), penalty=prop.penalty, C=prop.C).score
+        except AnalysisError as exc:
+            reason = "propensity model: " + "; ".join(p.message for p in exc.problems)
+            out += [(spec.name, estimand, spec.follow_up_days, reason) for estimand in ("ATT", "ATE")]
+            continue
+        for estimand in ("ATT", "ATE"):
+            curves = km_curves(rows[days], rows[event], d, ps, spec.follow_up_days, estimand)
+            out.append((spec.name, estimand, float(spec.follow_up_days), curves))
     return out

@@ -202,10 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--messy", action="store_true", help="inject the defects that cleaning must count")
     p.add_argument(
         "--recording",
-        choices=("measured", "events"),
-        default="measured",
-        help="measured (default): a row per client and outcome; events: job starts and crisis contacts as "
-        "one dated row per occurrence, with some clients' follow-up incomplete at the extract date",
+        choices=("events", "measured"),
+        default="events",
+        help="events (default, as real extracts record them): job starts and crisis contacts as one dated row "
+        "per occurrence, with some clients' follow-up incomplete at the extract date; measured: a row per "
+        "client and outcome",
     )
     p.set_defaults(func=_cmd_synth)
 

@@ -176,3 +176,32 @@ def test_figure_steps_hold_at_least_min_cell_events_and_stop_before_small_risk_s
     )
     plot_km_curves([], tmp_path / "none.png", 10)
     assert (tmp_path / "k.png").stat().st_size > 0 and (tmp_path / "none.png").stat().st_size > 0
+
+
+def test_rows_are_skipped_with_the_reason_when_an_arm_has_too_few_events():
+    """km_ipw_rows: a population with fewer than min_events_per_arm observed events in an arm gives its
+    four rows skipped, each saying why; otherwise four estimated rows on both scales."""
+    from deepvalue.core.settings import Settings
+    from deepvalue.effects.survival import KM_ROWS, km_ipw_rows
+
+    X, d, T, E, _ = _world(800, 11)
+    settings = Settings.from_sections(
+        {
+            "covariates": [{"name": "x1", "type": "numeric"}, {"name": "x2", "type": "numeric"}],
+            "outcomes": [{"name": "y", "type": "binary", "follow_up_days": 182, "recorded": "events"}],
+            "propensity": {},
+            "weighting": {},
+            "estimation": {"min_events_per_arm": 5, "min_rows_per_parameter": 5},
+        }
+    )
+    spec = settings.outcome("y")
+    rows = X.assign(client_id=[f"c{i}" for i in range(d.size)], treatment=d, y_days_to_event=T, y_event_observed=E)
+    rows["worker"] = np.arange(d.size) % 30
+    found = km_ipw_rows(rows, spec, settings, None, "worker", ())
+    assert [(r.method, r.estimand, r.scale) for r in found] == list(KM_ROWS)
+    assert all(np.isfinite(r.estimate) and r.std_error > 0 for r in found)
+    kept = np.flatnonzero((d == 1) & (E == 1))[:3]  # 3 treated events, fewer than 5
+    few = rows.assign(y_event_observed=np.where((d == 1) & ~np.isin(np.arange(d.size), kept), 0.0, E))
+    skipped = km_ipw_rows(few, spec, settings, None, "worker", ())
+    assert [(r.method, r.estimand, r.scale) for r in skipped] == list(KM_ROWS)
+    assert all(np.isnan(r.estimate) and r.notes.startswith("skipped: no variation") for r in skipped)

@@ -49,8 +49,8 @@ from deepvalue.effects.weighting import _ps_correction, _ps_model, _scores
 
 RISK_SCALE = "risk_difference_at_horizon"
 RMST_SCALE = "rmst_difference_days"
-KM_ROWS = (("km_ipw", "ATT", RISK_SCALE), ("km_ipw", "ATT", RMST_SCALE), ("km_ipw", "ATE", RISK_SCALE))
-KM_ROWS = (*KM_ROWS, ("km_ipw", "ATE", RMST_SCALE))
+#: km_ipw's rows (method, estimand, scale), in estimates.csv's order
+KM_ROWS = tuple(("km_ipw", estimand, scale) for estimand in ("ATT", "ATE") for scale in (RISK_SCALE, RMST_SCALE))
 
 
 @dataclass(frozen=True)

@@ -141,7 +141,13 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     overrides = yaml.safe_load(args.set) if args.set else None
     t0 = time.perf_counter()
     reps = simulate(
-        args.reps, args.clients, first_seed=args.seed, workers=args.workers, overrides=overrides, scenario=args.scenario
+        args.reps,
+        args.clients,
+        first_seed=args.seed,
+        workers=args.workers,
+        overrides=overrides,
+        scenario=args.scenario,
+        recording=args.recording,
     )
     summary = summarise(reps)
     write_validation(reps, summary, args.out)
@@ -231,10 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--messy", action="store_true", help="inject the defects that cleaning must count")
     p.add_argument(
         "--recording",
-        choices=("measured", "events"),
-        default="measured",
-        help="measured (default): a row per client and outcome; events: job starts and crisis contacts as "
-        "one dated row per occurrence, with some clients' follow-up incomplete at the extract date",
+        choices=("events", "measured"),
+        default="events",
+        help="events (default, as real extracts record them): job starts and crisis contacts as one dated row "
+        "per occurrence, with some clients' follow-up incomplete at the extract date; measured: a row per "
+        "client and outcome",
     )
     p.set_defaults(func=_cmd_synth)
 
@@ -307,6 +314,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("default", "null"),
         default="default",
         help="the generator's world: default (known effects) or null (no effect of continuity)",
+    )
+    p.add_argument(
+        "--recording",
+        choices=("measured", "events"),
+        default="measured",
+        help="the generator's outcome recording: measured (default, so earlier validation commands rerun as "
+        "they were) or events (dated occurrences, some follow-up incomplete; km_ipw validated too)",
     )
     p.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
     p.add_argument("--set", help='config overrides as YAML, e.g. "{matching: {replace: true}}"')

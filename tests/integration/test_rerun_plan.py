@@ -74,7 +74,7 @@ def test_unchanged_config_replans_nothing_even_with_keys_reordered(finished_run)
 def test_disclosure_change_reruns_only_publication_and_the_figures(finished_run):
     base, run_dir, cfg = finished_run
     path = with_change(base, cfg, "min_cell", "disclosure", "min_cell", 11)
-    figures = {"plot_cohort_figures", "plot_propensity_overlap", "plot_forest"}  # they apply the threshold too
+    figures = {"plot_cohort_figures", "plot_propensity_overlap", "plot_forest", "plot_km_curves"}  # threshold too
     assert planned_jobs(run_dir, path) == {"publish_results"} | figures | ALWAYS
 
 

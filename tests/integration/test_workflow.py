@@ -36,6 +36,8 @@ def synth(out: Path, clients: int, seed: int, messy: bool = False) -> Path:
         str(seed),
         "--out",
         str(out),
+        "--recording",
+        "measured",  # these tests read the measured tables (tests/integration/test_events_workflow.py: events)
     ] + (["--messy"] if messy else [])
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     return out / "config.yaml"
@@ -109,6 +111,7 @@ def test_clean_run_writes_every_output(clean_run):
         "match/figures/propensity_overlap.png",
         "estimates.csv",
         "figures/forest.png",
+        "figures/km_curves.png",
         "estimates_vs_truth.csv",
         "refutations.csv",
         "value.csv",

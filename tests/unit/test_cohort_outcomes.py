@@ -316,3 +316,36 @@ def test_synthetic_binary_with_undated_zeros_gives_the_measured_column(tmp_path)
 
     undated, _ = _synthetic_cohort(tmp_path / "undated", "measured", seed=5, edit=undate_zeros)
     pd.testing.assert_series_equal(undated.analysis["job_start"], measured.analysis["job_start"])
+
+
+def test_time_to_event_censors_incomplete_follow_up_at_the_extract_date():
+    """km_ipw's columns: days to the first occurrence in the window (observed, follow-up complete or
+    not), else censored at the horizon or at the extract date; other services and undated
+    occurrences get no time; time_to_event: false gives no columns and the same outcome flow."""
+    from deepvalue.cohort.outcomes import time_to_event_columns
+
+    late = [("2024-06-03", "A"), ("2024-06-10", "A"), ("2024-06-17", "A"), ("2024-06-24", "A")]  # index 2024-06-24
+    people = {"early": WEEKLY, "early_none": WEEKLY, "late": late, "late_none": late, "undated": WEEKLY, "wel": late}
+    rows = [
+        ("early", "job_start", 1, day(30)),
+        ("early", "job_start", 1, day(60)),  # the first occurrence counts
+        ("early_none", "job_start", 1, day(101)),  # after the window: censored at the horizon
+        ("late", "job_start", 1, "2024-07-01"),  # 7 days after the index date, follow-up not complete
+        ("undated", "job_start", 1, None),
+    ]
+    t = tables(people, rows)
+    t["clients"]["service"] = ["employment"] * 5 + ["welfare_advice"]
+    spec = {"name": "job_start", "type": "binary", "follow_up_days": 100, "recorded": "events"}
+    cohort = build_cohort(t, settings({**spec, "services": ["employment"]}), dt.date(2024, 9, 30))
+    days, event = time_to_event_columns("job_start")
+    a = cohort.analysis.set_index("client_id")
+    assert a[days].to_dict() == pytest.approx(
+        {"early": 30.0, "early_none": 100.0, "late": 7.0, "late_none": 98.0, "undated": np.nan, "wel": np.nan},
+        nan_ok=True,
+    )
+    assert a[event].dropna().to_dict() == {"early": 1.0, "early_none": 0.0, "late": 1.0, "late_none": 0.0}
+    # the outcome column itself still excludes the incomplete follow-up
+    assert a["job_start"].dropna().to_dict() == {"early": 1.0, "early_none": 0.0}
+    # the outcome flow is the same with or without it (its rows chain; km_ipw's notes count the censored)
+    off = build_cohort(t, settings({**spec, "services": ["employment"], "time_to_event": False}), dt.date(2024, 9, 30))
+    assert days not in off.analysis and flow_of(off, "job_start") == flow_of(cohort, "job_start")

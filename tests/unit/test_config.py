@@ -137,6 +137,7 @@ def test_continuous_events_and_events_without_a_date_column_are_config_errors():
 
     cfg = default_config()
     cfg["outcomes"][0]["recorded"] = "events"
+    cfg["outcomes"][2]["recorded"] = "measured"  # the default study records crisis_contacts as events too
     del cfg["extract"]["outcomes"]["columns"]["outcome_date"]
     problems = config_problems(cfg)
     assert [p.column for p in problems] == ["outcomes[0].recorded"]
@@ -146,6 +147,21 @@ def test_continuous_events_and_events_without_a_date_column_are_config_errors():
     cfg["outcomes"][0]["recorded"] = "event"
     (problem,) = config_problems(cfg)
     assert problem.column == "outcomes[0].recorded" and "did you mean 'events'" in problem.fix
+
+
+def test_time_to_event_defaults_to_events_binary_outcomes_and_is_refused_elsewhere():
+    from deepvalue.core.settings import Settings
+
+    cfg = default_config()  # job_start: binary, events; crisis_contacts: count, events
+    settings = Settings.from_sections(load_config(cfg))
+    assert [o.time_to_event for o in settings.outcomes] == [True, False, False]
+    cfg["outcomes"][0]["time_to_event"] = False
+    assert not Settings.from_sections(load_config(cfg)).outcomes[0].time_to_event
+    for i in (1, 2):  # continuous measured; count events
+        cfg = default_config()
+        cfg["outcomes"][i]["time_to_event"] = True
+        (problem,) = config_problems(cfg)
+        assert problem.column == f"outcomes[{i}].time_to_event" and "no time to a first occurrence" in problem.message
 
 
 def test_missing_and_unreadable_config_files(tmp_path):

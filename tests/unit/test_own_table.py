@@ -50,6 +50,10 @@ def test_bad_options_are_reported_together(own_table):
     assert "'treatment': --treatment names a column that is not in the table" in text
     assert "did you mean 'treated'" in text and "did you mean 'x'" in text
     assert "unknown method(s): ols" in text
+    # km_ipw needs the workflow's time-to-event columns: refused with where it runs, never silently empty
+    with pytest.raises(ExtractError, match=r"unknown method\(s\): km_ipw") as err:
+        estimate_own_table(own_table, "treated", "y", ["x"], methods=["km_ipw"])
+    assert "km_ipw runs in the workflow" in str(err.value)
 
 
 def test_non_binary_treatment(own_table, tmp_path):

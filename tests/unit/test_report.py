@@ -85,7 +85,7 @@ def test_every_section_has_an_h2_with_its_id(built):
 
 def test_every_image_is_an_embedded_png(built):
     srcs = parse(built).img_src
-    assert len(srcs) == len(sections.FIGURES) == 5  # 2 cohort figures, Love plot, overlap, forest
+    assert len(srcs) == len(sections.FIGURES) == 6  # 2 cohort figures, Love plot, overlap, forest, km curves
     for src in srcs:
         assert src.startswith("data:image/png;base64,"), src[:60]
         assert base64.b64decode(src.split(",", 1)[1], validate=True)[:8] == b"\x89PNG\r\n\x1a\n"

@@ -123,6 +123,7 @@ def get_report_inputs(wildcards):
         *rules.instrument_balance.output,
         *rules.combine_estimates.output,
         *rules.plot_forest.output,
+        *rules.plot_km_curves.output,
         *rules.refute_effects.output,
         *rules.value_effects.output,
         *rules.analyse_sensitivity.output,

@@ -214,3 +214,36 @@ rule plot_forest:
         settings=get_settings("disclosure"),
     script:
         "../../scripts/plot_forest.py"
+
+
+# km_ipw's weighted Kaplan-Meier curves by arm (steps of at least disclosure.min_cell events): a rule of its
+# own, as the other figures that apply the disclosure threshold.
+rule plot_km_curves:
+    input:
+        analysis=rules.build_cohort.output.analysis,
+        propensity=rules.match_cohort.output.propensity,
+    output:
+        report(
+            "results/figures/km_curves.png",
+            caption="../report/km_curves.rst",
+            category="Estimates",
+        ),
+    log:
+        "logs/plot_km_curves.log",
+    conda:
+        "../envs/deepvalue.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    params:
+        settings=get_settings(
+            "covariates",
+            "outcomes",
+            "propensity",
+            "weighting",
+            "estimation.methods",
+            "disclosure",
+        ),
+    script:
+        "../../scripts/plot_km_curves.py"

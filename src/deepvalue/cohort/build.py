@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from deepvalue.cohort.continuity import INDEX_NAMES, continuity_indices, primary_worker
-from deepvalue.cohort.outcomes import OUTCOME_FLOW_COLUMNS, measure_outcome
+from deepvalue.cohort.outcomes import OUTCOME_FLOW_COLUMNS, measure_outcome, time_to_event_columns
 from deepvalue.cohort.questionnaires import cohort_questionnaires
 from deepvalue.core.errors import AnalysisError, Problem
 from deepvalue.core.keys import encode, positions_in
@@ -199,8 +199,11 @@ def build_cohort(tables: dict[str, pd.DataFrame], settings: Settings, extract_da
 
     outcome_flow_rows = []
     for spec in settings.outcomes:
-        values, rows = measure_outcome(out, tables["outcomes"], spec, extract_date)
+        values, rows, timing = measure_outcome(out, tables["outcomes"], spec, extract_date)
         out[spec.name] = values
+        if timing is not None:
+            for column, found in zip(time_to_event_columns(spec.name), timing):
+                out[column] = found
         outcome_flow_rows += rows
     outcome_flow = pd.DataFrame(outcome_flow_rows, columns=OUTCOME_FLOW_COLUMNS)
     out, questionnaire_flow, reliability = cohort_questionnaires(out, tables, settings, extract_date)

@@ -18,6 +18,11 @@ or after the window are not counted (the client stays in). A client without a ro
 A client with an undated occurrence is excluded ("undated occurrence: timing unknown"): it may
 fall in the window or not, and it is neither counted nor dropped without a row in the flow.
 
+Time to event (``time_to_event``, events binary outcomes; read by km_ipw only): days from the
+index date to the first occurrence in the window (event observed), else censored at the horizon or,
+when the follow-up is incomplete, at the extract date. Those clients keep a time (censored) while
+the outcome column excludes them; other services and undated occurrences get no time.
+
 Vectorised: integer positions of the rows' clients, then ``np.bincount`` per outcome.
 """
 
@@ -32,6 +37,12 @@ from deepvalue.core.keys import positions_in
 from deepvalue.core.settings import Outcome
 
 OUTCOME_FLOW_COLUMNS = ["outcome", "step", "n_remaining", "n_excluded", "reason"]
+
+
+def time_to_event_columns(name: str) -> tuple[str, str]:
+    """The analysis table's time-to-event columns of an outcome: days to the first occurrence or
+    to censoring, and 1 when the occurrence was observed (0: censored)."""
+    return f"{name}_days_to_event", f"{name}_event_observed"
 
 
 def follow_up_complete(index_date: np.ndarray, days: int, extract_date: dt.date) -> np.ndarray:
@@ -75,8 +86,9 @@ def _first_rows(
 
 def measure_outcome(
     out: pd.DataFrame, outcomes: pd.DataFrame, spec: Outcome, extract_date: dt.date
-) -> tuple[np.ndarray, list[tuple]]:
-    """One outcome's value per cohort client (NaN when not analysed), and its outcome flow rows.
+) -> tuple[np.ndarray, list[tuple], tuple[np.ndarray, np.ndarray] | None]:
+    """One outcome's value per cohort client (NaN when not analysed), its outcome flow rows, and
+    with ``time_to_event`` the days to event or censoring and the event flag (NaN: no time).
 
     Parameters
     ----------
@@ -96,11 +108,15 @@ def measure_outcome(
     complete = follow_up_complete(out["index_date"].to_numpy("datetime64[s]"), spec.follow_up_days, extract_date)
     flow, kept = _first_rows(out, spec, complete, extract_date)
     if spec.recorded == "events":
-        return _events(out, rows, pos, spec, kept, flow)
-    return _measured(out, rows, pos, spec, kept, flow)
+        timed = None
+        if spec.time_to_event:  # every client of the outcome's services, follow-up complete or not
+            timed = np.ones(len(out), dtype=bool) if spec.services is None else out["service"].isin(spec.services)
+            timed = np.asarray(timed, dtype=bool)
+        return _events(out, rows, pos, spec, kept, flow, timed, extract_date)
+    return (*_measured(out, rows, pos, spec, kept, flow), None)
 
 
-def _events(out, rows, pos, spec, kept, flow) -> tuple[np.ndarray, list[tuple]]:
+def _events(out, rows, pos, spec, kept, flow, timed, extract_date):
     name, days, n = spec.name, int(spec.follow_up_days), len(out)
     when = rows["outcome_date"].to_numpy("datetime64[s]")
     index = out["index_date"].to_numpy("datetime64[s]")[pos]
@@ -133,7 +149,27 @@ def _events(out, rows, pos, spec, kept, flow) -> tuple[np.ndarray, list[tuple]]:
         )
     )
     assert remaining == int(analysed.sum()) == none + some
-    return value, flow
+    timing = None
+    if timed is not None:
+        timed = timed & ~has_undated
+        timing = _time_to_event(out, pos, when, index, in_window, timed, days, extract_date)
+    return value, flow, timing
+
+
+def _time_to_event(out, pos, when, index, in_window, timed, days, extract_date) -> tuple[np.ndarray, np.ndarray]:
+    """Days from the index date to the first occurrence in the window (observed), else to the end
+    of follow-up: the horizon, or the extract date when it comes first (censored)."""
+    n = len(out)
+    delta = ((when[in_window] - index[in_window]) // np.timedelta64(1, "D")).astype(np.float64)
+    first = np.full(n, np.inf)
+    np.minimum.at(first, pos[in_window], delta)
+    own_index = out["index_date"].to_numpy("datetime64[s]")
+    censor = np.minimum(float(days), ((np.datetime64(extract_date, "s") - own_index) // np.timedelta64(1, "D")))
+    observed = first <= censor
+    time = np.where(observed, first, censor).astype(np.float64)
+    time[~timed] = np.nan
+    event = np.where(timed, observed.astype(np.float64), np.nan)
+    return time, event
 
 
 def _measured(out, rows, pos, spec, kept, flow) -> tuple[np.ndarray, list[tuple]]:

@@ -145,6 +145,21 @@ def _cross_problems(cfg: dict, source: str) -> list[Problem]:
             )
     outcome_columns = ((cfg.get("extract") or {}).get("outcomes") or {}).get("columns") or {}
     for i, item in enumerate(cfg.get("outcomes") or []):
+        if (
+            isinstance(item, dict)
+            and item.get("time_to_event")
+            and (item.get("recorded") != "events" or item.get("type") != "binary")
+        ):
+            problems.append(
+                Problem(
+                    "config",
+                    f"outcomes[{i}].time_to_event",
+                    f"outcome {item.get('name')!r} is not a binary outcome recorded as events: it has no time to "
+                    "a first occurrence",
+                    "use time_to_event with type: binary and recorded: events, or remove it",
+                    path=source,
+                )
+            )
         if not isinstance(item, dict) or item.get("recorded") != "events":
             continue
         if item.get("type") == "continuous":

@@ -56,6 +56,7 @@ MethodName = Literal[
     "departure_reduced_form",
     "dose_response",
     "dose_levels",
+    "km_ipw",
 ]
 
 TABLES: tuple[TableName, ...] = ("clients", "contacts", "outcomes", "workers", "responses")
@@ -170,7 +171,9 @@ class Outcome:
 
     ``recorded``: ``measured``, one row per measured client with its value; ``events``, one
     dated row per occurrence (binary and count outcomes only), none for a client who had none.
-    ``services``: the services it applies to (None: all).
+    ``services``: the services it applies to (None: all). ``time_to_event``: km_ipw's time from
+    the index date to the first occurrence, with incomplete follow-up censored at the extract date
+    (``recorded: events`` binary outcomes; the default there).
     """
 
     name: str
@@ -178,6 +181,7 @@ class Outcome:
     follow_up_days: int = 365
     recorded: OutcomeRecording = "measured"
     services: tuple[str, ...] | None = None
+    time_to_event: bool = False
 
 
 QuestionnaireRole = Literal["outcome", "mediator"]
@@ -279,6 +283,7 @@ METHOD_ESTIMANDS: dict[str, tuple[str, ...]] = {
     "departure_reduced_form": ("ITT",),
     "dose_response": ("slope",),
     "dose_levels": ("level_contrast",),
+    "km_ipw": ("ATT", "ATE"),
 }
 
 
@@ -408,6 +413,7 @@ _PARSERS = {
             follow_up_days=int(o.get("follow_up_days", 365)),
             recorded=o.get("recorded", "measured"),
             services=None if o.get("services") is None else tuple(o["services"]),
+            time_to_event=bool(o.get("time_to_event", o.get("recorded") == "events" and o["type"] == "binary")),
         )
         for o in raw
     ),

@@ -15,11 +15,14 @@ ESTIMAND_COLOURS = {"ATT": "#c44e52", "ATE": "#4c72b0", "ATO": "#55a868", "LATE"
 def plot_forest(estimates: pd.DataFrame, path: str | Path, truth: dict | None = None) -> None:
     """Forest plot: one panel per outcome, every method's estimate with its 95% CI (whole cohort).
 
-    Dose-response rows are on another scale (per 0.1 of the index) and are left out; rows
+    Dose-response rows (per 0.1 of the index) and km_ipw's RMST rows (days) are on other scales and are
+    left out; rows
     without an estimate (skipped methods) are listed with their reason in estimates.csv only.
     With a synthetic truth, dashed lines mark the true ATT and ATE.
     """
-    whole = estimates[(estimates["subgroup"] == "") & (estimates["method"] != "dose_response")]
+    # km_ipw's RMST difference is in days, not on the outcome's scale: it is in km_curves.png and the table
+    keep = (estimates["method"] != "dose_response") & (estimates["scale"] != "rmst_difference_days")
+    whole = estimates[(estimates["subgroup"] == "") & keep]
     outcomes = list(dict.fromkeys(whole["outcome"]))
     heights = [max(2.0, 0.32 * (whole["outcome"] == o).sum() + 1.0) for o in outcomes]
     fig, axes = plt.subplots(

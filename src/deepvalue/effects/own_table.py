@@ -68,11 +68,16 @@ def estimate_own_table(
         for flag, col in wanted
         if col not in table.columns
     ]
-    unknown = sorted(set(methods or ()) - set(METHODS))
+    # km_ipw needs the cohort's time-to-event columns (events outcomes of the pipeline), not one outcome column
+    own = [m for m in METHODS if m != "km_ipw"]
+    unknown = sorted(set(methods or ()) - set(own))
     if unknown:
         problems.append(
             Problem(
-                "options", "--methods", f"unknown method(s): {', '.join(unknown)}", f"choose from {', '.join(METHODS)}"
+                "options",
+                "--methods",
+                f"unknown method(s): {', '.join(unknown)}",
+                f"choose from {', '.join(own)} (km_ipw runs in the workflow, on outcomes recorded as events)",
             )
         )
     if problems:
@@ -126,7 +131,7 @@ def estimate_own_table(
         }
     )
     roles = Roles(cluster=cluster, instrument=instrument, index=index, structural=())
-    chosen = tuple(methods or METHODS)
+    chosen = tuple(methods or [m for m in METHODS if m != "km_ipw"])
     scores = _scores(frame, covs) if "psm" in chosen else None
     table = run_estimates(frame, settings, scores, methods=chosen, subgroups=[], roles=roles)
     if cluster:  # the notes name the analyst's own cluster column, not the pipeline's worker

@@ -504,6 +504,8 @@ def run_estimates(
     trimmed = trimmed_clients(propensity) if propensity is not None and "trimmed" in propensity else None
     rows: list[EffectEstimate] = []
     for spec in settings.outcomes:
+        if "km_ipw" in methods:
+            rows += _km_rows(analysis, spec, settings, trimmed, roles, subgroups)
         measured = analysis.loc[analysis[spec.name].notna()].reset_index(drop=True)
         if measured.empty:
             log.warning("%s: no client has this outcome measured; no estimates", spec.name)
@@ -517,6 +519,24 @@ def run_estimates(
                 )
             rows += level_rows + equal_effects_tests(level_rows, column)
     return estimates_frame(rows)
+
+
+def _km_rows(analysis, spec, settings, trimmed, roles, subgroups) -> list[EffectEstimate]:
+    """km_ipw's rows for a time-to-event outcome: its population includes the censored clients
+    (follow-up incomplete at the extract date), so it is estimated apart from the other methods."""
+    from deepvalue.effects.survival import km_ipw_rows, km_population
+
+    population = km_population(analysis, spec)
+    if population is None or population.empty:
+        return []
+    run = dict(settings=settings, trimmed=trimmed, cluster_column=roles.cluster, structural=roles.structural)
+    out = km_ipw_rows(population, spec, **run)
+    for column in [c for c in subgroups if population[c].nunique() > 1]:
+        level_rows = []
+        for label, sub in subgroup_populations(population, [column]):
+            level_rows += km_ipw_rows(sub.reset_index(drop=True), spec, subgroup=label, **run)
+        out += level_rows + equal_effects_tests(level_rows, column)
+    return out
 
 
 EQUAL_EFFECTS_SCALE = "wald_chi2_equal_effects"
@@ -587,7 +607,14 @@ def compare_with_truth(estimates: pd.DataFrame, truth: dict) -> pd.DataFrame:
     rows = estimates[
         (estimates["subgroup"] == "") & estimates["estimand"].isin(["ATT", "ATE"]) & estimates["estimate"].notna()
     ].copy()
-    rows["truth"] = [truth.get(o, {}).get(e.lower(), np.nan) for o, e in zip(rows["outcome"], rows["estimand"])]
+    rows["truth"] = [
+        # km_ipw's truth is its own population's (censored clients in) on its own scale
+        (truth.get(o, {}).get("time_to_event") or {}).get(f"{e.lower()}_{sc}", np.nan)
+        if m == "km_ipw"
+        else truth.get(o, {}).get(e.lower(), np.nan)
+        for o, m, e, sc in zip(rows["outcome"], rows["method"], rows["estimand"], rows["scale"])
+    ]
+    rows["truth"] = rows["truth"].astype(float)
     rows = rows[rows["truth"].notna() & (rows["method"] != "dose_response")]
     rows["error"] = rows["estimate"] - rows["truth"]
     rows["error_in_se"] = rows["error"] / rows["std_error"]
@@ -597,6 +624,7 @@ def compare_with_truth(estimates: pd.DataFrame, truth: dict) -> pd.DataFrame:
             "outcome",
             "method",
             "estimand",
+            "scale",
             "estimate",
             "std_error",
             "ci_lower",

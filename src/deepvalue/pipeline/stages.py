@@ -155,6 +155,28 @@ def forest_stage(
     plot_forest(checked.assign(subgroup=checked["subgroup"].fillna("")), out_path, truth)
 
 
+def km_figure_stage(
+    config: Mapping[str, Any] | str | Path, analysis_path: str | Path, propensity_path: str | Path, out_path: str | Path
+) -> None:
+    """km_ipw's figure: weighted cumulative incidence by arm for each time-to-event outcome, each step
+    holding at least ``disclosure.min_cell`` events (:func:`deepvalue.effects.survival_figures.disclosed_steps`)."""
+    import pandas as pd
+
+    from deepvalue.adjust.design import STRUCTURAL
+    from deepvalue.effects.survival import km_figure_curves
+    from deepvalue.effects.survival_figures import plot_km_curves
+    from deepvalue.effects.table import trimmed_clients
+
+    settings = _settings(config)
+    disclosure = settings.disclosure
+    panels = []
+    if "km_ipw" in settings.estimation.methods:
+        propensity = pd.read_parquet(propensity_path, columns=["client_id", "trimmed"])
+        analysis = pd.read_parquet(analysis_path)
+        panels = km_figure_curves(analysis, settings, trimmed_clients(propensity), STRUCTURAL)
+    plot_km_curves(panels, out_path, disclosure.min_cell, disclosure.allow_zero)
+
+
 def match_stage(config: Mapping[str, Any] | str | Path, analysis_path: str | Path, out: dict[str, str | Path]) -> None:
     """Propensity, matching, weights and balance; `out` maps output names (as in the rule) to paths."""
     import pandas as pd

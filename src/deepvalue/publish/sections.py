@@ -43,6 +43,7 @@ FIGURES = (
     "match/figures/love_plot.png",
     "match/figures/propensity_overlap.png",
     "figures/forest.png",
+    "figures/km_curves.png",
 )
 
 ILLUSTRATIVE_NOTICE = (
@@ -316,7 +317,14 @@ def section_estimates(results: Path, cfg: dict) -> str:
             "Forest plot of effect estimates",
             "Forest plot of the effect estimates with 95% confidence intervals; an estimate the published "
             "estimates.csv hides is not drawn.",
-        )
+        ),
+        img_tag(
+            results / "figures" / "km_curves.png",
+            "Weighted Kaplan-Meier curves by arm",
+            "km_ipw: IPW-weighted cumulative incidence by arm for each time-to-event outcome (ATT and ATE "
+            "weights), clients with incomplete follow-up censored at the extract date; each step holds at least "
+            "disclosure.min_cell events and a curve stops before fewer than disclosure.min_cell clients are at risk.",
+        ),
     ]
     est = checked_table(results, "estimates.csv", cfg)
     if est is None:

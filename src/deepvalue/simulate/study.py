@@ -41,7 +41,7 @@ from deepvalue.robustness.sensitivity import sensitivity_table
 from deepvalue.synth.generate import generate_extract
 from deepvalue.synth.write import write_extract
 
-VALIDATED_METHODS = ("naive", "regression", "logit_ame", "poisson_ra", "psm", "ipw", "aipw")
+VALIDATED_METHODS = ("naive", "regression", "logit_ame", "poisson_ra", "psm", "ipw", "aipw", "km_ipw")
 
 
 def _merge(base: dict, overrides: dict) -> dict:
@@ -112,7 +112,9 @@ def summarise(replicates: pd.DataFrame) -> pd.DataFrame:
         if "rosenbaum_rejects" in replicates
         else np.nan,
     )
-    g = replicates.groupby(["outcome", "method", "estimand"], sort=False)
+    # km_ipw gives two scales per estimand (older replicate files have no scale column)
+    keys = ["outcome", "method", "estimand", *(["scale"] if "scale" in replicates else [])]
+    g = replicates.groupby(keys, sort=False)
     out = pd.DataFrame(
         {
             "reps": g.size(),
@@ -141,11 +143,12 @@ def simulate(
     overrides: dict | None = None,
     methods: Sequence[str] = VALIDATED_METHODS,
     scenario: str = "default",
+    recording: str = "measured",
 ) -> pd.DataFrame:
     """All replicates (seeds first_seed .. first_seed + reps - 1), in seed order whatever the workers."""
     seeds = list(range(first_seed, first_seed + reps))
     if workers <= 1:
-        parts = [one_replicate(s, n_clients, overrides, methods, scenario) for s in seeds]
+        parts = [one_replicate(s, n_clients, overrides, methods, scenario, recording) for s in seeds]
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             parts = list(
@@ -156,6 +159,7 @@ def simulate(
                     [overrides] * reps,
                     [tuple(methods)] * reps,
                     [scenario] * reps,
+                    [recording] * reps,
                 )
             )
     return pd.concat(parts, ignore_index=True)
@@ -195,12 +199,18 @@ def validation_markdown(
     for r in summary.itertuples():
         rosen = "" if not np.isfinite(r.rosenbaum_rejection) else f"{r.rosenbaum_rejection:.3f}"
         lines.append(
-            f"| {r.outcome} | {r.method} | {r.estimand} | {r.reps} | {r.mean_truth:.4g} | {r.bias:.3g} | "
+            f"| {r.outcome} | {_method_label(r)} | {r.estimand} | {r.reps} | {r.mean_truth:.4g} | {r.bias:.3g} | "
             f"{r.bias_over_se:+.2f} | {r.rmse:.3g} | {r.mean_se:.3g} | {r.sd_estimate:.3g} | "
             f"{r.mean_se / r.sd_estimate:.2f} | {r.coverage:.3f} ({r.coverage_mcse:.3f}) | {r.rejects_zero:.3f} | "
             f"{rosen} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _method_label(row) -> str:
+    """The method, with the scale for km_ipw (two rows per estimand)."""
+    scale = getattr(row, "scale", None)
+    return f"{row.method} ({scale})" if row.method == "km_ipw" and isinstance(scale, str) else row.method
 
 
 def update_validation_page(page: str | None, section: str) -> str:
@@ -240,7 +250,14 @@ _MINIMUM = {"reps": 1, "clients": 50, "first_seed": 0, "seeds_per_job": 1}
 
 #: Column types of a replicates CSV; every other column is float64. Explicit, because a chunk's CSV
 #: writes a float that happens to be whole as "1" and pyarrow would otherwise read it as int64.
-_REPLICATE_TYPES = {"seed": "int64", "outcome": "string", "method": "string", "estimand": "string", "covered": "bool"}
+_REPLICATE_TYPES = {
+    "seed": "int64",
+    "outcome": "string",
+    "method": "string",
+    "estimand": "string",
+    "scale": "string",
+    "covered": "bool",
+}
 
 
 def _yaml_scalars(value: object) -> object:

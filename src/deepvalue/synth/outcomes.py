@@ -44,6 +44,7 @@ from deepvalue.synth.parameters import (
     FloatArray,
     IntArray,
 )
+from deepvalue.synth.truth import time_to_event_truth
 
 
 @dataclass(frozen=True)
@@ -233,6 +234,8 @@ def _outcomes(
         if event_draws is not None:
             truth[name]["recorded"] = "events" if events else "measured"
             truth[name]["n_excluded_follow_up_incomplete"] = int((base & ~complete).sum())
+            if events and spec["type"] == "binary":
+                truth[name]["time_to_event"] = time_to_event_truth(po.mu0, po.mu1, base, treated, follow_up, client_ids)
 
     client = np.concatenate(clients)
     code = np.concatenate(codes)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+
+from deepvalue.synth.arrays import _mean_or_none, _sha256_ids
 from deepvalue.synth.parameters import (
     BETA_CRISIS,
     BETA_JOB,
@@ -48,6 +52,41 @@ from deepvalue.synth.parameters import (
     TENURE_MIN_DAYS,
     IntArray,
 )
+
+# ============================================================================================
+# time to event (km_ipw)
+# ============================================================================================
+
+
+def time_to_event_truth(
+    mu0: np.ndarray, mu1: np.ndarray, population: np.ndarray, treated: np.ndarray, follow_up: int, client_ids
+) -> dict[str, Any]:
+    r"""The true km_ipw effects: horizon risk difference and RMST difference, ATT and ATE.
+
+    The population is km_ipw's: every eligible client the outcome applies to, follow-up complete
+    or not (the incomplete are censored at the extract date, not excluded). A client's event, when
+    :math:`Y(d) = 1` (probability :math:`p_d`), falls on day :math:`T = 1 + \lfloor U F \rfloor`
+    after the index date, uniform on :math:`1..F` (:math:`F` = follow_up_days) and independent of
+    :math:`Y(d)` and of the extract date, so :math:`S_d(t) = 1 - p_d \lfloor t \rfloor / F` on
+    :math:`[0, F]`: the cumulative incidence at :math:`F` is :math:`p_d` and
+    :math:`\int_0^F S_d = F - p_d (F - 1)/2`. The effects are means of :math:`p_1 - p_0` and of
+    :math:`-(p_1 - p_0)(F - 1)/2` over the treated (ATT) or everyone (ATE).
+    """
+    effect = mu1 - mu0
+    rmst = -effect * (follow_up - 1) / 2
+    in_t = population & treated
+    return {
+        "method": "km_ipw",
+        "horizon_days": follow_up,
+        "att_risk_difference_at_horizon": _mean_or_none(effect[in_t]),
+        "ate_risk_difference_at_horizon": _mean_or_none(effect[population]),
+        "att_rmst_difference_days": _mean_or_none(rmst[in_t]),
+        "ate_rmst_difference_days": _mean_or_none(rmst[population]),
+        "n_treated": int(in_t.sum()),
+        "n_control": int((population & ~treated).sum()),
+        "population_sha256": _sha256_ids(client_ids.filter(pa.array(population))),
+    }
+
 
 # ============================================================================================
 # tables

@@ -112,6 +112,7 @@ def section_validation(results: Path, cfg: dict, validation_md: Path | None) -> 
                         Col("outcome"),
                         Col("method"),
                         Col("estimand"),
+                        Col("scale"),  # km_ipw has two per estimand
                         Col("estimate", **NUM),
                         Col("ci", "95% CI", cls="num"),
                         Col("truth", **NUM),

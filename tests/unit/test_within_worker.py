@@ -144,3 +144,24 @@ def test_a_covariate_constant_within_workers_is_absorbed_not_kept_as_rounding_no
     with_site = within_worker_regression(y, d, pd.concat([X, site], axis=1), w, "ATT")
     assert "2 columns constant within workers or collinear dropped" in with_site.notes
     assert with_site.std_error < 1.5 * plain.std_error
+
+
+def test_an_estimator_refusing_the_data_gives_a_skipped_row_with_the_reason(data):
+    # effects.table._attempt returned None (no row at all) when an estimator raised AnalysisError
+    from deepvalue.effects.table import _attempt
+
+    y, X = data["y"], data["X"]
+    w = np.arange(y.size) % 10
+    d = (w < 5).astype(float)
+    row = _attempt(
+        "within_worker_regression",
+        "ATT",
+        "y",
+        "mean_difference",
+        "",
+        lambda: within_worker_regression(y, d, X, w, "ATT", outcome="y"),
+        int(d.sum()),
+        int((1 - d).sum()),
+    )
+    assert row is not None and np.isnan(row.estimate)
+    assert row.method == "within_worker_regression" and "does not vary within any allocated worker" in row.notes

@@ -81,12 +81,10 @@ def _attempt(
             "%s %s %s%s: the estimator failed", outcome, method, estimand, f" ({subgroup})" if subgroup else ""
         )
         reason = f"the estimator failed ({type(exc).__name__}: {exc}); the traceback is in the rule's log"
-        log.warning(
-            "%s %s %s%s: not estimated: %s", outcome, method, estimand, f" ({subgroup})" if subgroup else "", reason
-        )
-        return skipped_estimate(
-            outcome, method, estimand, scale, reason, n_treated=n_t, n_control=n_c, subgroup=subgroup
-        )
+    log.warning(
+        "%s %s %s%s: not estimated: %s", outcome, method, estimand, f" ({subgroup})" if subgroup else "", reason
+    )
+    return skipped_estimate(outcome, method, estimand, scale, reason, n_treated=n_t, n_control=n_c, subgroup=subgroup)
 
 
 def estimate_outcome(

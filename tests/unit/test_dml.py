@@ -141,3 +141,34 @@ def test_default_benchmarks_are_the_most_imbalanced_covariates():
     # a drives treatment (SMD about 0.7), c less (about 0.2), b not at all; site is perfectly
     # imbalanced here but structural, so never a benchmark
     assert most_imbalanced(design, s["d"]) == ["a", "c"]
+
+
+def test_a_learner_failure_is_a_skipped_row_and_without_dml_the_stage_writes_headers(tmp_path, monkeypatch):
+    import deepvalue.effects.dml as dml_module
+    from deepvalue.pipeline.stages import dml_stage
+
+    s = _draw(600, 12)
+    analysis = pd.DataFrame({"a": s["X"].a, "b": s["X"].b, "treatment": s["d"].astype(int), "y": s["y"]})
+    analysis["first_worker"] = [f"W{c}" for c in s["cluster"]]
+    for col in ("service", "site", "start_quarter"):
+        analysis[col] = "one"
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("learner exploded")
+
+    monkeypatch.setattr(dml_module, "dml_irm", broken)
+    rows, sens = run_dml(analysis, _Settings([("y", "continuous")]))
+    assert [r.estimand for r in rows] == ["ATE", "ATT"]
+    assert all(np.isnan(r.estimate) and "DoubleML failed: RuntimeError: learner exploded" in r.notes for r in rows)
+    assert sens.empty and list(sens.columns) == SENSITIVITY_COLUMNS
+
+    analysis.to_parquet(tmp_path / "a.parquet")
+    cfg = {
+        "covariates": [{"name": "a", "type": "numeric"}],
+        "outcomes": [{"name": "y", "type": "continuous", "follow_up_days": 182}],
+        "estimation": {"methods": ["aipw"]},
+        "seed": 1,
+    }
+    dml_stage(cfg, tmp_path / "a.parquet", tmp_path / "e.csv", tmp_path / "s.csv")
+    assert pd.read_csv(tmp_path / "e.csv").empty and pd.read_csv(tmp_path / "s.csv").empty
+    assert "notes" in pd.read_csv(tmp_path / "s.csv").columns

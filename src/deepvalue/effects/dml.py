@@ -271,7 +271,12 @@ def run_dml(analysis: pd.DataFrame, settings, cluster_column: str | None = "firs
         design = covariate_design(pop, settings.covariates)
         reason = (
             outcome_without_variation(y, d, spec.type, est_cfg.min_events_per_arm)
-            or too_few_rows(min(n_t, n_c), cfg.n_folds * 2, 1, "in the smaller arm (two per fold at least)")
+            or (
+                f"too few clients for cross-fitting: {min(n_t, n_c)} in the smaller arm, at least two per fold "
+                f"({2 * cfg.n_folds}; estimation.dml.n_folds)"
+                if min(n_t, n_c) < 2 * cfg.n_folds
+                else None
+            )
             or too_few_rows(len(pop), 2 + 2 * design.X.shape[1], est_cfg.min_rows_per_parameter)
         )
         if reason:

@@ -400,6 +400,14 @@ def _psm(rows, y, d, propensity, settings: Settings, scale, kw) -> EffectEstimat
     return dataclasses.replace(row, notes="; ".join(n for n in (row.notes, note) if n))
 
 
+def window_days(rows: pd.DataFrame) -> np.ndarray | None:
+    """Days from the first contact to the index date (the exposure window's length), or None without them."""
+    if "first_contact_date" not in rows or "index_date" not in rows:
+        return None
+    days = pd.to_datetime(rows["index_date"]) - pd.to_datetime(rows["first_contact_date"])
+    return days.dt.days.to_numpy(dtype=float)
+
+
 def _iv(rows, instrument, y, d, X, cluster, name, scale, subgroup, n_t, n_c, method="iv") -> EffectEstimate:
     """The iv (2SLS, LATE) or departure_reduced_form (ITT) row on the departure instrument."""
     estimand = "LATE" if method == "iv" else "ITT"
@@ -422,11 +430,11 @@ def _iv(rows, instrument, y, d, X, cluster, name, scale, subgroup, n_t, n_c, met
         )
     zf = z.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
     note = ""
-    if "first_contact_date" in rows and "index_date" in rows:
+    days = window_days(rows)
+    if days is not None:
         # a departure inside the window goes with longer windows (slower contact cadence), which
         # may matter for outcomes on its own: the window's length joins the IV's confounders
-        days = (pd.to_datetime(rows["index_date"]) - pd.to_datetime(rows["first_contact_date"])).dt.days
-        X = X.assign(window_days=days.to_numpy(dtype=float))
+        X = X.assign(window_days=days)
         note = "exposure window length (days) among the IV's confounders"
     try:
         fn = iv_2sls if method == "iv" else departure_reduced_form

@@ -33,11 +33,11 @@ from deepvalue.effects.base import (
     EffectEstimate,
     FloatArray,
     WeightingEstimand,
+    _default_scale,
     _design,
     _prune,
     _sample,
     _variance_of_mean,
-    _wald,
 )
 
 
@@ -143,7 +143,7 @@ def within_worker_regression(
     ]
     if (~keep).any():
         notes.append(f"{int((~keep).sum())} columns constant within workers or collinear dropped")
-    return s.result(estimand, float(beta[0]), se, scale or _scale(s.y), notes)
+    return s.result(estimand, float(beta[0]), se, scale or _default_scale(s.y), notes)
 
 
 def within_worker_aipw(
@@ -225,23 +225,4 @@ def within_worker_aipw(
     if clipped:
         notes.append(f"{clipped} propensity scores clipped to [0.01, 0.99]")
     n_t = int(dd.sum())
-    lower, upper, p = _wald(est, se)
-    return EffectEstimate(
-        s.outcome,
-        "within_worker_aipw",
-        estimand,
-        est,
-        se,
-        lower,
-        upper,
-        p,
-        n_t,
-        int(dd.size - n_t),
-        scale or _scale(s.y),
-        "; ".join([*s.notes, *notes]),
-        s.subgroup,
-    )
-
-
-def _scale(y: FloatArray) -> str:
-    return "risk_difference" if np.isin(y, (0.0, 1.0)).all() else "mean_difference"
+    return s.result(estimand, est, se, scale or _default_scale(s.y), notes, n_treated=n_t, n_control=int(dd.size - n_t))

@@ -320,6 +320,7 @@ def instrument_balance_stage(
     from deepvalue.adjust.balance import BALANCE_COLUMNS, balance_table
     from deepvalue.adjust.design import covariate_design
     from deepvalue.core.tabular import write_csv
+    from deepvalue.effects.table import window_days
 
     settings = _settings(config)
     analysis = pd.read_parquet(analysis_path)
@@ -331,9 +332,9 @@ def instrument_balance_stage(
         return
     rows = analysis.loc[known].reset_index(drop=True)
     X = covariate_design(rows, settings.covariates).X.copy()
-    if "first_contact_date" in rows and "index_date" in rows:
-        days = pd.to_datetime(rows["index_date"]) - pd.to_datetime(rows["first_contact_date"])
-        X["window_days"] = days.dt.days.to_numpy(dtype=float)
+    days = window_days(rows)
+    if days is not None:
+        X["window_days"] = days
     X["treatment"] = rows["treatment"].to_numpy(dtype=float)
     write_csv(balance_table(X, zk, {}), out_path)
 

@@ -256,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("init", help="write a commented study config (and a values stub) for a new extract")
-    # dest clients_table: main() reads args.clients as synth's number of clients
+    # dest clients_table: args.clients is synth's and simulate's number of clients
     p.add_argument("--clients", dest="clients_table", required=True, help="the clients table (CSV, XLSX or Parquet)")
     p.add_argument("--contacts", required=True, help="the contacts table")
     p.add_argument("--outcomes", required=True, help="the outcomes table (long: client, outcome, value)")
@@ -332,8 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "clients", 50) < 50:
-        print("deepvalue synth: --clients must be at least 50", file=sys.stderr)
+    # synth's and simulate's number of clients (init's --clients is a file: dest clients_table)
+    if args.command in ("synth", "simulate") and args.clients < 50:
+        print(f"deepvalue {args.command}: --clients must be at least 50", file=sys.stderr)
         return 2
     try:
         return args.func(args)

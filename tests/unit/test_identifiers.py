@@ -285,3 +285,31 @@ def test_first_name_list_is_packaged_with_its_sources():
     names = identifiers.first_names().to_pylist()
     assert len(names) > 5000 and {"mary", "sean", "priya", "mohammed", "niamh"} <= set(names)
     assert all(n == n.lower() and n.isascii() for n in names)
+
+
+def test_labels_the_user_checked_pass_the_name_check_only(tiny):
+    # a ward named after a person is refused as a name until the user lists it under extract.not_names
+    labels = ["Canning Town", "William Morris", "Forest Gate", "Mary Seacole House"]
+    refused = copy.deepcopy(tiny)
+    with_keyworker(refused, labels)
+    p = on(problems(refused), "clients", "keyworker")
+    assert "personal name" in p.message and "extract.not_names" in p.fix
+
+    allowed = copy.deepcopy(tiny)
+    with_keyworker(allowed, labels)
+    allowed["extract"]["not_names"] = ["william  MORRIS", "Mary Seacole House"]  # folded like the values
+    assert set(ingest_extract(load_settings(allowed)).tables["clients"]["keyworker"]) == set(labels)
+
+    # the list exempts from the name check only: a listed value that is an e-mail address is still refused,
+    # and a real name not on the list still refuses the column
+    for extra, kind in (("mary.smith@example.org", "e-mail"), ("Mary Smith", "personal name")):
+        other = copy.deepcopy(tiny)
+        with_keyworker(other, [*labels, extra])
+        other["extract"]["not_names"] = ["William Morris", "Mary Seacole House", "mary.smith@example.org"]
+        assert kind in on(problems(other), "clients", "keyworker").message
+
+
+def test_not_names_folds_accents_case_and_spaces():
+    values = pa.chunked_array([pa.array(["Seán  Connolly", "Mary Smith"])])
+    hits = identifier_value_hits(values, True, not_names=["sean connolly"])
+    assert hits["personal name"].tolist() == [1]

@@ -148,6 +148,7 @@ class ExtractSettings:
     date_format: str | None = None
     extract_date: str | None = None
     missing_values: tuple[str, ...] = DEFAULT_MISSING_VALUES
+    not_names: tuple[str, ...] = ()  # labels the user checked that the personal-name check refuses
 
     def date_format_of(self, table: str) -> str | None:
         """The date format of one table's text dates: its own, else the extract's."""
@@ -369,6 +370,7 @@ def _extract(raw: Mapping[str, Any]) -> ExtractSettings:
         date_format=raw.get("date_format"),
         extract_date=raw.get("extract_date"),
         missing_values=tuple(raw.get("missing_values", DEFAULT_MISSING_VALUES)),
+        not_names=tuple(raw.get("not_names", ())),
     )
 
 

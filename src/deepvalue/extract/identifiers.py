@@ -23,7 +23,9 @@ where the pipeline does not read):
   list (``data/first_names.txt``, about 10,000 names) says where it comes from.
 
 One value that matches refuses its whole column: a column with identifiers in some rows is not
-trusted in the others. Not detected: names in other text columns (site, service, outcome labels,
+trusted in the others. A label that the name rule refuses but that the user has checked (a ward
+named after a person: "William Morris") is listed under ``extract.not_names`` and exempt from the
+name rule only. Not detected: names in other text columns (site, service, outcome labels,
 free text: do not export free text); a surname alone ("Smith"), a first name alone ("Mary"),
 "SMITH Mary" without the comma, initials ("J. Smith" unless "Mr J. Smith"), names in non-Latin
 scripts, names whose first name is not listed, or whose other words are all place words ("Mary
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from importlib import resources
 
 import numpy as np
@@ -145,6 +148,16 @@ def identifier_column_kind(column: str) -> str | None:
     return None
 
 
+def fold_label(values: pa.Array) -> pa.Array:
+    """Accents, case and runs of spaces folded, ends trimmed: how ``extract.not_names`` is compared.
+
+    >>> fold_label(pa.array(["  William  MORRIS ", "Seán"])).to_pylist()
+    ['william morris', 'sean']
+    """
+    s = pc.utf8_lower(pc.replace_substring_regex(pc.utf8_normalize(values, "NFKD"), r"\pM+", ""))
+    return pc.utf8_trim_whitespace(pc.replace_substring_regex(s, r"\s+", " "))
+
+
 def person_name_mask(values: pa.Array) -> np.ndarray:
     """Which of `values` (text) look like a personal name (see the module docstring), vectorised.
 
@@ -200,8 +213,13 @@ def _text(values: pa.ChunkedArray) -> pa.ChunkedArray | None:
     return None
 
 
-def _matched_values(distinct: pa.Array | pa.ChunkedArray, names: bool) -> dict[str, pa.Array]:
-    """The distinct values that match each pattern, by kind (``"_digits"``: mobile numbers without 0)."""
+def _matched_values(
+    distinct: pa.Array | pa.ChunkedArray, names: bool, not_names: pa.Array | None = None
+) -> dict[str, pa.Array]:
+    """The distinct values that match each pattern, by kind (``"_digits"``: mobile numbers without 0).
+
+    ``not_names``: folded labels (:func:`fold_label`) exempt from the personal-name pattern only.
+    """
     patterns = dict(IDENTIFIER_VALUE_PATTERNS, _digits=_DIGITS_PHONE)
     if names:
         patterns["personal name"] = _NAME_SHAPE
@@ -214,7 +232,13 @@ def _matched_values(distinct: pa.Array | pa.ChunkedArray, names: bool) -> dict[s
     for kind, pattern in patterns.items():
         matched = pc.filter(suspects, pc.match_substring_regex(suspects, pattern))
         if kind == "personal name" and len(matched):
-            matched = pc.filter(matched, pa.array(person_name_mask(pc.cast(matched, pa.string()))))
+            text = pc.cast(matched, pa.string())
+            name = person_name_mask(text)
+            if not_names is not None and len(not_names):
+                name &= ~np.asarray(
+                    pc.is_in(fold_label(text), value_set=not_names).to_numpy(zero_copy_only=False), bool
+                )
+            matched = pc.filter(matched, pa.array(name))
         if len(matched):
             found[kind] = matched
     return found
@@ -241,13 +265,13 @@ def _rows(hits: dict[str, np.ndarray], valid: int) -> dict[str, np.ndarray]:
     return hits
 
 
-def _dictionary_hits(values: pa.ChunkedArray, names: bool) -> dict[str, np.ndarray]:
+def _dictionary_hits(values: pa.ChunkedArray, names: bool, not_names: pa.Array | None) -> dict[str, np.ndarray]:
     """Match a dictionary column's dictionary, then map the matched entries to rows by code."""
     values = values.unify_dictionaries()
     if values.num_chunks == 0:
         return {}
     dictionary = _text(pa.chunked_array([values.chunk(0).dictionary]))
-    found = _matched_values(dictionary, names) if dictionary is not None and len(dictionary) else {}
+    found = _matched_values(dictionary, names, not_names) if dictionary is not None and len(dictionary) else {}
     if not found:
         return {}
     codes = np.concatenate(
@@ -263,11 +287,14 @@ def _dictionary_hits(values: pa.ChunkedArray, names: bool) -> dict[str, np.ndarr
     return _rows(hits, len(values) - values.null_count)
 
 
-def identifier_value_hits(values: pa.ChunkedArray | pa.Array, names: bool = False) -> dict[str, np.ndarray]:
+def identifier_value_hits(
+    values: pa.ChunkedArray | pa.Array, names: bool = False, not_names: Sequence[str] = ()
+) -> dict[str, np.ndarray]:
     """Positions (0-based) of values that look like a direct identifier, by kind.
 
     `names`: also look for personal names (identifier columns and categorical covariates, whose
-    values must never be people). Only distinct values are matched, then mapped back to rows, so a
+    values must never be people), except the values of `not_names` (``extract.not_names``: labels the
+    user checked, compared after :func:`fold_label`). Only distinct values are matched, then mapped back to rows, so a
     column of a few thousand categories over millions of rows costs little; a dictionary column
     (pandas ``category`` in Parquet) is matched on its dictionary. A column of mostly distinct
     values (ids) is matched as it is: hashing 8 million distinct strings to find them takes several
@@ -276,10 +303,11 @@ def identifier_value_hits(values: pa.ChunkedArray | pa.Array, names: bool = Fals
     """
     if isinstance(values, pa.Array):
         values = pa.chunked_array([values])
+    allowed = fold_label(pa.array(list(not_names), pa.string())) if not_names else None
     if pa.types.is_dictionary(values.type):
         if not _textual(values.type.value_type):  # a category of numbers or dates: its values
             return identifier_value_hits(pc.cast(values, values.type.value_type), names)
-        return _dictionary_hits(values, names)
+        return _dictionary_hits(values, names, allowed)
     if pa.types.is_integer(values.type) or pa.types.is_floating(values.type) or pa.types.is_decimal(values.type):
         numbers = np.asarray(pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False), dtype=float)
         phones = _numbers_look_like_phones(numbers)
@@ -291,19 +319,22 @@ def identifier_value_hits(values: pa.ChunkedArray | pa.Array, names: bool = Fals
     mostly_distinct = len(head) and pc.count_distinct(head).as_py() > len(head) // 2
     distinct = text.drop_null() if mostly_distinct else pc.unique(text).drop_null()
     hits = {}
-    for kind, matched in _matched_values(distinct, names).items():
+    for kind, matched in _matched_values(distinct, names, allowed).items():
         rows = pc.is_in(text, value_set=matched).to_numpy(zero_copy_only=False)
         hits[kind] = np.flatnonzero(np.asarray(rows, dtype=bool))
     return _rows(hits, len(text) - text.null_count)
 
 
-def check_identifiers(opened: dict, col: Collector, covariates: tuple, id_columns: tuple[str, ...]) -> None:
+def check_identifiers(
+    opened: dict, col: Collector, covariates: tuple, id_columns: tuple[str, ...], not_names: Sequence[str] = ()
+) -> None:
     """Refuse columns whose name or values look like direct identifiers (deepvalue.extract.identifiers).
 
     Every column of every table is checked for e-mails, phones, NI numbers and postcodes; the
-    identifier columns and the clients' categorical covariates for personal names too. One matching
-    value refuses its column, and the problem counts the rows that matched. `opened` maps a table
-    to (arrow table, canonical -> file column, path); problems go to `col`.
+    identifier columns and the clients' categorical covariates for personal names too, except the
+    labels of `not_names` (``extract.not_names``). One matching value refuses its column, and the
+    problem counts the rows that matched. `opened` maps a table to (arrow table, canonical -> file
+    column, path); problems go to `col`.
     """
     categorical = {c.name for c in covariates if c.type == "categorical"}
     for name, (table, mapping, path) in opened.items():
@@ -320,7 +351,7 @@ def check_identifiers(opened: dict, col: Collector, covariates: tuple, id_column
                     path=str(path),
                 )
                 continue
-            hits = identifier_value_hits(table[column], names=column in id_sources | label_sources)
+            hits = identifier_value_hits(table[column], names=column in id_sources | label_sources, not_names=not_names)
             if not hits:
                 continue
             kinds = (
@@ -335,6 +366,11 @@ def check_identifiers(opened: dict, col: Collector, covariates: tuple, id_column
                     "replace the labels with codes (e.g. W01 for a keyworker) before export, or remove the "
                     "covariate from the config and the column from the extract"
                 )
+                if "personal name" in hits:
+                    fix += (
+                        "; if a value is a label and not a person (a ward or building named after someone), "
+                        "check every one of the rows and list the value under extract.not_names"
+                    )
             else:
                 fix = (
                     "remove the column from the extract, or the identifiers from every row (postcode "

@@ -575,7 +575,7 @@ def ingest_extract(settings: Settings, today: dt.date | None = None) -> Extract:
     extract_date = dt.date.fromisoformat(ed) if ed else (today or dt.date.today())
     reports = {name: TableReport(path=str(spec.path)) for name, spec in settings.extract.tables().items()}
     opened = _open_tables(settings.extract, col)
-    check_identifiers(opened, col, settings.covariates, ID_COLUMNS)
+    check_identifiers(opened, col, settings.covariates, ID_COLUMNS, settings.extract.not_names)
     clients = _clients(opened, settings, col, reports)
     workers = _workers(opened, settings, col, reports)
     contacts = _contacts(opened, settings, col, reports, clients, extract_date)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from deepvalue.core.tabular import write_csv
-from deepvalue.publish.disclosure import LOG_COLUMNS, check_table, is_count_column, publish
+from deepvalue.publish.disclosure import LOG_COLUMNS, check_table, check_tables, is_count_column, publish
 
 STATS = ["estimate", "std_error", "ci_lower", "ci_upper", "p_value"]
 
@@ -278,3 +278,65 @@ def test_publish_rejects_colliding_or_escaping_names(tmp_path):
         publish({"flow.csv": source, "flow": source}, tmp_path / "out")
     with pytest.raises(ValueError):
         publish({"../flow.csv": source}, tmp_path / "out")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# rule 6: counts implied by proportions in balance.csv
+
+
+def _balance(n_treated: int = 40) -> pd.DataFrame:
+    """A balance table (unadjusted and matched rows) of a numeric, a binary and two categorical covariates."""
+    covariates = ["age", "language_need", "sex=F", "sex=M", "ethnicity=Asian", "ethnicity=Other", "ethnicity=White"]
+    binary = [False, True, True, True, True, True, True]
+    treated = [40.1, 3 / n_treated, 0.5, 0.5, 12 / n_treated, 25 / n_treated, 3 / n_treated]
+    control = [41.0, 0.2, 0.45, 0.55, 0.3, 0.2, 0.5]
+    rows = [
+        {"covariate": c, "adjustment": adjustment, "binary": b, "mean_treated": t, "mean_control": k,
+         "smd": 0.1, "variance_ratio": 1.0, "ks": 0.05, "flagged": False}
+        for adjustment in ("unadjusted", "matched")
+        for c, b, t, k in zip(covariates, binary, treated, control)
+    ]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_small_counts_implied_by_proportions_are_suppressed_in_every_adjustment_and_level():
+    balance = _balance()
+    summary = pd.DataFrame(
+        {"adjustment": ["unadjusted"] * 2, "group": ["treated", "control"], "n": [40, 60], "sum_weights": [40, 60]}
+    )
+    out = check_tables({"match/balance.csv": balance, "match/balance_summary.csv": summary}, min_cell=10)
+    checked, log = out["match/balance.csv"]
+    hidden = checked["mean_treated"].isna()
+    # language_need (3 of 40 treated) and ethnicity (3 of 40 treated are White: every level hidden, since
+    # the levels add up to one), in the unadjusted and matched rows; age and sex stay
+    expect = balance["covariate"].str.startswith(("language_need", "ethnicity"))
+    assert hidden.tolist() == expect.tolist()
+    assert checked.loc[expect, ["mean_control", "smd", "variance_ratio", "ks"]].isna().all().all()
+    assert checked.loc[~expect, ["mean_treated", "smd"]].notna().all().all()
+    assert {e["rule"] for e in log} == {"implied_count"}
+    # the same proportions with 400 treated and 600 controls imply 30 and more: nothing hidden
+    big = balance.copy()
+    big.loc[big["covariate"] == "language_need", "mean_treated"] = 30 / 400
+    big.loc[big["covariate"] == "ethnicity=White", "mean_treated"] = 30 / 400
+    big_summary = summary.assign(n=[400, 600])
+    checked, log = check_tables({"match/balance.csv": big, "match/balance_summary.csv": big_summary}, min_cell=10)[
+        "match/balance.csv"
+    ]
+    assert log == [] and checked["mean_treated"].notna().all()
+
+
+def test_proportions_without_published_group_sizes_imply_no_count():
+    checked, log = check_tables({"match/balance.csv": _balance()}, min_cell=10)["match/balance.csv"]
+    assert log == [] and checked["mean_treated"].notna().all()
+
+
+def test_all_or_none_of_a_group_is_small_only_when_zeros_are():
+    balance = _balance()
+    balance = balance[balance["covariate"].isin(["age", "sex=F", "sex=M"])].reset_index(drop=True)
+    balance.loc[balance["covariate"] == "sex=F", "mean_treated"] = 0.0
+    balance.loc[balance["covariate"] == "sex=M", "mean_treated"] = 1.0
+    summary = pd.DataFrame({"adjustment": ["unadjusted"] * 2, "group": ["treated", "control"], "n": [40, 60]})
+    frames = {"match/balance.csv": balance, "match/balance_summary.csv": summary}
+    assert check_tables(frames, min_cell=10)["match/balance.csv"][1] == []
+    checked, _ = check_tables(frames, min_cell=10, allow_zero=False)["match/balance.csv"]
+    assert checked["mean_treated"].isna().tolist() == [False, True, True, False, True, True]

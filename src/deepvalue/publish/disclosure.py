@@ -76,14 +76,19 @@ Outputs", 2019 and the GSS "Disclosure control for tables produced from administ
    the two differ by a small count, becomes "[suppressed]". The rule errs towards rewriting: an unknown
    phrasing with a small integer is rewritten. A cell already suppressed by rules 1-3 stays empty.
 
+6. Counts implied by proportions (``implied_count``). The unadjusted means of binary covariates in
+   balance.csv times the group sizes of balance_summary.csv are counts; when one (or its complement in the
+   group) is small, the covariate's proportions and the statistics computed from them are suppressed in
+   every adjustment's row, and a categorical covariate's in all its levels
+   (:mod:`deepvalue.publish.implied_counts`).
+
 The figures of the report apply the same threshold where they are drawn (:mod:`deepvalue.core.small_cells`:
 small sites pooled or left out, sparse histogram bins and index values merged, the forest plot drawn from
 the rows this check leaves); docs/design.md says how.
 
 The log records table, row (0-based data row of the table), column, rule and action; it never records the
-suppressed value or the text. Not covered (manual review): implied counts from proportions (means of
-binary covariates in balance.csv multiplied by group sizes), and counts implied by statistics such as a
-residual df ("df = n - 2 = 712").
+suppressed value or the text. Not covered (manual review): counts implied by statistics such as a
+residual df ("df = n - 2 = 712"), and proportions in tables other than balance.csv.
 """
 
 from __future__ import annotations
@@ -101,6 +106,8 @@ from deepvalue.core.tabular import write_csv
 from deepvalue.publish.cross_table import RULE as CROSS_TABLE_RULE
 from deepvalue.publish.cross_table import PopulationModel
 from deepvalue.publish.free_text import redact_counts
+from deepvalue.publish.implied_counts import RULE as IMPLIED_COUNT_RULE
+from deepvalue.publish.implied_counts import implied_count_cells
 
 MIN_CELL = DEFAULT_MIN_CELL
 MIN_DF = 10
@@ -398,6 +405,9 @@ def check_tables(
     checkers = {name: _Checker(frames[name], name, int(min_cell), allow_zero) for name in sorted(frames)}
     for checker in checkers.values():
         checker.run_cells()
+    for name, cells in implied_count_cells(frames, int(min_cell), allow_zero).items():
+        for row, column in cells:
+            checkers[name].suppress(row, column, IMPLIED_COUNT_RULE)
     model = PopulationModel(
         {n: ch.orig for n, ch in checkers.items()},
         {n: ch.counts for n, ch in checkers.items()},

@@ -133,7 +133,7 @@ def get_report_inputs(wildcards):
 
 def get_manifest_inputs(wildcards):
     """Every output the manifest covers: it is written last."""
-    return [*get_report_inputs(wildcards), *rules.write_report.output]
+    return [*get_report_inputs(wildcards), *rules.write_report.output, *rules.write_brief.output]
 
 
 def print_answer():

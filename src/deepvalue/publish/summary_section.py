@@ -32,7 +32,7 @@ from deepvalue.publish.html import _read_csv
 from deepvalue.publish.report_inputs import disclosure_settings
 from deepvalue.publish.templating import render
 
-_ROW = 46
+_ROW = 52
 _WIDTH = 660
 _LABEL = 190  # the outcome names' column
 _PLOT = (_LABEL + 20, _WIDTH - 30)

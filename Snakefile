@@ -49,4 +49,5 @@ rule all:
         rules.analyse_sensitivity.output,
         rules.publish_results.output,
         rules.write_report.output,
+        rules.write_brief.output,
         rules.write_manifest.output,

@@ -75,13 +75,13 @@ def test_disclosure_change_reruns_only_publication_and_the_figures(finished_run)
     base, run_dir, cfg = finished_run
     path = with_change(base, cfg, "min_cell", "disclosure", "min_cell", 11)
     figures = {"plot_cohort_figures", "plot_propensity_overlap", "plot_forest", "plot_km_curves"}  # threshold too
-    assert planned_jobs(run_dir, path) == {"publish_results"} | figures | ALWAYS
+    assert planned_jobs(run_dir, path) == {"publish_results", "write_brief"} | figures | ALWAYS
 
 
 def test_value_draws_change_reruns_value_onward(finished_run):
     base, run_dir, cfg = finished_run
     path = with_change(base, cfg, "draws", "value", "draws", 2000)
-    assert planned_jobs(run_dir, path) == {"value_effects", "publish_results"} | ALWAYS
+    assert planned_jobs(run_dir, path) == {"value_effects", "publish_results", "write_brief"} | ALWAYS
 
 
 def test_dowhy_change_leaves_our_estimators_alone(finished_run):

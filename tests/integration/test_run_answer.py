@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -67,3 +68,22 @@ def test_the_answer_is_printed_from_the_tables(small_run):
     assert f"net benefit {money(net['value'].iloc[0])} per treated client" in out
     assert "rests on illustrative unit values" in out
     assert f"report: {(results / 'report.html').resolve()}" in out
+    assert f"brief: {(results / 'brief.pdf').resolve()}" in out
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdftotext is absent (Debian's poppler-utils)")
+def test_the_brief_says_what_the_console_says(small_run):
+    """results/brief.pdf of a real run: at most two pages, each outcome's sentence as printed, in the manifest."""
+    results, res = small_run
+    pdf = results / "brief.pdf"
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    assert 1 <= int(re.search(r"^Pages:\s+(\d+)", info, flags=re.M).group(1)) <= 2
+    text = subprocess.run(["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, text=True, check=True)
+    flat = re.sub(r"\s+", " ", text.stdout)
+    sentences = [
+        ln.strip().rsplit(" [", 1)[0] for ln in res.stdout.splitlines() if ln.startswith("  ") and "continuity " in ln
+    ]
+    assert len(sentences) == 3
+    for sentence in sentences:
+        assert sentence in flat, sentence
+    assert re.search(r"^[0-9a-f]{64}  brief\.pdf$", (results / "MANIFEST.sha256").read_text(), flags=re.M)

@@ -121,6 +121,7 @@ def test_clean_run_writes_every_output(clean_run):
         "publish/disclosure_log.csv",
         "MANIFEST.sha256",
         "report.html",
+        "brief.pdf",
     ):
         assert (results / rel).is_file(), rel
 

@@ -133,14 +133,14 @@ def get_report_inputs(wildcards):
 
 def get_manifest_inputs(wildcards):
     """Every output the manifest covers: it is written last."""
-    return [*get_report_inputs(wildcards), *rules.write_report.output]
+    return [*get_report_inputs(wildcards), *rules.write_report.output, *rules.write_brief.output]
 
 
 def print_answer():
     """The run's answer on the console when the workflow has finished (deepvalue.publish.answer):
     per outcome the primary estimate, the agreement of the methods, the robustness figures, the
-    net value and the report's path. Nothing when the run made no estimates."""
+    net value and the paths of the report and the brief. Nothing when the run made no estimates."""
     from deepvalue.publish.answer import console_summary
 
     if Path("results/estimates.csv").is_file():
-        print(console_summary(Path("results"), config, Path("results/report.html")))
+        print(console_summary(Path("results"), config, Path("results/report.html"), Path("results/brief.pdf")))

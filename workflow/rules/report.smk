@@ -19,3 +19,24 @@ rule write_report:
         validation_md=f"{workflow.basedir}/docs/validation.md",
     script:
         "../../scripts/write_report.py"
+
+
+# The brief: the report's summary as a two-page PDF (WeasyPrint), from the disclosure-checked tables only.
+rule write_brief:
+    input:
+        rules.publish_results.output,
+        rules.refute_effects.output,
+    output:
+        "results/brief.pdf",
+    log:
+        "logs/write_brief.log",
+    conda:
+        "../envs/deepvalue.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        settings=get_settings("exposure", "outcomes", "synthetic", "disclosure"),
+    script:
+        "../../scripts/write_brief.py"

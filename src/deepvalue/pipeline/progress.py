@@ -32,6 +32,7 @@ STAGE_DONE = {
     "value_effects": "effects valued in money (results/value.csv)",
     "publish_results": "disclosure-checked copies written (results/publish/)",
     "write_report": "report written (results/report.html)",
+    "write_brief": "two-page PDF brief written (results/brief.pdf)",
     "write_manifest": "manifest written (results/MANIFEST.sha256)",
 }
 

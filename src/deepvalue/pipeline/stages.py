@@ -490,6 +490,15 @@ def report_stage(
     log.info("report written to %s", out_path)
 
 
+def brief_stage(config: Mapping[str, Any] | str | Path, results_dir: str | Path, out_path: str | Path) -> None:
+    from deepvalue.publish.brief import build_brief
+
+    # the brief is the report's summary as a PDF: the same plain-data sections as the report
+    cfg = dict(load_config(config)) if isinstance(config, (str, Path)) else dict(config)
+    pages = build_brief(Path(results_dir), cfg, Path(out_path))
+    log.info("brief written to %s (%d page%s)", out_path, pages, "" if pages == 1 else "s")
+
+
 def provenance_stage(
     config: Mapping[str, Any] | str | Path, report_path: str | Path, out_path: str | Path, code_dir: str | Path
 ) -> None:

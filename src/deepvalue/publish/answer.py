@@ -301,7 +301,7 @@ def illustrative_words(answer: RunAnswer) -> str | None:
     return share + (" and the cost is illustrative" if answer.cost_illustrative else "")
 
 
-def console_summary(results: Path, cfg: dict | None, report: Path | None = None) -> str:
+def console_summary(results: Path, cfg: dict | None, report: Path | None = None, brief: Path | None = None) -> str:
     """The lines the workflow prints when it has finished."""
     answer = run_answer(results, cfg)
     lines = ["", "deepvalue: the answer of this run (from results/*.csv; the report has the detail)"]
@@ -319,4 +319,6 @@ def console_summary(results: Path, cfg: dict | None, report: Path | None = None)
             lines.append(f"    {ill}: not a result until they are replaced")
     if report is not None and Path(report).is_file():
         lines.append(f"  report: {Path(report).resolve()}")
+    if brief is not None and Path(brief).is_file():
+        lines.append(f"  brief: {Path(brief).resolve()}")
     return "\n".join(lines) + "\n"

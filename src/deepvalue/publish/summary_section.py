@@ -3,14 +3,18 @@ in one sentence, one figure of the primary estimates with their intervals, how r
 is, what it is worth, and the caveats.
 
 Everything comes from :func:`deepvalue.publish.answer.run_answer`, which reads the disclosure-checked
-tables, so a suppressed estimate is neither said nor drawn here. The figure is inline SVG drawn
-here (every label escaped), one row per outcome on its own scale, so it needs no image file and
-gives the same bytes for the same tables.
+tables, so a suppressed estimate is neither said nor drawn here. The figure is inline SVG, one row
+per outcome on its own scale, so it needs no image file and gives the same bytes for the same
+tables. This module computes what is said and where the figure's marks go
+(:func:`summary_context`); the Jinja2 templates ``templates/summary.html.j2`` and
+``estimates.svg.j2`` lay it out, escaped, for the report and the PDF brief
+(:mod:`deepvalue.publish.brief`) alike.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,10 +28,11 @@ from deepvalue.publish.answer import (
     run_answer,
     value_words,
 )
-from deepvalue.publish.html import _read_csv, esc
+from deepvalue.publish.html import _read_csv
 from deepvalue.publish.report_inputs import disclosure_settings
+from deepvalue.publish.templating import render
 
-_ROW = 46
+_ROW = 52
 _WIDTH = 660
 _LABEL = 190  # the outcome names' column
 _PLOT = (_LABEL + 20, _WIDTH - 30)
@@ -56,40 +61,42 @@ def _tick(x: float, digits: int) -> str:
     return f"{x:,.{digits}f}"
 
 
-def estimates_svg(outcomes: list[OutcomeAnswer]) -> str:
-    """The primary estimate and 95% CI of each outcome, one row each on its own scale, with 0 marked."""
+def figure_rows(outcomes: list[OutcomeAnswer]) -> dict[str, Any]:
+    """The figure's geometry (``templates/estimates.svg.j2`` draws it): the primary estimate and 95% CI of
+    each outcome with a finite estimate and interval, one row each on its own scale, 0 marked, 10% margin."""
     shown = [o for o in outcomes if np.isfinite(o.estimate) and np.isfinite(o.ci_lower) and np.isfinite(o.ci_upper)]
-    if not shown:
-        return '<p class="missing">No primary estimate to draw (missing or suppressed).</p>'
-    height = _ROW * len(shown) + 24
-    parts = [
-        f'<svg role="img" aria-label="Primary estimates with 95% confidence intervals" width="{_WIDTH}" '
-        f'height="{height}" viewBox="0 0 {_WIDTH} {height}" font-family="Helvetica,Arial,sans-serif" font-size="12">'
-    ]
+    rows = []
     for i, o in enumerate(shown):
         _, unit, scale = _units(o.outcome, o.type)
         est, lo, hi = o.estimate * scale, o.ci_lower * scale, o.ci_upper * scale
         left, right = min(lo, 0.0), max(hi, 0.0)
         pad = (right - left) * 0.1 or 1.0
         left, right = left - pad, right + pad
-        y = 18 + i * _ROW
-        colour = "#2b5d8a" if o.clear else "#8a8a8a"
-        x0, xl, xh, xe = (_x(v, left, right) for v in (0.0, lo, hi, est))
         d = _digits(est)
-        parts += [
-            f'<text x="0" y="{y + 4}" font-weight="bold">{esc(o.outcome)}</text>',
-            f'<text x="0" y="{y + 19}" fill="#555">{esc(unit.strip())} ({esc(o.method)} {esc(o.estimand)})</text>',
-            f'<line x1="{x0:.1f}" y1="{y - 12}" x2="{x0:.1f}" y2="{y + 12}" stroke="#b00020" stroke-dasharray="3,3"/>',
-            f'<line x1="{xl:.1f}" y1="{y}" x2="{xh:.1f}" y2="{y}" stroke="{colour}" stroke-width="3"/>',
-            f'<circle cx="{xe:.1f}" cy="{y}" r="5" fill="{colour}"/>',
-            f'<text x="{xl:.1f}" y="{y + 22}" text-anchor="middle" fill="#555">{esc(_tick(lo, d))}</text>',
-            f'<text x="{xh:.1f}" y="{y + 22}" text-anchor="middle" fill="#555">{esc(_tick(hi, d))}</text>',
-            f'<text x="{xe:.1f}" y="{y - 9}" text-anchor="middle">{esc(_tick(est, d))}</text>',
-        ]
-    parts.append(
-        f'<text x="{_PLOT[0]}" y="{height - 2}" fill="#b00020" font-size="11">dashed line: no effect (0)</text></svg>'
-    )
-    return "".join(parts)
+        x0, xl, xh, xe = (f"{_x(v, left, right):.1f}" for v in (0.0, lo, hi, est))
+        rows.append(
+            {
+                "outcome": o.outcome,
+                "unit": unit.strip(),
+                "method": o.method,
+                "estimand": o.estimand,
+                "y": 18 + i * _ROW,
+                "colour": "#2b5d8a" if o.clear else "#8a8a8a",
+                "x0": x0,
+                "xl": xl,
+                "xh": xh,
+                "xe": xe,
+                "lo": _tick(lo, d),
+                "hi": _tick(hi, d),
+                "est": _tick(est, d),
+            }
+        )
+    return {"rows": rows, "width": _WIDTH, "height": _ROW * len(rows) + 24, "plot_left": _PLOT[0]}
+
+
+def estimates_svg(outcomes: list[OutcomeAnswer]) -> str:
+    """The figure alone, as SVG (or a note when there is nothing to draw)."""
+    return render("estimates.svg.j2", figure=figure_rows(outcomes))
 
 
 ROBUSTNESS_NOTE = (
@@ -136,37 +143,33 @@ def _caveats(cfg: dict, answer: RunAnswer, suppressed: bool, min_cell: int) -> l
     return items
 
 
-def section_summary(results: Path, cfg: dict) -> str:
-    """The summary section's HTML (see the module docstring)."""
+def summary_context(results: Path, cfg: dict) -> dict[str, Any]:
+    """What the summary says, as plain text and numbers (``templates/summary.html.j2`` lays it out, escaped):
+    the question, a sentence per outcome, the figure's geometry, the robustness per outcome, the value, the
+    caveats. Read through :func:`~deepvalue.publish.answer.run_answer` (the disclosure-checked tables)."""
     results = Path(results)
     answer = run_answer(results, cfg)
-    parts = [f"<p><strong>The question.</strong> {esc(_question(cfg))}</p>"]
-    if not answer.outcomes:
-        parts.append('<p class="missing">No estimates: estimates.csv was not found in the results folder.</p>')
-        return "\n".join(parts)
-    items = "".join(f"<li>{esc(o.sentence())}</li>" for o in answer.outcomes)
-    parts.append(f"<p><strong>The answer</strong>, per outcome (primary estimate, 95% CI):</p><ul>{items}</ul>")
-    parts.append(
-        "<figure>"
-        + estimates_svg(answer.outcomes)
-        + "<figcaption>The primary estimate of each outcome (dot) with its 95% confidence interval (bar), each on "
-        "its own scale; grey when the interval includes no effect. Estimates suppressed by disclosure control are "
-        "not drawn.</figcaption></figure>"
-    )
-    robust = "".join(f"<li><b>{esc(o.outcome)}</b>: {esc(_robustness(o))}.</li>" for o in answer.outcomes)
-    parts.append(f"<p><strong>How robust it is.</strong> {esc(ROBUSTNESS_NOTE)}</p><ul>{robust}</ul>")
+    value = None
     words = value_words(answer)
     if words:
         ill = illustrative_words(answer)
         note = f" {ill[0].upper()}{ill[1:]}." if ill else ""
-        parts.append(f"<p><strong>What it is worth.</strong> {esc(words[0].upper() + words[1:])}.{esc(note)}</p>")
-    else:
-        parts.append('<p class="missing">No value: value.csv was not found in the results folder.</p>')
+        value = f"{words[0].upper()}{words[1:]}.{note}"
     min_cell, _ = disclosure_settings(cfg, results)
-    suppressed = _has_suppression(results)
-    caveats = "".join(f"<li>{esc(c)}</li>" for c in _caveats(cfg, answer, suppressed, min_cell))
-    parts.append(f"<p><strong>Caveats.</strong></p><ul>{caveats}</ul>")
-    return "\n".join(parts)
+    return {
+        "question": _question(cfg),
+        "answers": [o.sentence() for o in answer.outcomes],
+        "figure": figure_rows(answer.outcomes),
+        "robustness_note": ROBUSTNESS_NOTE,
+        "robustness": [(o.outcome, _robustness(o)) for o in answer.outcomes],
+        "value": value,
+        "caveats": _caveats(cfg, answer, _has_suppression(results), min_cell),
+    }
+
+
+def section_summary(results: Path, cfg: dict) -> str:
+    """The summary section's HTML (see the module docstring), from ``templates/summary.html.j2``."""
+    return render("summary.html.j2", **summary_context(results, cfg))
 
 
 def _has_suppression(results: Path) -> bool:

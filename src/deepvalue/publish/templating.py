@@ -1,0 +1,51 @@
+"""Jinja2 templates of the published documents (``publish/templates/``), rendered with autoescape.
+
+Every value a template shows is escaped by Jinja2 (``autoescape=True``) unless it is marked
+:class:`markupsafe.Markup`, which only this package does, for HTML it built from escaped pieces;
+an undefined name is an error (``StrictUndefined``), not an empty string. The templates are package
+data (pyproject's ``package-data``), found through the installed package by
+:class:`jinja2.PackageLoader`, so an editable and a regular install read the same files.
+
+Today the report's summary section and the PDF brief are rendered here from one template
+(``summary.html.j2``); docs/design.md says how the rest of the report moves.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    """The one template environment: autoescape on for every template, whatever its name."""
+    return Environment(
+        loader=PackageLoader("deepvalue.publish", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render(name: str, **context: Any) -> str:
+    """Render the template `name` (a file under ``publish/templates/``) with `context`.
+
+    >>> "&lt;b&gt;" in render("summary.html.j2", **{**EMPTY_SUMMARY, "question": "<b>?"})
+    True
+    """
+    return environment().get_template(name).render(**context)
+
+
+#: A summary context with nothing in it (the doctest above, and the shape the template expects).
+EMPTY_SUMMARY: dict[str, Any] = {
+    "question": "",
+    "answers": [],
+    "figure": None,
+    "robustness_note": "",
+    "robustness": [],
+    "value": None,
+    "caveats": [],
+}

@@ -122,6 +122,7 @@ def get_report_inputs(wildcards):
         *rules.estimate_dml.output,
         *rules.instrument_balance.output,
         *rules.combine_estimates.output,
+        *rules.joint_draws.output,
         *rules.plot_forest.output,
         *rules.plot_km_curves.output,
         *rules.refute_effects.output,

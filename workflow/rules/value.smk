@@ -6,6 +6,7 @@ rule value_effects:
         estimates=rules.combine_estimates.output.estimates,
         values=get_values_file,
         analysis=rules.build_cohort.output.analysis,
+        joint_draws=rules.joint_draws.output[0],
     output:
         report(
             "results/value.csv",
@@ -21,6 +22,6 @@ rule value_effects:
         mem_mb=2000,
         runtime=10,
     params:
-        settings=get_settings("outcomes", "value", "seed"),
+        settings=get_settings("outcomes", "questionnaires", "value", "seed"),
     script:
         "../../scripts/value_effects.py"

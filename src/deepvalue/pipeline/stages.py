@@ -339,6 +339,34 @@ def instrument_balance_stage(
     write_csv(balance_table(X, zk, {}), out_path)
 
 
+def joint_draws_stage(
+    config: Mapping[str, Any] | str | Path,
+    analysis_path: str | Path,
+    propensity_path: str | Path,
+    out_path: str | Path,
+) -> None:
+    """``results/joint_draws.parquet``: joint multiplier-bootstrap draws of the influence-function
+    estimates (:func:`deepvalue.effects.joint.joint_draws`), for the value stage and multiplicity."""
+    import pandas as pd
+
+    from deepvalue.core.tabular import write_parquet
+    from deepvalue.effects.joint import joint_draws
+
+    settings = _settings(config)
+    jd = settings.estimation.joint_draws
+    methods = [m for m in jd.methods if m in settings.estimation.methods]
+    draws = joint_draws(
+        pd.read_parquet(analysis_path),
+        settings,
+        pd.read_parquet(propensity_path),
+        draws=jd.draws,
+        seed=settings.seed,
+        methods=methods,
+        multipliers=jd.multipliers,
+    )
+    write_parquet(draws, out_path)
+
+
 def _read_estimates(path: str | Path):
     import pandas as pd
 

@@ -79,7 +79,7 @@ def test_draws_sd_matches_each_rows_se_within_monte_carlo_error(cohort):
     draws = joint_draws(analysis, cfg, propensity, draws=b, seed=3)
     m = draws_matrix(draws)
     table = run_estimates(analysis, cfg, propensity, methods=METHODS, subgroups=cfg.estimation.subgroups)
-    ref = table.set_index(["outcome", "subgroup", "method", "estimand"]).loc[m.columns]
+    ref = table.set_index(["outcome", "subgroup", "method", "estimand", "scale"]).loc[m.columns]
     ratio = m.std(ddof=1).to_numpy() / ref["std_error"].to_numpy()
     # the SD of a normal sample of size B has relative MC error 1/sqrt(2B) = 0.016; 4 of them
     assert np.abs(ratio - 1).max() < 4 / np.sqrt(2 * b)
@@ -133,7 +133,8 @@ def test_correlation_across_outcomes_and_methods_matches_a_direct_cluster_bootst
         (("crisis_contacts", "aipw"), ("crisis_contacts", "regression")),  # across methods
     ]
     for a, b in pairs:
-        mult = float(np.corrcoef(draws[(a[0], "", a[1], "ATT")], draws[(b[0], "", b[1], "ATT")])[0, 1])
+        col = {c[:4]: c for c in draws.columns}
+        mult = float(np.corrcoef(draws[col[(a[0], "", a[1], "ATT")]], draws[col[(b[0], "", b[1], "ATT")]])[0, 1])
         ref = float(np.corrcoef(direct[a], direct[b])[0, 1])
         # the direct bootstrap's correlation has MC SE (1 - rho^2) / sqrt(reps); 3.5 of them plus
         # 0.03 for the first-order (influence function) approximation
@@ -151,6 +152,7 @@ def test_multiplier_draws_by_hand():
             "subgroup": ["", ""],
             "method": ["m", "m"],
             "estimand": ["ATT", "ATT"],
+            "scale": ["risk_difference", "mean_difference"],
             "estimate": [1.0, -2.0],
             "std_error": [np.nan, np.nan],
         }

@@ -100,6 +100,7 @@ def get_publishable_tables(wildcards):
         "dml/sensitivity.csv": rules.estimate_dml.output.sensitivity,
         "instrument_balance.csv": rules.instrument_balance.output[0],
         "value.csv": rules.value_effects.output[0],
+        "value_tornado.csv": rules.value_effects.output.tornado,
         "cohort/flow.csv": rules.build_cohort.output.flow,
         "cohort/outcome_flow.csv": rules.build_cohort.output.outcome_flow,
         "match/flow.csv": rules.match_cohort.output.flow,

@@ -13,8 +13,12 @@ rule value_effects:
             caption="../report/value.rst",
             category="Value",
         ),
+        tornado="results/value_tornado.csv",
+        figure="results/figures/value_tornado.png",
     log:
         "logs/value_effects.log",
+    benchmark:
+        "logs/benchmarks/value_effects.tsv"
     conda:
         "../envs/deepvalue.yaml"
     threads: 1

@@ -240,7 +240,7 @@ class _Sample:
         """The row; ``influence`` (the estimator's influence function on the kept rows, on the scale of
         a mean) is recorded when :func:`collect_influence` is active, and changes nothing else."""
         if influence is not None:
-            _record_influence(self, estimand, float(estimate), float(std_error), influence)
+            _record_influence(self, estimand, float(estimate), float(std_error), influence, scale)
         lower, upper, p = _wald(estimate, std_error)
         return EffectEstimate(
             outcome=self.outcome,
@@ -284,6 +284,7 @@ class Influence:
     psi: FloatArray
     clustered: bool
     clients: np.ndarray | None = None
+    scale: str = ""
 
 
 @dataclass
@@ -314,7 +315,9 @@ def collecting_influence() -> bool:
     return _COLLECTOR.get() is not None
 
 
-def _record_influence(sample: _Sample, estimand: str, estimate: float, std_error: float, psi: FloatArray) -> None:
+def _record_influence(
+    sample: _Sample, estimand: str, estimate: float, std_error: float, psi: FloatArray, scale: str
+) -> None:
     collector = _COLLECTOR.get()
     if collector is None:
         return
@@ -329,6 +332,7 @@ def _record_influence(sample: _Sample, estimand: str, estimate: float, std_error
             sample.keep.copy(),
             np.asarray(psi, dtype=float),
             sample.clustered,
+            scale=scale,
         )
     )
 

@@ -39,7 +39,8 @@ log = logging.getLogger("deepvalue")
 
 #: The methods whose estimators expose an influence function (the ones the draws can cover).
 INFLUENCE_METHODS = ("regression", "poisson_ra", "ipw", "aipw", "overlap")
-JOINT_COLUMNS = ("outcome", "subgroup", "method", "estimand", "draw", "estimate")
+JOINT_COLUMNS = ("outcome", "subgroup", "method", "estimand", "scale", "draw", "estimate")
+KEYS = ["outcome", "subgroup", "method", "estimand", "scale"]
 MULTIPLIERS = ("normal", "rademacher")
 
 
@@ -48,7 +49,7 @@ class ClusterSums:
     """The rows' influence functions summed by cluster: ``sums`` is G x R (G clusters of the cohort),
     ``scale`` the per-row factor :math:`\\sqrt{G_r/(G_r-1)}/n_r` (1/n_r unclustered)."""
 
-    keys: pd.DataFrame  # outcome, subgroup, method, estimand, estimate, std_error: one row per column of sums
+    keys: pd.DataFrame  # outcome, subgroup, method, estimand, scale, estimate, std_error: one row per column of sums
     sums: np.ndarray
     scale: np.ndarray
 
@@ -86,6 +87,7 @@ def cluster_sums(records: Sequence[Influence], cluster_of: pd.Series) -> Cluster
             "subgroup": [r.subgroup for r in records],
             "method": [r.method for r in records],
             "estimand": [r.estimand for r in records],
+            "scale": [r.scale for r in records],
             "estimate": [r.estimate for r in records],
             "std_error": [r.std_error for r in records],
         }
@@ -175,7 +177,7 @@ def joint_draws(
     found = cluster_sums(records, codes)
     values = multiplier_draws(found, draws, seed, multipliers)  # B x R
     r = values.shape[1]
-    keys = found.keys.loc[np.repeat(np.arange(r), draws), ["outcome", "subgroup", "method", "estimand"]]
+    keys = found.keys.loc[np.repeat(np.arange(r), draws), KEYS]
     out = keys.reset_index(drop=True)
     out["draw"] = np.tile(np.arange(draws, dtype=np.int64), r)
     out["estimate"] = values.T.reshape(-1)
@@ -184,7 +186,5 @@ def joint_draws(
 
 
 def draws_matrix(draws: pd.DataFrame) -> pd.DataFrame:
-    """The long draws as a B x R frame, one column per (outcome, subgroup, method, estimand)."""
-    return draws.pivot_table(
-        index="draw", columns=["outcome", "subgroup", "method", "estimand"], values="estimate", sort=False
-    )
+    """The long draws as a B x R frame, one column per (outcome, subgroup, method, estimand, scale)."""
+    return draws.pivot_table(index="draw", columns=KEYS, values="estimate", sort=False)

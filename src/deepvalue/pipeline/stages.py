@@ -414,30 +414,40 @@ def value_stage(
     values_path: str | Path,
     out_path: str | Path,
     analysis_path: str | Path | None = None,
+    joint_path: str | Path | None = None,
+    tornado_path: str | Path | None = None,
+    figure_path: str | Path | None = None,
 ) -> None:
+    """value.csv (and the tornado table and figure): the effects in money, with the probabilistic
+    analysis over the joint draws of the effects and the ranges of the unit values."""
     import pandas as pd
 
     from deepvalue.core.errors import ConfigError, Problem
     from deepvalue.core.tabular import write_csv
-    from deepvalue.value.valuation import check_values_file, cohort_counts, value_table
+    from deepvalue.value.valuation import check_values_file, cohort_counts, value_analysis
 
     settings = _settings(config)
-    values, warnings = check_values_file(values_path, [o.name for o in settings.outcomes])
+    questionnaires = [q for q in settings.questionnaires if q.role == "outcome"]
+    study = [o.name for o in settings.outcomes] + [q.name for q in questionnaires]
+    values, warnings = check_values_file(values_path, study)
     for line in warnings:
         log.warning(line)
     estimates = pd.read_csv(estimates_path, keep_default_na=False, na_values=[""], dtype={"subgroup": str})
     estimates["subgroup"] = estimates["subgroup"].fillna("")
+    joint = pd.read_parquet(joint_path) if joint_path is not None else None
     try:
         counts = {}
         if analysis_path is not None:
-            n_treated, applies = cohort_counts(pd.read_parquet(analysis_path), [o.name for o in settings.outcomes])
+            n_treated, applies = cohort_counts(pd.read_parquet(analysis_path), study)
             counts = {"n_clients": n_treated, "applies_to": applies}
-        table = value_table(
+        table, tornado = value_analysis(
             estimates,
             values,
             seed=settings.seed,
             draws=settings.value.draws,
-            outcomes=[o.name for o in settings.outcomes],
+            outcomes=study,
+            joint=joint,
+            instruments={q.name: q.instrument for q in questionnaires},
             **counts,
         )
     except ValueError as exc:
@@ -454,10 +464,22 @@ def value_stage(
             headline="the effects cannot be valued",
         ) from None
     write_csv(table, out_path)
+    if tornado_path is not None:
+        write_csv(tornado, tornado_path)
+    if figure_path is not None:
+        from deepvalue.value.figures import plot_tornado
+
+        plot_tornado(tornado, figure_path, int(values["price_year"]))
     total = table[(table["level"] == "per_client") & (table["outcome"] == "total")]
     for row in total.itertuples():
         log.info(
-            "per client %s: %.4g (95%% interval %.4g to %.4g)", row.quantity, row.value, row.ci_lower, row.ci_upper
+            "per client %s: %.4g (95%% interval %.4g to %.4g; probabilistic %.4g to %.4g)",
+            row.quantity,
+            row.value,
+            row.ci_lower,
+            row.ci_upper,
+            row.psa_lower,
+            row.psa_upper,
         )
 
 

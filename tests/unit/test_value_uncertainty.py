@@ -257,3 +257,56 @@ def test_ranges_are_validated():
     v["outcomes"]["job_start"]["low"] = 6000
     with pytest.raises(ValueError, match="give both low and high"):
         validate_values(v)
+
+
+def test_value_stage_values_a_life_satisfaction_outcome_in_wellbys(tmp_path, caplog):
+    # the stage with the bundled values file, a questionnaire outcome of each kind and hand-made estimate rows
+    from pathlib import Path
+
+    from deepvalue.pipeline.stages import value_stage
+
+    repo = Path(__file__).resolve().parents[2]
+    est = _wellbeing_estimates()
+    extra = pd.DataFrame(
+        [("income_gain_gbp", "", "aipw", "ATT", 50.0, 10.0, 100, "mean_difference")], columns=est.columns
+    )
+    est = pd.concat([est, extra], ignore_index=True)
+    est.to_csv(tmp_path / "estimates.csv", index=False)
+    d = np.r_[np.ones(100), np.zeros(100)]
+    pd.DataFrame(
+        {"treatment": d, "job_start": 1.0, "income_gain_gbp": 1.0, "crisis_contacts": 1.0, "life_satisfaction": 1.0}
+    ).to_parquet(tmp_path / "analysis.parquet")
+    config = {
+        "outcomes": [
+            {"name": "job_start", "type": "binary"},
+            {"name": "income_gain_gbp", "type": "continuous"},
+            {"name": "crisis_contacts", "type": "count"},
+        ],
+        "questionnaires": [
+            {"name": "wellbeing", "instrument": "swemwbs", "questionnaire": "S", "items": ["q1"]},
+            {"name": "life_satisfaction", "instrument": "ons4_life_satisfaction", "questionnaire": "O", "items": ["l"]},
+        ],
+        "value": {"file": None, "draws": 500},
+        "seed": 3,
+    }
+    with caplog.at_level("WARNING", logger="deepvalue"):
+        value_stage(
+            config,
+            tmp_path / "estimates.csv",
+            repo / "config" / "values.yaml",
+            tmp_path / "value.csv",
+            tmp_path / "analysis.parquet",
+            None,
+            tmp_path / "tornado.csv",
+            tmp_path / "tornado.png",
+        )
+    t = pd.read_csv(tmp_path / "value.csv")
+    ls = _get(t, "life_satisfaction", "benefit")
+    # the bundled block: 13,000 GBP per WELLBY (2019 prices, uprated 100 / 81.6), 1 year: no discounting
+    assert ls.value == pytest.approx(0.30 * 13000 * 100 / 81.6, rel=1e-9)
+    assert "WELLBY" in ls.notes and "HM Treasury (2021)" in ls.notes and ls.account == "wellbeing"
+    assert "no official conversion from swemwbs" in _get(t, "wellbeing", "benefit").notes
+    assert "income_gain_gbp" in _get(t, "total_with_wellbeing", "net_benefit").notes
+    warned = " ".join(r.getMessage() for r in caplog.records)
+    assert "wellbeing" in warned and "life_satisfaction" not in warned  # the WELLBY outcome needs no entry
+    assert (tmp_path / "tornado.png").read_bytes()[:4] == b"\x89PNG"

@@ -424,13 +424,16 @@ def value_stage(
 
     from deepvalue.core.errors import ConfigError, Problem
     from deepvalue.core.tabular import write_csv
-    from deepvalue.value.valuation import check_values_file, cohort_counts, value_analysis
+    from deepvalue.value.valuation import check_values_file, cohort_counts, value_analysis, values_warnings
 
     settings = _settings(config)
     questionnaires = [q for q in settings.questionnaires if q.role == "outcome"]
     study = [o.name for o in settings.outcomes] + [q.name for q in questionnaires]
-    values, warnings = check_values_file(values_path, study)
-    for line in warnings:
+    values, _ = check_values_file(values_path, study)
+    wb = values.get("wellby") or {}
+    in_wellbys = {q.name for q in questionnaires if q.instrument in (wb.get("instruments") or ())}
+    # an outcome valued in WELLBYs from the wellby block needs no entry of its own: no warning for it
+    for line in values_warnings(values, [o for o in study if o not in in_wellbys], Path(values_path).name):
         log.warning(line)
     estimates = pd.read_csv(estimates_path, keep_default_na=False, na_values=[""], dtype={"subgroup": str})
     estimates["subgroup"] = estimates["subgroup"].fillna("")

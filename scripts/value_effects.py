@@ -18,4 +18,7 @@ run_step(
     sm.input.values,
     sm.output[0],
     sm.input.analysis,
+    sm.input.joint_draws,
+    sm.output.tornado,
+    sm.output.figure,
 )

@@ -85,7 +85,8 @@ def test_every_section_has_an_h2_with_its_id(built):
 
 def test_every_image_is_an_embedded_png(built):
     srcs = parse(built).img_src
-    assert len(srcs) == len(sections.FIGURES) == 6  # 2 cohort figures, Love plot, overlap, forest, km curves
+    # 2 cohort figures, Love plot, overlap, forest, km curves, the value's tornado
+    assert len(srcs) == len(sections.FIGURES) == 7
     for src in srcs:
         assert src.startswith("data:image/png;base64,"), src[:60]
         assert base64.b64decode(src.split(",", 1)[1], validate=True)[:8] == b"\x89PNG\r\n\x1a\n"

@@ -40,6 +40,41 @@ rule estimate_effects:
         "../../scripts/estimate_effects.py"
 
 
+# One joint bootstrap of the influence-function estimates (every outcome, subgroup and method with the same
+# cluster multipliers), for the value stage's probabilistic analysis and for multiplicity adjustments.
+rule joint_draws:
+    input:
+        analysis=rules.build_cohort.output.analysis,
+        propensity=rules.match_cohort.output.propensity,
+    output:
+        "results/joint_draws.parquet",
+    log:
+        "logs/joint_draws.log",
+    benchmark:
+        "logs/benchmarks/joint_draws.tsv"
+    conda:
+        "../envs/deepvalue.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    params:
+        settings=get_settings(
+            "covariates",
+            "outcomes",
+            "propensity",
+            "estimation.methods",
+            "estimation.min_rows_per_parameter",
+            "estimation.min_events_per_arm",
+            "estimation.subgroups",
+            "estimation.joint_draws",
+            "weighting",
+            "seed",
+        ),
+    script:
+        "../../scripts/joint_draws.py"
+
+
 # DoubleML's cross-fitting is the slowest of our estimators: a job of its own, beside DoWhy's.
 rule estimate_dml:
     input:

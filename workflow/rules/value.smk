@@ -6,14 +6,19 @@ rule value_effects:
         estimates=rules.combine_estimates.output.estimates,
         values=get_values_file,
         analysis=rules.build_cohort.output.analysis,
+        joint_draws=rules.joint_draws.output[0],
     output:
         report(
             "results/value.csv",
             caption="../report/value.rst",
             category="Value",
         ),
+        tornado="results/value_tornado.csv",
+        figure="results/figures/value_tornado.png",
     log:
         "logs/value_effects.log",
+    benchmark:
+        "logs/benchmarks/value_effects.tsv"
     conda:
         "../envs/deepvalue.yaml"
     threads: 1
@@ -21,6 +26,6 @@ rule value_effects:
         mem_mb=2000,
         runtime=10,
     params:
-        settings=get_settings("outcomes", "value", "seed"),
+        settings=get_settings("outcomes", "questionnaires", "value", "seed"),
     script:
         "../../scripts/value_effects.py"

@@ -266,6 +266,15 @@ class DmlSettings:
     benchmarks: tuple[str, ...] | None = None
 
 
+@dataclass(frozen=True)
+class JointDrawsSettings:
+    """The joint multiplier bootstrap of the influence-function estimates (deepvalue.effects.joint)."""
+
+    draws: int = 999
+    methods: tuple[str, ...] = ("regression", "poisson_ra", "ipw", "aipw", "overlap")
+    multipliers: str = "normal"
+
+
 #: The estimands each of our methods reports (the rows of results/estimates.csv); the values file's
 #: ``primary`` must name one of these pairs among the configured methods.
 METHOD_ESTIMANDS: dict[str, tuple[str, ...]] = {
@@ -296,6 +305,7 @@ class EstimationSettings:
     subgroups: tuple[str, ...] | NotGiven = field(default_factory=lambda: NotGiven("estimation.subgroups"))
     dowhy: DowhySettings | NotGiven = field(default_factory=lambda: NotGiven("estimation.dowhy"))
     dml: DmlSettings | NotGiven = field(default_factory=lambda: NotGiven("estimation.dml"))
+    joint_draws: JointDrawsSettings | NotGiven = field(default_factory=lambda: NotGiven("estimation.joint_draws"))
     min_rows_per_parameter: int | NotGiven = field(
         default_factory=lambda: NotGiven("estimation.min_rows_per_parameter")
     )
@@ -395,6 +405,8 @@ def _estimation(raw: Mapping[str, Any]) -> EstimationSettings:
         values["dowhy"] = _plain(DowhySettings, raw["dowhy"])
     if "dml" in raw:
         values["dml"] = _plain(DmlSettings, raw["dml"])
+    if "joint_draws" in raw:
+        values["joint_draws"] = _plain(JointDrawsSettings, raw["joint_draws"])
     for key in ("min_rows_per_parameter", "min_events_per_arm"):
         if key in raw:
             values[key] = int(raw[key])

@@ -26,8 +26,10 @@ Conventions for all families (DESIGN section 5):
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Literal, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass, field, replace
+from typing import Callable, Iterator, Literal, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -159,6 +161,7 @@ class _Sample:
     y: FloatArray
     d: FloatArray
     notes: list[str]
+    clustered: bool = False  # set by codes(): the SE sums the influence function within clusters
 
     @property
     def n_treated(self) -> int:
@@ -194,6 +197,7 @@ class _Sample:
         """Integer cluster codes on the kept rows; missing ids are refused."""
         if cluster is None:
             return None
+        self.clustered = True
         raw = cluster.to_numpy() if isinstance(cluster, pd.Series) else np.asarray(cluster)
         if raw.shape[0] != self.keep.size:
             raise self.error(
@@ -231,7 +235,12 @@ class _Sample:
         *,
         n_treated: int | None = None,
         n_control: int | None = None,
+        influence: FloatArray | None = None,
     ) -> EffectEstimate:
+        """The row; ``influence`` (the estimator's influence function on the kept rows, on the scale of
+        a mean) is recorded when :func:`collect_influence` is active, and changes nothing else."""
+        if influence is not None:
+            _record_influence(self, estimand, float(estimate), float(std_error), influence, scale)
         lower, upper, p = _wald(estimate, std_error)
         return EffectEstimate(
             outcome=self.outcome,
@@ -248,6 +257,104 @@ class _Sample:
             notes="; ".join([*self.notes, *notes]),
             subgroup=self.subgroup,
         )
+
+
+# ----------------------------------------------------------------------------------------------
+# influence functions, exposed for the joint bootstrap (deepvalue.effects.joint)
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Influence:
+    r"""The influence function of one estimate, as its estimator computed it for the SE.
+
+    ``psi`` is on the scale of a mean over the ``n`` kept rows: the estimator's variance is
+    :math:`\frac{G}{G-1}\sum_g (\sum_{i\in g}\psi_i)^2 / n^2` with ``clustered`` (G clusters), else
+    :math:`\sum_i \psi_i^2/n^2` (:func:`_variance_of_mean`). ``keep`` marks the estimator's input rows it
+    used; ``clients`` are the ids of the kept rows, set by the estimates table (None for a direct call).
+    """
+
+    outcome: str
+    subgroup: str
+    method: str
+    estimand: str
+    estimate: float
+    std_error: float
+    keep: npt.NDArray[np.bool_]
+    psi: FloatArray
+    clustered: bool
+    clients: np.ndarray | None = None
+    scale: str = ""
+
+
+@dataclass
+class _Collector:
+    sink: Callable[[Influence], None]
+    pending: list[Influence] = field(default_factory=list)
+
+
+_COLLECTOR: ContextVar[_Collector | None] = ContextVar("deepvalue_influence", default=None)
+
+
+@contextmanager
+def collect_influence(sink: Callable[[Influence], None]) -> Iterator[None]:
+    """Within this block, each influence-function estimate made through the estimates table
+    (:func:`deepvalue.effects.table.run_estimates`) is passed to ``sink`` with its client ids.
+
+    Outside it nothing is recorded; inside it no estimate or SE changes (the estimators compute the
+    same arrays either way).
+    """
+    token = _COLLECTOR.set(_Collector(sink))
+    try:
+        yield
+    finally:
+        _COLLECTOR.reset(token)
+
+
+def collecting_influence() -> bool:
+    return _COLLECTOR.get() is not None
+
+
+def _record_influence(
+    sample: _Sample, estimand: str, estimate: float, std_error: float, psi: FloatArray, scale: str
+) -> None:
+    collector = _COLLECTOR.get()
+    if collector is None:
+        return
+    collector.pending.append(
+        Influence(
+            sample.outcome,
+            sample.subgroup,
+            sample.method,
+            estimand,
+            estimate,
+            std_error,
+            sample.keep.copy(),
+            np.asarray(psi, dtype=float),
+            sample.clustered,
+            scale=scale,
+        )
+    )
+
+
+def discard_influence() -> None:
+    """Forget what an estimator recorded (it failed, or its row is not one of the table's)."""
+    collector = _COLLECTOR.get()
+    if collector is not None:
+        collector.pending.clear()
+
+
+def flush_influence(method: str, estimand: str, ids: np.ndarray | None) -> None:
+    """Hand what the last estimator recorded for ``estimand`` to the sink, named as the table names
+    the method and with the ids of the rows it used (``ids``: one per row given to the estimator)."""
+    collector = _COLLECTOR.get()
+    if collector is None:
+        return
+    found, collector.pending = collector.pending, []
+    for rec in found:
+        if rec.estimand == estimand:
+            clients = None if ids is None else np.asarray(ids)[rec.keep]
+            collector.sink(replace(rec, method=method, clients=clients))
 
 
 def _floats(values: ArrayLike | pd.DataFrame, name: str, allow_2d: bool = False) -> FloatArray:

@@ -164,7 +164,7 @@ def regression_adjustment(
     ]
     if (~keep).any():
         notes.append(f"{int((~keep).sum())} collinear columns dropped")
-    return s.result(estimand, est, se, scale or _default_scale(s.y), notes)
+    return s.result(estimand, est, se, scale or _default_scale(s.y), notes, influence=psi)
 
 
 def _lin_influence(

@@ -129,7 +129,7 @@ def poisson_regression_adjustment(
         psi += diff - est
     se = math.sqrt(_variance_of_mean(psi, codes))
     notes.append(_se_note(codes))
-    return s.result(estimand, est, se, scale or "mean_difference", notes)
+    return s.result(estimand, est, se, scale or "mean_difference", notes, influence=psi)
 
 
 def _se_note(codes: npt.NDArray[np.int64] | None) -> str:

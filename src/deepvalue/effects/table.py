@@ -26,7 +26,14 @@ from deepvalue.core.errors import AnalysisError, ConfigError, Problem, did_you_m
 from deepvalue.core.keys import codes as keys_codes
 from deepvalue.core.keys import positions_in
 from deepvalue.core.settings import MethodName, Outcome, Settings
-from deepvalue.effects.base import EffectEstimate, estimates_frame, skipped_estimate
+from deepvalue.effects.base import (
+    EffectEstimate,
+    collecting_influence,
+    discard_influence,
+    estimates_frame,
+    flush_influence,
+    skipped_estimate,
+)
 from deepvalue.effects.dose import dose_levels, dose_response
 from deepvalue.effects.iv import departure_reduced_form, iv_2sls
 from deepvalue.effects.linear import logit_ame, matched_regression, naive_difference, regression_adjustment
@@ -70,10 +77,18 @@ def _attempt(
     fn: Callable[[], EffectEstimate],
     n_t: int,
     n_c: int,
+    ids: np.ndarray | None = None,
 ) -> EffectEstimate:
-    """Run one estimator; a data problem becomes a row that says why (and a log line)."""
+    """Run one estimator; a data problem becomes a row that says why (and a log line).
+
+    ``ids``: the client ids of the rows the estimator is given, for the influence functions that
+    :func:`deepvalue.effects.base.collect_influence` collects (None when nothing is collected).
+    """
+    discard_influence()
     try:
-        return _named(method, fn())
+        row = _named(method, fn())
+        flush_influence(method, estimand, ids)
+        return row
     except AnalysisError as exc:
         reason = "; ".join(p.message for p in exc.problems) or str(exc)
     except Exception as exc:  # noqa: BLE001 - an estimator failure is a skipped row, never a crashed step
@@ -81,6 +96,7 @@ def _attempt(
             "%s %s %s%s: the estimator failed", outcome, method, estimand, f" ({subgroup})" if subgroup else ""
         )
         reason = f"the estimator failed ({type(exc).__name__}: {exc}); the traceback is in the rule's log"
+    discard_influence()
     log.warning(
         "%s %s %s%s: not estimated: %s", outcome, method, estimand, f" ({subgroup})" if subgroup else "", reason
     )
@@ -123,6 +139,7 @@ def estimate_outcome(
     X = design.X
     cluster = _cluster_codes(rows[roles.cluster]) if roles.cluster else None
     out: list[EffectEstimate] = []
+    ids = rows["client_id"].to_numpy() if collecting_influence() and "client_id" in rows else None
     est_cfg = settings.estimation
     degenerate = outcome_without_variation(y, d, kind, est_cfg.min_events_per_arm)
     if degenerate:
@@ -154,7 +171,7 @@ def estimate_outcome(
                 skipped_estimate(name, method, estimand, scale, few, n_treated=n_t, n_control=n_c, subgroup=subgroup)
             )
             return
-        out.append(_attempt(method, estimand, name, scale, subgroup, fn, n_t, n_c))
+        out.append(_attempt(method, estimand, name, scale, subgroup, fn, n_t, n_c, ids))
 
     kw = dict(outcome=name, subgroup=subgroup)
     add("naive", "ATE", lambda: naive_difference(y, d, scale=scale, **kw))
@@ -290,9 +307,10 @@ def _weighting_rows(rows, y, d, X, cluster, settings, trimmed, name, scale, subg
         ("overlap", "ATO"): lambda: overlap_weighted(y, d, ps, X, cluster=cluster, scale=scale, **kw),
     }
     out = []
+    ids = rows["client_id"].to_numpy() if collecting_influence() and "client_id" in rows else None
     for m, e in WEIGHTING_ROWS:
         if m in methods:
-            row = _attempt(m, e, name, scale, subgroup, fns[(m, e)], n_t, n_c)
+            row = _attempt(m, e, name, scale, subgroup, fns[(m, e)], n_t, n_c, ids)
             if note:
                 row = dataclasses.replace(row, notes="; ".join(x for x in (row.notes, note) if x))
             out.append(row)

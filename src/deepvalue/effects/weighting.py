@@ -92,7 +92,7 @@ def _ps_correction(model: _PsModel, dphi_de: FloatArray, e: FloatArray) -> Float
 
 def _hajek(
     sample: _Sample, e: FloatArray, estimand: Estimand, psm: _PsModel | None, codes: npt.NDArray[np.int64] | None
-) -> tuple[float, float, list[str]]:
+) -> tuple[float, float, list[str], FloatArray]:
     r"""Normalised weighting estimator with tilting function t(e) and its sandwich SE.
 
     Weights :math:`w_1 = D\,t(e)/e`, :math:`w_0 = (1-D)\,t(e)/(1-e)`; :math:`t = 1` (ATE),
@@ -120,7 +120,7 @@ def _hajek(
     se = math.sqrt(_variance_of_mean(psi, codes))
     ess = [float(w.sum() ** 2 / (w @ w)) for w in (w1, w0)]
     notes = [f"effective sample size treated {ess[0]:.0f}, control {ess[1]:.0f}"]
-    return mu1 - mu0, se, notes
+    return mu1 - mu0, se, notes, psi
 
 
 def ipw(
@@ -173,9 +173,10 @@ def _weighted_estimate(
     _check_clusters(s, codes, "cluster")
     notes = [label]
     psm = _ps_model(s, e, X, notes)
-    est, se, more = _hajek(s, e, estimand, psm, codes)
+    est, se, more, psi = _hajek(s, e, estimand, psm, codes)
     what = "sandwich with estimated ps (logit scores stacked)" if psm else "influence function, ps treated as known"
-    return s.result(estimand, est, se, scale or _default_scale(s.y), [*notes, _se_note(codes, what), *more])
+    notes = [*notes, _se_note(codes, what), *more]
+    return s.result(estimand, est, se, scale or _default_scale(s.y), notes, influence=psi)
 
 
 def overlap_weighted(
@@ -318,4 +319,4 @@ def aipw(
         if psm
         else "influence function, nuisance models treated as fixed"
     )
-    return s.result(estimand, est, se, scale or _default_scale(s.y), [*notes, _se_note(codes, what)])
+    return s.result(estimand, est, se, scale or _default_scale(s.y), [*notes, _se_note(codes, what)], influence=psi)

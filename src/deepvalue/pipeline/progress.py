@@ -24,6 +24,7 @@ STAGE_DONE = {
     "instrument_balance": "the departure instrument's balance tabled (results/instrument_balance.csv)",
     "dowhy_bootstrap": "DoWhy bootstrap replicates drawn",
     "estimate_dowhy": "DoWhy cross-check estimates done",
+    "joint_draws": "joint bootstrap of the estimates drawn (results/joint_draws.parquet)",
     "combine_estimates": "estimates combined (results/estimates.csv)",
     "plot_forest": "forest plot drawn (results/figures/forest.png)",
     "plot_km_curves": "weighted Kaplan-Meier curves drawn (results/figures/km_curves.png)",

@@ -339,6 +339,34 @@ def instrument_balance_stage(
     write_csv(balance_table(X, zk, {}), out_path)
 
 
+def joint_draws_stage(
+    config: Mapping[str, Any] | str | Path,
+    analysis_path: str | Path,
+    propensity_path: str | Path,
+    out_path: str | Path,
+) -> None:
+    """``results/joint_draws.parquet``: joint multiplier-bootstrap draws of the influence-function
+    estimates (:func:`deepvalue.effects.joint.joint_draws`), for the value stage and multiplicity."""
+    import pandas as pd
+
+    from deepvalue.core.tabular import write_parquet
+    from deepvalue.effects.joint import joint_draws
+
+    settings = _settings(config)
+    jd = settings.estimation.joint_draws
+    methods = [m for m in jd.methods if m in settings.estimation.methods]
+    draws = joint_draws(
+        pd.read_parquet(analysis_path),
+        settings,
+        pd.read_parquet(propensity_path),
+        draws=jd.draws,
+        seed=settings.seed,
+        methods=methods,
+        multipliers=jd.multipliers,
+    )
+    write_parquet(draws, out_path)
+
+
 def _read_estimates(path: str | Path):
     import pandas as pd
 
@@ -386,30 +414,43 @@ def value_stage(
     values_path: str | Path,
     out_path: str | Path,
     analysis_path: str | Path | None = None,
+    joint_path: str | Path | None = None,
+    tornado_path: str | Path | None = None,
+    figure_path: str | Path | None = None,
 ) -> None:
+    """value.csv (and the tornado table and figure): the effects in money, with the probabilistic
+    analysis over the joint draws of the effects and the ranges of the unit values."""
     import pandas as pd
 
     from deepvalue.core.errors import ConfigError, Problem
     from deepvalue.core.tabular import write_csv
-    from deepvalue.value.valuation import check_values_file, cohort_counts, value_table
+    from deepvalue.value.valuation import check_values_file, cohort_counts, value_analysis, values_warnings
 
     settings = _settings(config)
-    values, warnings = check_values_file(values_path, [o.name for o in settings.outcomes])
-    for line in warnings:
+    questionnaires = [q for q in settings.questionnaires if q.role == "outcome"]
+    study = [o.name for o in settings.outcomes] + [q.name for q in questionnaires]
+    values, _ = check_values_file(values_path, study)
+    wb = values.get("wellby") or {}
+    in_wellbys = {q.name for q in questionnaires if q.instrument in (wb.get("instruments") or ())}
+    # an outcome valued in WELLBYs from the wellby block needs no entry of its own: no warning for it
+    for line in values_warnings(values, [o for o in study if o not in in_wellbys], Path(values_path).name):
         log.warning(line)
     estimates = pd.read_csv(estimates_path, keep_default_na=False, na_values=[""], dtype={"subgroup": str})
     estimates["subgroup"] = estimates["subgroup"].fillna("")
+    joint = pd.read_parquet(joint_path) if joint_path is not None else None
     try:
         counts = {}
         if analysis_path is not None:
-            n_treated, applies = cohort_counts(pd.read_parquet(analysis_path), [o.name for o in settings.outcomes])
+            n_treated, applies = cohort_counts(pd.read_parquet(analysis_path), study)
             counts = {"n_clients": n_treated, "applies_to": applies}
-        table = value_table(
+        table, tornado = value_analysis(
             estimates,
             values,
             seed=settings.seed,
             draws=settings.value.draws,
-            outcomes=[o.name for o in settings.outcomes],
+            outcomes=study,
+            joint=joint,
+            instruments={q.name: q.instrument for q in questionnaires},
             **counts,
         )
     except ValueError as exc:
@@ -426,10 +467,22 @@ def value_stage(
             headline="the effects cannot be valued",
         ) from None
     write_csv(table, out_path)
+    if tornado_path is not None:
+        write_csv(tornado, tornado_path)
+    if figure_path is not None:
+        from deepvalue.value.figures import plot_tornado
+
+        plot_tornado(tornado, figure_path, int(values["price_year"]))
     total = table[(table["level"] == "per_client") & (table["outcome"] == "total")]
     for row in total.itertuples():
         log.info(
-            "per client %s: %.4g (95%% interval %.4g to %.4g)", row.quantity, row.value, row.ci_lower, row.ci_upper
+            "per client %s: %.4g (95%% interval %.4g to %.4g; probabilistic %.4g to %.4g)",
+            row.quantity,
+            row.value,
+            row.ci_lower,
+            row.ci_upper,
+            row.psa_lower,
+            row.psa_upper,
         )
 
 

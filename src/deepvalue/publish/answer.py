@@ -111,6 +111,10 @@ class RunAnswer:
     illustrative_share: float | None = None  # of the total benefit, the share resting on illustrative values
     cost_illustrative: bool = False
     price_year: int | None = None
+    # the probabilistic analysis (effects and unit values drawn together): interval and P(net benefit > 0)
+    net_probabilistic: tuple[float, float] | None = None
+    p_positive: float | None = None
+    with_wellbeing: tuple[float, float, float] | None = None  # net benefit with the WELLBY value (psa interval)
 
 
 def _fmt(x: float) -> str:
@@ -243,7 +247,18 @@ def _value(answer: RunAnswer, value: pd.DataFrame) -> None:
 
     answer.net_benefit = triple("net_benefit")
     answer.benefit_cost_ratio = triple("benefit_cost_ratio")
-    benefits = per[(per["outcome"] != "total") & (per["quantity"] == "benefit")]
+    net = per[(per["outcome"] == "total") & (per["quantity"] == "net_benefit")]
+    if len(net) and {"psa_lower", "psa_upper", "p_positive"} <= set(net.columns):
+        r = net.iloc[0]
+        if np.isfinite(_num(r["psa_lower"])):
+            answer.net_probabilistic = (_num(r["psa_lower"]), _num(r["psa_upper"]))
+            answer.p_positive = _num(r["p_positive"])
+    both = per[(per["outcome"] == "total_with_wellbeing") & (per["quantity"] == "net_benefit")]
+    if len(both) and "psa_lower" in both:
+        r = both.iloc[0]
+        answer.with_wellbeing = (_num(r["value"]), _num(r["psa_lower"]), _num(r["psa_upper"]))
+    totals = per["outcome"].astype(str).str.startswith("total")
+    benefits = per[~totals & (per["quantity"] == "benefit")]
     amounts = pd.to_numeric(benefits["value"], errors="coerce").abs()
     flags = benefits["illustrative"].map(_as_bool) if "illustrative" in benefits else pd.Series(False)
     if amounts.notna().any() and amounts.sum() > 0:
@@ -289,6 +304,14 @@ def value_words(answer: RunAnswer) -> str | None:
     if answer.benefit_cost_ratio is not None:
         r, rlo, rhi = answer.benefit_cost_ratio
         text += f", benefit-cost ratio {_fmt(r)} ({_fmt(rlo)} to {_fmt(rhi)})"
+    if answer.net_probabilistic is not None:
+        plo, phi = answer.net_probabilistic
+        text += f"; with the unit values' ranges too, {money(plo)} to {money(phi)}"
+        if answer.p_positive is not None and np.isfinite(answer.p_positive):
+            text += f", probability of a positive net benefit {answer.p_positive:.0%}"
+    if answer.with_wellbeing is not None:
+        w, wlo, whi = answer.with_wellbeing
+        text += f"; with the wellbeing value (WELLBYs) {money(w)} ({money(wlo)} to {money(whi)})"
     if answer.price_year:
         text += f", {answer.price_year} prices"
     return text

@@ -23,6 +23,7 @@ from deepvalue.publish.html import (
     fmt_ci,
     fmt_count,
     html_table,
+    img_tag,
     kv_table,
     markdown_to_html,
     missing,
@@ -60,13 +61,40 @@ def section_value(results: Path, cfg: dict) -> str:
             f'<div class="notice" id="not-valued">Not valued, and left out of the totals '
             f"({esc(fmt_count(len(unvalued)))} outcome{'s' if len(unvalued) != 1 else ''}):<ul>{items}</ul></div>"
         )
+    parts.append(_value_sources(val, notes))
     val = val.copy()
     val["interval"] = [fmt_ci(lo, hi) for lo, hi in zip(val["ci_lower"], val["ci_upper"])]
+    has_psa = {"psa_lower", "psa_upper", "p_positive", "switching_value"} <= set(val.columns)
+    if has_psa:
+        val["psa"] = [fmt_ci(lo, hi) for lo, hi in zip(val["psa_lower"], val["psa_upper"])]
+        val["p_pos"] = [
+            "" if not np.isfinite(pd.to_numeric(p, errors="coerce")) else f"{float(p):.0%}" for p in val["p_positive"]
+        ]
+        parts.append(
+            "<p>Two intervals: the <b>95% interval</b> carries the sampling uncertainty of the effects only (drawn "
+            "from the joint bootstrap of the estimates, which keeps their correlation across outcomes, when it has "
+            "the valued rows), the unit values and cost at their points; the <b>probabilistic interval</b> draws "
+            "the effects and the unit values and cost with a range together (Monte Carlo, seeded). <b>P(&gt; 0)</b> "
+            "is the share of those draws with a positive benefit or net benefit (a ratio above 1). The "
+            "<b>switching value</b> of an outcome is the unit value at which its account's net benefit is zero, "
+            "the rest at their points (GBP per unit, in the price year). Money (fiscal savings, income) and "
+            "wellbeing (WELLBYs) are kept apart: <code>total</code> is money only; <code>total_with_wellbeing</code> "
+            "adds the wellbeing value and leaves out the monetary outcomes the wellbeing effect already holds.</p>"
+        )
     cols = [
         Col("outcome"),
         Col("quantity"),
         Col("value", **NUM),
         Col("interval", "95% interval", cls="num"),
+        *(
+            [
+                Col("psa", "probabilistic interval", cls="num"),
+                Col("p_pos", "P(> 0)", cls="num"),
+                Col("switching_value", "switching value", **NUM),
+            ]
+            if has_psa
+            else []
+        ),
         Col("price_year", "price year"),
         Col("illustrative", fmt=fmt_bool),
         Col("notes", **NOTE),
@@ -79,7 +107,42 @@ def section_value(results: Path, cfg: dict) -> str:
     if not other.empty:
         parts.append("<h3>Other rows</h3>")
         parts.append(html_table(other, [Col("level")] + cols))
+    parts.append("<h3>What moves the net benefit</h3>")
+    parts.append(
+        img_tag(
+            results / "figures" / "value_tornado.png",
+            "Tornado diagram of the net benefit per client",
+            "Net benefit per treated client as each input moves over its range (an effect over its 95% CI, a unit "
+            "value or the cost over its low-high range), the others at their points; largest swing on top. Inputs "
+            "held at a point value have no bar.",
+        )
+    )
     return "\n".join(parts)
+
+
+def _value_sources(val: pd.DataFrame, notes: pd.Series) -> str:
+    """Which unit values are sourced and which illustrative, and which have a range."""
+    per = val[(val["level"] == "per_client") & (val["quantity"].isin(["benefit", "cost"]))]
+    per = per[~per["outcome"].astype(str).isin(["total_wellbeing", "total_with_wellbeing"])]
+    per = per[~((per["outcome"] == "total") & (per["quantity"] == "benefit"))]
+    items = []
+    for idx, row in per.iterrows():
+        note = str(notes.get(idx, ""))
+        if note.startswith("not valued"):
+            continue
+        what = "the cost per client" if row["quantity"] == "cost" else f"{row['outcome']}"
+        status = "illustrative placeholder" if _as_bool(row.get("illustrative")) else "sourced"
+        kind = " (WELLBY)" if "WELLBY" in note else ""
+        spread = "point value only" if "held at its point value" in note else "with a range"
+        source = note.split("source: ", 1)[1].split(";", 1)[0] if "source: " in note else ""
+        items.append(
+            f"<li><b>{esc(what)}</b>{esc(kind)}: {esc(status)}, {esc(spread)}"
+            + (f"; source: {esc(source)}" if source else "")
+            + "</li>"
+        )
+    if not items:
+        return ""
+    return f'<div class="info" id="value-sources">The figures behind the value:<ul>{"".join(items)}</ul></div>'
 
 
 def section_validation(results: Path, cfg: dict, validation_md: Path | None) -> str:

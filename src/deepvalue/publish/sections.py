@@ -44,6 +44,7 @@ FIGURES = (
     "match/figures/propensity_overlap.png",
     "figures/forest.png",
     "figures/km_curves.png",
+    "figures/value_tornado.png",
 )
 
 ILLUSTRATIVE_NOTICE = (

@@ -55,7 +55,9 @@ __all__ = [
     "present_value_factor",
     "uprate",
     "value_table",
+    "value_analysis",
     "VALUE_COLUMNS",
+    "PSA_COLUMNS",
 ]
 
 VALUE_COLUMNS = (
@@ -69,6 +71,8 @@ VALUE_COLUMNS = (
     "illustrative",
     "notes",
 )
+#: Columns added by the probabilistic analysis (issue 18 item 4), after today's.
+PSA_COLUMNS = ("account", "psa_mean", "psa_lower", "psa_upper", "p_positive", "switching_value")
 
 
 # --------------------------------------------------------------------------------------------
@@ -142,6 +146,8 @@ def _pick_rows(estimates: pd.DataFrame, values: Mapping, names: Iterable[str]) -
             & (estimates["method"] == method)
             & (estimates["estimand"] == estimand)
         ]
+        if len(hit) > 1 and "scale" in hit and (hit["scale"] == "points").sum() == 1:
+            hit = hit[hit["scale"] == "points"]  # a questionnaire outcome: its points (WELLBYs for life satisfaction)
         if len(hit) != 1:
             have = (
                 estimates.loc[(estimates["outcome"] == name) & overall, ["method", "estimand"]]
@@ -185,28 +191,77 @@ def value_table(
     draws: int = 10000,
     applies_to: Mapping[str, int] | None = None,
     outcomes: Iterable[str] | None = None,
+    joint: pd.DataFrame | None = None,
+    instruments: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Benefit, cost, net benefit and benefit-cost ratio, per client and for the cohort.
+    """Benefit, cost, net benefit and benefit-cost ratio, per client and for the cohort
+    (:func:`value_analysis`, without its tornado table)."""
+    return value_analysis(estimates, values, n_clients, seed, draws, applies_to, outcomes, joint, instruments)[0]
+
+
+def value_analysis(
+    estimates: pd.DataFrame,
+    values: Mapping,
+    n_clients: int | None = None,
+    seed: int = 0,
+    draws: int = 10000,
+    applies_to: Mapping[str, int] | None = None,
+    outcomes: Iterable[str] | None = None,
+    joint: pd.DataFrame | None = None,
+    instruments: Mapping[str, str] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The value table and the tornado table.
 
     `outcomes` are the study's outcomes, in order (default: those of the values file). One without
     a unit value gets a ``benefit`` row that says it is not valued (no number), and the totals
     leave it out; values for outcomes not in the study are not used, said in the totals' notes.
+    `instruments` maps questionnaire outcomes to their instrument: an ``ons4_life_satisfaction``
+    outcome without an entry is valued in WELLBYs from the values file's ``wellby`` block; another
+    instrument without an entry is not valued (no official conversion to life satisfaction exists).
 
-    `values` is the output of :func:`load_values` (or :func:`validate_values`). `n_clients` is the
-    number of treated clients in the cohort and `applies_to` the treated clients each outcome
-    applies to (:func:`cohort_counts`); without them, the largest ``n_treated`` among the valued
-    estimate rows and each row's ``n_treated`` (said in the notes). Rows: for each level (per_client, cohort), one
-    ``benefit`` row per outcome, then ``total`` rows for benefit, cost, net_benefit and
-    benefit_cost_ratio. ``value`` is the point value (from the point estimates); ``ci_lower`` /
-    ``ci_upper`` are 2.5/97.5 percentiles over `draws` bootstrap draws. The cost is fixed, so
-    its interval is the point. Deterministic for a given `seed`.
+    `n_clients` is the number of treated clients in the cohort and `applies_to` the treated clients
+    each outcome applies to (:func:`cohort_counts`); without them, the largest ``n_treated`` among
+    the valued estimate rows and each row's ``n_treated`` (said in the notes). Rows: for each level
+    (per_client, cohort), one ``benefit`` row per outcome, then ``total`` rows for benefit, cost,
+    net_benefit and benefit_cost_ratio over the monetary outcomes; with a wellbeing outcome valued,
+    a ``total_wellbeing`` benefit row and ``total_with_wellbeing`` benefit, net_benefit and
+    benefit_cost_ratio rows (monetary outcomes the wellbeing entry ``overlaps`` left out).
+
+    Columns: ``value`` is the point value; ``ci_lower``/``ci_upper`` the 2.5/97.5 percentiles over
+    `draws` draws of the effects (from `joint`, ``results/joint_draws.parquet``, when it has the
+    valued rows; else Normal(estimate, SE), independent across outcomes) with the unit values and
+    cost at their points; ``psa_mean``/``psa_lower``/``psa_upper`` the same over draws of effects,
+    unit values and cost together (:mod:`deepvalue.value.uncertainty`); ``p_positive`` the share of
+    those draws above 0 (above 1 for a ratio); ``switching_value`` (benefit rows) the unit value at
+    which the account's net benefit is 0, the rest at their points. Deterministic for a `seed`.
     """
+    from deepvalue.value.uncertainty import (
+        TORNADO_COLUMNS,
+        Z975,
+        draw_values,
+        has_range,
+        joint_effects,
+        range_text,
+        switching_text,
+        switching_value,
+        tornado_rows,
+    )
+    from deepvalue.value.values_file import WELLBY_INSTRUMENTS
+
     if not _is_int(draws) or draws < 1:
         raise ValueError(f"draws: {draws!r} is not a positive whole number; fix: e.g. 10000")
     missing = [c for c in ("outcome", "method", "estimand", "estimate", "std_error") if c not in estimates]
     if missing:
         raise ValueError(f"estimates: missing column(s) {', '.join(missing)}; fix: pass results/estimates.csv")
     study = list(values["outcomes"]) if outcomes is None else list(outcomes)
+    instruments = dict(instruments or {})
+    specs = dict(values["outcomes"])
+    wb = values.get("wellby")
+    wb_instruments = tuple((wb or {}).get("instruments") or WELLBY_INSTRUMENTS)
+    for name in study:
+        if name not in specs and wb is not None and instruments.get(name) in wb_instruments:
+            specs[name] = wellby_entry(wb)
+    values = {**values, "outcomes": specs}
     no_value, unused = values_coverage(values, study)
     rows = _pick_rows(estimates, values, [o for o in study if o not in no_value])
     r = float(values["discount_rate"])
@@ -241,51 +296,45 @@ def value_table(
         )
 
     rng = np.random.default_rng(seed)
-    out: list[dict] = []
     any_illustrative = bool(values["uprating"].get("illustrative", True))
-    point_total = 0.0
-    draw_total = np.zeros(draws)
+    valued: dict[str, dict] = {}
     per_outcome = []
     not_valued = []
     for name in study:
         if name in no_value:
-            per_outcome.append(
-                (
-                    name,
-                    math.nan,
-                    np.full(draws, math.nan),
-                    True,
-                    "not valued: no unit value for this outcome in the values file "
-                    f"(add outcomes.{name} with unit_value_gbp, price_year and source)",
-                )
+            inst = instruments.get(name)
+            why = (
+                f"not valued: no unit value for this {inst} outcome; no official conversion from {inst} to life "
+                "satisfaction (WELLBYs) exists, so it is valued only with a unit value you supply "
+                f"(add outcomes.{name} with unit_value_gbp, price_year and source)"
+                if inst
+                else "not valued: no unit value for this outcome in the values file "
+                f"(add outcomes.{name} with unit_value_gbp, price_year and source)"
             )
+            per_outcome.append((name, None, why))
             not_valued.append(name)
             continue
-        spec = values["outcomes"][name]
+        spec = specs[name]
         row = rows[name]
         est, se = float(row["estimate"]), float(row["std_error"])
         if not (_is_number(est) and _is_number(se) and se >= 0):
             # a skipped estimate (an outcome without variation, too few clients) is not valued:
-            # a row that says why, and the totals leave it out (it takes no block of draws, so the
-            # draws of the outcomes after it differ from a run where it is valued)
+            # a row that says why, and the totals leave it out (it takes no block of draws)
             why = str(row.get("notes", "") or "no estimate").strip()
-            per_outcome.append(
-                (name, math.nan, np.full(draws, math.nan), True, f"not valued: no {method} {estimand} estimate ({why})")
-            )
+            per_outcome.append((name, None, f"not valued: no {method} {estimand} estimate ({why})"))
             not_valued.append(name)
             continue
-        unit = uprate(spec["unit_value_gbp"], spec["price_year"], price_year, index)
-        pv = present_value_factor(spec["duration_years"], spec["drop_off"], r)
+        up = uprate(1.0, spec["price_year"], price_year, index)
+        unit = spec["unit_value_gbp"] * up
+        rate = r if spec.get("discount_rate") is None else float(spec["discount_rate"])
+        pv = present_value_factor(spec["duration_years"], spec["drop_off"], rate)
         share = 1.0 if math.isnan(n_treated[name]) else n_treated[name] / cohort_ref
-        mult = unit * pv * (1.0 - spec["deadweight"]) * (1.0 - spec["attribution"]) * share
-        # Outcomes in config order, one block of draws each, independent across outcomes.
+        factor = pv * (1.0 - spec["deadweight"]) * (1.0 - spec["attribution"]) * share
+        # outcomes in config order, one block of normal draws each (used where the joint draws lack the row)
         eff = rng.normal(est, se, size=draws)
-        point = est * mult
-        boot = eff * mult
-        point_total += point
-        draw_total += boot
         illus = bool(spec["illustrative"]) or bool(values["uprating"].get("illustrative", True))
         any_illustrative |= illus
+        wellby = spec.get("unit") == "wellby"
         n_txt = (
             "n_treated unknown, share 1"
             if math.isnan(n_treated[name])
@@ -293,38 +342,121 @@ def value_table(
         )
         note = (
             f"{method} {estimand} effect {est:.6g} (SE {se:.4g}) per client ({n_txt}); "
-            f"unit value {spec['unit_value_gbp']:g} GBP ({spec['price_year']} prices) = "
-            f"{unit:.6g} GBP in {price_year} prices; PV factor {pv:.6g} "
-            f"({spec['duration_years']} y, drop-off {spec['drop_off']:g}, r {r:g}); "
-            f"deadweight {spec['deadweight']:g}; attribution {spec['attribution']:g}; "
+            + ("WELLBY: " if wellby else "")
+            + f"unit value {spec['unit_value_gbp']:g} GBP{' per WELLBY' if wellby else ''} "
+            f"({spec['price_year']} prices)"
+            f" = {unit:.6g} GBP in {price_year} prices; "
+            + range_text(spec, up, price_year)
+            + f"; PV factor {pv:.6g} ({spec['duration_years']} y, drop-off {spec['drop_off']:g}, r {rate:g}"
+            + ("" if spec.get("discount_rate") is None else ", this outcome's own rate")
+            + f"); deadweight {spec['deadweight']:g}; attribution {spec['attribution']:g}; "
             f"source: {spec['source'].strip().rstrip('.')}" + ("; ILLUSTRATIVE value" if illus else "")
         )
-        per_outcome.append((name, point, boot, illus, note))
+        valued[name] = dict(
+            est=est,
+            se=se,
+            unit=unit,
+            up=up,
+            factor=factor,
+            spec=spec,
+            eff=eff,
+            illus=illus,
+            account=spec.get("account", "monetary"),
+            scale=str(row.get("scale", "") or ""),
+        )
+        per_outcome.append((name, valued[name], note))
 
+    wellbeing = [n for n, v in valued.items() if v["account"] == "wellbeing"]
+    if len([n for n in wellbeing if valued[n]["spec"].get("unit") == "wellby"]) > 1:
+        raise ValueError(
+            "wellby: more than one outcome is valued in WELLBYs "
+            f"({', '.join(n for n in wellbeing if valued[n]['spec'].get('unit') == 'wellby')}); "
+            "fix: value one life-satisfaction outcome (several measure the same benefit and would count it twice)"
+        )
+
+    # effect draws: the joint bootstrap where it has the valued row, else the independent normal draws
+    picks = {n: (method, estimand, v["scale"]) for n, v in valued.items()}
+    from_joint, b_joint = joint_effects(joint, picks, draws, rng)
+    for n, v in valued.items():
+        if n in from_joint:
+            v["eff"] = from_joint[n]
+    # unit value and cost draws (probabilistic analysis)
+    for n, v in valued.items():
+        v["unit_draws"] = draw_values(v["spec"], v["spec"]["unit_value_gbp"], draws, rng, v["up"])
     cost_spec = values["cost"]
-    cost = uprate(cost_spec["gbp_per_client"], cost_spec["price_year"], price_year, index)
+    cost_up = uprate(1.0, cost_spec["price_year"], price_year, index)
+    cost = cost_spec["gbp_per_client"] * cost_up
+    cost_draws = draw_values(cost_spec, cost_spec["gbp_per_client"], draws, rng, cost_up)
     cost_illus = bool(cost_spec["illustrative"]) or bool(values["uprating"].get("illustrative"))
     any_illustrative |= cost_illus
     cost_note = (
         f"extra cost of continuity {cost_spec['gbp_per_client']:g} GBP per client "
         f"({cost_spec['price_year']} prices) = {cost:.6g} GBP in {price_year} prices; "
         f"basis: {cost_spec['basis'].strip()}; source: {cost_spec['source'].strip()}; "
-        "held fixed (no interval)" + ("; ILLUSTRATIVE value" if cost_illus else "")
+        + range_text(cost_spec, cost_up, price_year)
+        + ("; ILLUSTRATIVE value" if cost_illus else "")
     )
-    valued = [o for o in study if o not in not_valued]
+
+    monetary = [n for n, v in valued.items() if v["account"] == "monetary"]
+    overlapped = sorted({o for n in wellbeing for o in valued[n]["spec"].get("overlaps") or [] if o in valued})
+    combined = [n for n in monetary if n not in overlapped] + wellbeing
+
+    def total(names: list[str]) -> tuple[float, np.ndarray, np.ndarray]:
+        point = sum(valued[n]["est"] * valued[n]["unit"] * valued[n]["factor"] for n in names)
+        ci = sum((valued[n]["eff"] * valued[n]["unit"] * valued[n]["factor"] for n in names), np.zeros(draws))
+        psa = sum((valued[n]["eff"] * valued[n]["unit_draws"] * valued[n]["factor"] for n in names), np.zeros(draws))
+        return float(point), ci, psa
+
+    joint_txt = (
+        f"effect draws from the joint bootstrap (results/joint_draws.parquet, B = {b_joint}, resampled), "
+        "which keeps their correlation across outcomes"
+        if from_joint and len(from_joint) == len(valued)
+        else "effect draws independent across outcomes (Normal(estimate, SE); ignores their correlation)"
+        if not from_joint
+        else f"effect draws from the joint bootstrap for {', '.join(from_joint)}, independent normal for "
+        f"{', '.join(n for n in valued if n not in from_joint)}"
+    )
     no_estimate = [o for o in not_valued if o not in no_value]
-    total_note = (
-        f"sum over outcomes ({', '.join(valued) or 'none'}), {method} {estimand}; "
-        "bootstrap draws independent across outcomes (ignores their correlation)"
-        + (f"; not valued (no estimate): {', '.join(no_estimate)}" if no_estimate else "")
+    extra = (
+        (f"; not valued (no estimate): {', '.join(no_estimate)}" if no_estimate else "")
         + (f"; not valued (no unit value): {', '.join(no_value)}" if no_value else "")
         + (f"; values not used (not outcomes of this study): {'; '.join(unused)}" if unused else "")
     )
+    total_note = (
+        f"sum over outcomes ({', '.join(monetary) or 'none'}), {method} {estimand} (monetary account); {joint_txt}"
+        + (f"; wellbeing value ({', '.join(wellbeing)}) kept apart: see total_with_wellbeing" if wellbeing else "")
+        + extra
+    )
+    combined_note = (
+        f"monetary and wellbeing value together ({', '.join(combined)})"
+        + (
+            f"; left out because the wellbeing effect already holds their value (overlaps): {', '.join(overlapped)}"
+            if overlapped
+            else "; no monetary outcome is declared to overlap the wellbeing effect (outcomes.<name>.overlaps)"
+        )
+        + f"; {joint_txt}"
+    )
 
+    # switching values: per outcome, against the net benefit of its account (monetary, or monetary + wellbeing)
+    m_point = total(monetary)[0]
+    c_point_all = total(combined)[0]
+    switch: dict[str, tuple[float, str]] = {}
+    for n, v in valued.items():
+        account_point = m_point if v["account"] == "monetary" else c_point_all
+        own = v["est"] * v["unit"] * v["factor"]
+        slope = v["est"] * v["factor"]
+        sv = switching_value(v["unit"], slope, account_point - own, cost)
+        unit_word = "WELLBY" if v["spec"].get("unit") == "wellby" else ""
+        switch[n] = (sv, switching_text(n, sv, slope, price_year, unit_word))
+
+    out: list[dict] = []
     for level, scale in (("per_client", 1.0), ("cohort", float(n_clients))):
+        lvl_note = "" if level == "per_client" else f"; cohort of {n_clients} treated clients"
 
-        def add(outcome: str, quantity: str, point: float, boot: np.ndarray, illus: bool, note: str) -> None:
-            lo, hi = _interval(boot)
+        def add(outcome, quantity, point, ci, psa, illus, note, account, sv=math.nan, ratio=False):
+            lo, hi = _interval(ci)
+            plo, phi = _interval(psa)
+            finite = psa[np.isfinite(psa)]
             out.append(
                 {
                     "level": level,
@@ -336,41 +468,127 @@ def value_table(
                     "price_year": price_year,
                     "illustrative": bool(illus),
                     "notes": note,
+                    "account": account,
+                    "psa_mean": float(finite.mean()) if finite.size else math.nan,
+                    "psa_lower": plo,
+                    "psa_upper": phi,
+                    "p_positive": float((finite > (1.0 if ratio else 0.0)).mean()) if finite.size else math.nan,
+                    "switching_value": sv,
                 }
             )
 
-        lvl_note = "" if level == "per_client" else f"; cohort of {n_clients} treated clients"
-        for name, point, boot, illus, note in per_outcome:
-            add(name, "benefit", point * scale, boot * scale, illus, note + lvl_note)
-        b_point, b_draw = point_total * scale, draw_total * scale
-        c_point = cost * scale
-        add("total", "benefit", b_point, b_draw, any_illustrative, total_note + lvl_note)
-        add("total", "cost", c_point, np.full(draws, c_point), cost_illus, cost_note + lvl_note)
-        add(
-            "total",
-            "net_benefit",
-            b_point - c_point,
-            b_draw - c_point,
-            any_illustrative,
-            f"benefit - cost; {total_note}{lvl_note}",
-        )
-        if c_point > 0:
+        nan = np.full(draws, math.nan)
+        for name, v, note in per_outcome:
+            if v is None:
+                add(name, "benefit", math.nan, nan, nan, True, note, "")
+                continue
+            mult = v["factor"] * scale
+            sv, sv_txt = switch[name]
             add(
-                "total",
-                "benefit_cost_ratio",
-                b_point / c_point,
-                b_draw / c_point,
-                any_illustrative,
-                f"benefit / cost; {total_note}",
+                name,
+                "benefit",
+                v["est"] * v["unit"] * mult,
+                v["eff"] * v["unit"] * mult,
+                v["eff"] * v["unit_draws"] * mult,
+                v["illus"],
+                f"{note}; {sv_txt}{lvl_note}",
+                v["account"],
+                sv,
             )
-        else:
+        c_draws = cost_draws * scale
+        blocks = [("total", monetary, total_note, "monetary", any_illustrative)]
+        if wellbeing:
+            illus_w = any(valued[n]["illus"] for n in wellbeing)
+            blocks.append(
+                (
+                    "total_wellbeing",
+                    wellbeing,
+                    "sum over the wellbeing outcomes; not money that changes hands; " + joint_txt,
+                    "wellbeing",
+                    illus_w,
+                )
+            )
+            blocks.append(("total_with_wellbeing", combined, combined_note, "combined", any_illustrative or illus_w))
+        for label, names, note, account, illus in blocks:
+            b_point, b_ci, b_psa = total(names)
+            b_point, b_ci, b_psa = b_point * scale, b_ci * scale, b_psa * scale
+            add(label, "benefit", b_point, b_ci, b_psa, illus, note + lvl_note, account)
+            if label == "total_wellbeing":
+                continue
+            c_point = cost * scale
+            if label == "total":
+                add(
+                    "total",
+                    "cost",
+                    c_point,
+                    np.full(draws, c_point),
+                    c_draws,
+                    cost_illus,
+                    cost_note + lvl_note,
+                    account,
+                )
             add(
-                "total",
-                "benefit_cost_ratio",
-                math.nan,
-                np.full(draws, math.nan),
-                any_illustrative,
-                "undefined: the cost is 0",
+                label,
+                "net_benefit",
+                b_point - c_point,
+                b_ci - c_point,
+                b_psa - c_draws,
+                illus,
+                f"benefit - cost; {note}{lvl_note}",
+                account,
             )
+            if c_point > 0:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    add(
+                        label,
+                        "benefit_cost_ratio",
+                        b_point / c_point,
+                        b_ci / c_point,
+                        b_psa / c_draws,
+                        illus,
+                        f"benefit / cost; {note}",
+                        account,
+                        ratio=True,
+                    )
+            else:
+                add(label, "benefit_cost_ratio", math.nan, nan, nan, illus, "undefined: the cost is 0", account)
 
-    return pd.DataFrame(out, columns=list(VALUE_COLUMNS))
+    # tornado (per client): each uncertain input at its low and high, the others at their points
+    tornado: list[dict] = []
+    for account, names in (("monetary", monetary), ("combined", combined if wellbeing else [])):
+        if not names:
+            continue
+        net = total(names)[0] - cost
+        items = []
+        for n in names:
+            v = valued[n]
+            lo_e, hi_e = v["est"] - Z975 * v["se"], v["est"] + Z975 * v["se"]
+            items.append((f"{n}: effect (95% CI)", lo_e, hi_e, v["est"], v["unit"] * v["factor"]))
+            if has_range(v["spec"]):
+                s = v["spec"]
+                items.append(
+                    (f"{n}: unit value", s["low"] * v["up"], s["high"] * v["up"], v["unit"], v["est"] * v["factor"])
+                )
+        if has_range(cost_spec):
+            items.append(("cost per client", cost_spec["low"] * cost_up, cost_spec["high"] * cost_up, cost, -1.0))
+        tornado += tornado_rows(account, net, items)
+
+    columns = [*VALUE_COLUMNS, *PSA_COLUMNS]
+    return pd.DataFrame(out, columns=columns), pd.DataFrame(tornado, columns=list(TORNADO_COLUMNS))
+
+
+def wellby_entry(wellby: Mapping) -> dict:
+    """The values-file entry of an outcome valued in WELLBYs from the ``wellby`` block alone."""
+    return {
+        "unit": "wellby",
+        "account": "wellbeing",
+        "overlaps": list(wellby.get("overlaps") or []),
+        **{k: wellby.get(k) for k in ("unit_value_gbp", "low", "high", "distribution", "price_year")},
+        "discount_rate": wellby.get("discount_rate"),
+        "source": wellby["source"],
+        "duration_years": int(wellby.get("duration_years", 1)),
+        "drop_off": float(wellby.get("drop_off", 0.0)),
+        "deadweight": 0.0,
+        "attribution": 0.0,
+        "illustrative": bool(wellby.get("illustrative", True)),
+    }

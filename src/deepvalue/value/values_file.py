@@ -14,7 +14,7 @@ import yaml
 from deepvalue.core.errors import ConfigError, Problem, did_you_mean
 from deepvalue.core.settings import METHOD_ESTIMANDS
 
-_TOP_KEYS = ("discount_rate", "price_year", "uprating", "primary", "outcomes", "cost")
+_TOP_KEYS = ("discount_rate", "price_year", "uprating", "primary", "outcomes", "cost", "wellby")
 _UPRATING_KEYS = ("name", "source", "illustrative", "index")
 _PRIMARY_KEYS = ("method", "estimand")
 _OUTCOME_KEYS = (
@@ -26,9 +26,20 @@ _OUTCOME_KEYS = (
     "deadweight",
     "attribution",
     "illustrative",
+    *("low", "high", "distribution", "discount_rate", "account", "unit", "overlaps"),
 )
 _OUTCOME_DEFAULTS = {"drop_off": 0.0, "deadweight": 0.0, "attribution": 0.0, "illustrative": True}
-_COST_KEYS = ("gbp_per_client", "price_year", "basis", "source", "illustrative")
+_COST_KEYS = ("gbp_per_client", "price_year", "basis", "source", "illustrative", "low", "high", "distribution")
+#: How a unit value with ``low`` and ``high`` is drawn in the probabilistic analysis
+#: (deepvalue.value.uncertainty.draw_values); an entry without them is held at its point value.
+DISTRIBUTIONS = ("triangular", "uniform", "normal")
+ACCOUNTS = ("monetary", "wellbeing")
+_WELLBY_KEYS = (
+    *("unit_value_gbp", "low", "high", "distribution", "price_year", "discount_rate", "source", "illustrative"),
+    *("duration_years", "drop_off", "instruments", "overlaps"),
+)
+#: The instruments whose points are WELLBYs: life satisfaction 0-10, one point for one person for a year.
+WELLBY_INSTRUMENTS = ("ons4_life_satisfaction",)
 
 
 def _is_number(x: Any) -> bool:
@@ -101,6 +112,29 @@ def validate_values(values: Any, outcomes: Iterable[str] | None = None, where: s
                 f"{mapping.get(key)!r} is not true/false",
                 "write true while the number is a placeholder, false once the economist has confirmed it",
             )
+
+    def value_range(mapping: dict, prefix: str, point_key: str) -> None:
+        """``low`` and ``high`` around the point value, and the distribution they describe."""
+        has = [k for k in ("low", "high") if mapping.get(k) is not None]
+        if not has:
+            if mapping.get("distribution") is not None:
+                bad(prefix + "distribution", "given without low and high", "give low and high, or remove it")
+            return
+        if len(has) == 1:
+            bad(prefix + ("high" if has == ["low"] else "low"), "missing", "give both low and high, or neither")
+            return
+        for k in ("low", "high"):
+            number(mapping, k, prefix, fix="give a number in GBP")
+        lo, hi, mid = mapping.get("low"), mapping.get("high"), mapping.get(point_key)
+        if all(_is_number(x) for x in (lo, hi, mid)) and not lo <= mid <= hi:
+            bad(
+                prefix + "low",
+                f"the range [{lo:g}, {hi:g}] does not contain the point value {mid:g}",
+                "give low <= point value <= high",
+            )
+        dist = mapping.setdefault("distribution", "triangular")
+        if dist not in DISTRIBUTIONS:
+            bad(prefix + "distribution", f"{dist!r} is not known", f"use one of: {', '.join(DISTRIBUTIONS)}")
 
     if not isinstance(values, Mapping):
         raise ValueError(
@@ -184,6 +218,33 @@ def validate_values(values: Any, outcomes: Iterable[str] | None = None, where: s
         )
     v["primary"] = prim
 
+    # the WELLBY: one point of life satisfaction (0-10) for one person for one year
+    wb = v.get("wellby")
+    if wb is not None:
+        if not isinstance(wb, Mapping):
+            bad(
+                "wellby", "not a mapping", "give wellby: {unit_value_gbp, low, high, price_year, discount_rate, source}"
+            )
+            wb = None
+        else:
+            wb = {
+                "illustrative": True,
+                "duration_years": 1,
+                "drop_off": 0.0,
+                "instruments": list(WELLBY_INSTRUMENTS),
+                **dict(wb),
+            }
+            unknown_keys(wb, _WELLBY_KEYS, "wellby.")
+            number(wb, "unit_value_gbp", "wellby.", lo=0.0, fix="give GBP per WELLBY, e.g. 13000 (HM Treasury 2021)")
+            value_range(wb, "wellby.", "unit_value_gbp")
+            year_in_index(wb.get("price_year"), "wellby.price_year")
+            number(wb, "discount_rate", "wellby.", lo=0.0, hi=1.0, fix="give the rate for wellbeing, as a share")
+            text(wb, "source", "wellby.", "cite the guidance the WELLBY value comes from")
+            flag(wb, "illustrative", "wellby.")
+            if not isinstance(wb.get("instruments"), list) or not all(isinstance(x, str) for x in wb["instruments"]):
+                bad("wellby.instruments", "not a list of instrument names", "e.g. [ons4_life_satisfaction]")
+    v["wellby"] = wb
+
     # outcomes
     known = None if outcomes is None else list(outcomes)
     outs = v.get("outcomes")
@@ -202,14 +263,36 @@ def validate_values(values: Any, outcomes: Iterable[str] | None = None, where: s
                 "duration_years, drop_off, deadweight, attribution, illustrative",
             )
             continue
-        s = {**_OUTCOME_DEFAULTS, **dict(spec)}
+        s = {**_OUTCOME_DEFAULTS, "account": "monetary", "unit": "gbp", "overlaps": [], **dict(spec)}
         unknown_keys(s, _OUTCOME_KEYS, p)
+        if s["unit"] == "wellby":
+            if wb is None:
+                bad(p + "unit", "is wellby but the file has no wellby block", "add wellby: {unit_value_gbp, ...}")
+            else:
+                for k in ("unit_value_gbp", "low", "high", "distribution", "price_year", "discount_rate", "source"):
+                    s.setdefault(k, wb.get(k))
+                s["illustrative"] = bool(spec.get("illustrative", wb.get("illustrative", True)))
+                s.setdefault("duration_years", wb.get("duration_years", 1))
+            s["account"] = "wellbeing"
+        elif s["unit"] != "gbp":
+            bad(p + "unit", f"{s['unit']!r} is not known", "use gbp (the default) or wellby")
         number(
             s,
             "unit_value_gbp",
             p,
             fix="give GBP per unit of the outcome (negative if one more unit is a cost, e.g. a crisis contact)",
         )
+        value_range(s, p, "unit_value_gbp")
+        if s.get("discount_rate") is not None:
+            number(s, "discount_rate", p, lo=0.0, hi=1.0, fix="give this outcome's rate as a share, or remove it")
+        if s["account"] not in ACCOUNTS:
+            bad(p + "account", f"{s['account']!r} is not known", f"use one of: {', '.join(ACCOUNTS)}")
+        if not isinstance(s["overlaps"], list) or not all(isinstance(x, str) for x in s["overlaps"]):
+            bad(p + "overlaps", "not a list of outcome names", "list the outcomes whose value this one already holds")
+        elif s["overlaps"] and s["account"] != "wellbeing":
+            bad(p + "overlaps", "given for a monetary outcome", "overlaps belongs to a wellbeing outcome's entry")
+        elif name in s["overlaps"]:
+            bad(p + "overlaps", "names the outcome itself", "list other outcomes only")
         year_in_index(s.get("price_year"), p + "price_year")
         text(s, "source", p, "cite where the unit value comes from")
         d = s.get("duration_years")
@@ -232,6 +315,16 @@ def validate_values(values: Any, outcomes: Iterable[str] | None = None, where: s
         flag(s, "illustrative", p)
         norm_outs[name] = s
     v["outcomes"] = norm_outs
+    for name, s in norm_outs.items():
+        for other in s.get("overlaps") or []:
+            if other not in norm_outs:
+                bad(
+                    f"outcomes.{name}.overlaps",
+                    f"{other!r} has no entry",
+                    f"{did_you_mean(other, list(norm_outs))}name a valued outcome",
+                )
+            elif norm_outs[other]["account"] != "monetary":
+                bad(f"outcomes.{name}.overlaps", f"{other!r} is not a monetary outcome", "list monetary outcomes only")
 
     # cost
     cost = v.get("cost")
@@ -252,6 +345,7 @@ def validate_values(values: Any, outcomes: Iterable[str] | None = None, where: s
         text(cost, "source", "cost.", "cite where the cost comes from")
         text(cost, "basis", "cost.", "say what the cost is made of (e.g. extra worker hours)")
         flag(cost, "illustrative", "cost.")
+        value_range(cost, "cost.", "gbp_per_client")
     v["cost"] = cost
 
     if problems:

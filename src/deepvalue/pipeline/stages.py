@@ -137,6 +137,14 @@ def overlap_figure_stage(
     )
 
 
+def _truth_effects(truth_path: str | Path | None) -> dict | None:
+    """A synthetic truth.json's effects by outcome name: its outcomes and questionnaire outcomes."""
+    if not truth_path:
+        return None
+    truth = json.loads(Path(truth_path).read_text())
+    return {**truth["outcomes"], **(truth.get("questionnaires") or {})}
+
+
 def forest_stage(
     config: Mapping[str, Any] | str | Path,
     estimates_path: str | Path,
@@ -151,7 +159,7 @@ def forest_stage(
     disclosure = _settings(config).disclosure
     estimates = _read_estimates(estimates_path)
     checked, _ = check_table(estimates, "estimates.csv", disclosure.min_cell, disclosure.allow_zero)
-    truth = json.loads(Path(truth_path).read_text())["outcomes"] if truth_path else None
+    truth = _truth_effects(truth_path)
     plot_forest(checked.assign(subgroup=checked["subgroup"].fillna("")), out_path, truth)
 
 
@@ -368,7 +376,7 @@ def combine_stage(
         if extra is not None and len(extra):
             estimates = pd.concat([estimates, extra.astype(estimates.dtypes.to_dict())], ignore_index=True)
     write_csv(estimates, estimates_path)
-    truth = json.loads(Path(truth_path).read_text())["outcomes"] if truth_path else None
+    truth = _truth_effects(truth_path)
     # a real extract has no truth: the table is written with its header and no rows
     table = compare_with_truth(estimates, truth or {})
     write_csv(table, truth_table_path)

@@ -85,7 +85,8 @@ def one_replicate(
         methods=methods,
         subgroups=[],
     )
-    table = compare_with_truth(estimates, extract.truth["outcomes"])
+    truth = {**extract.truth["outcomes"], **extract.truth.get("questionnaires", {})}
+    table = compare_with_truth(estimates, truth)
     table.insert(0, "seed", seed)
     sens = sensitivity_table(
         estimates[estimates["method"] == "psm"],

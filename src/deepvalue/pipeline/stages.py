@@ -451,22 +451,27 @@ def sensitivity_stage(
     import pandas as pd
 
     from deepvalue.core.tabular import write_csv
+    from deepvalue.effects.questionnaire import questionnaire_sensitivity
     from deepvalue.robustness.sensitivity import sensitivity_table
 
     settings = _settings(config)
     estimates = pd.read_csv(estimates_path, keep_default_na=False, na_values=[""], dtype={"subgroup": str})
     estimates["subgroup"] = estimates["subgroup"].fillna("")
+    analysis, propensity = pd.read_parquet(analysis_path), pd.read_parquet(propensity_path)
+    questionnaire_rows = estimates["outcome"].isin([q.name for q in settings.questionnaires])
     table = sensitivity_table(
-        estimates,
-        pd.read_parquet(analysis_path),
+        estimates[~questionnaire_rows],
+        analysis,
         None,
         {o.name: o.type for o in settings.outcomes},
         covariates=settings.covariates,
-        propensity=pd.read_parquet(propensity_path),
+        propensity=propensity,
         matching=settings.matching,
         seed=settings.seed,
     )
-    write_csv(table, out_path)
+    # questionnaire outcomes: on their points scale, with their baseline among the confounders
+    extra = questionnaire_sensitivity(estimates[questionnaire_rows], analysis, settings, propensity)
+    write_csv(pd.concat([table, extra], ignore_index=True) if len(extra) else table, out_path)
 
 
 def publish_stage(config: Mapping[str, Any] | str | Path, tables: dict[str, str | Path], out_dir: str | Path) -> None:

@@ -18,9 +18,11 @@ Rows, each with its ``scale``:
   anxiety);
 - ``baseline_sd``: the points rows divided by the SD of the baseline score of the analysed
   clients (the whole population's SD for subgroup rows too, so their effects stay comparable).
-  The SD is treated as fixed: its sampling error adds (tau / SE)^2 / (2 n) to the relative
-  variance of the ratio (delta method, normal scores), under 0.5% for the default study
-  (docs/design.md);
+  The SD is treated as fixed: the estimand is the effect in units of the analysed clients'
+  observed baseline SD, so its SE is the points SE / SD. Read as an effect in units of the
+  population SD, the SD's sampling error would add (tau / SE)^2 / (2 n) to the ratio's relative
+  variance (delta method, normal scores): about 3% of the variance (1.5% of the SE) for the
+  default study's wellbeing (tau / SE ~ 12, n ~ 2,300; docs/design.md);
 - ``share_meaningful_change``: where the instrument has a published threshold, the effect on the
   share of clients whose improvement from baseline reaches it
   (:func:`~deepvalue.questionnaires.instruments.reaches_meaningful_change`), estimated as a

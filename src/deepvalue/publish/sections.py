@@ -148,9 +148,16 @@ def questionnaire_reliability(results: Path, cfg: dict) -> str:
     """Internal consistency of the questionnaires (cohort/questionnaire_reliability.csv): Cronbach's
     alpha with Feldt's interval and McDonald's omega per entry and administration; nothing when no
     questionnaire is configured (the table is empty)."""
-    table = checked_table(results, "cohort/questionnaire_reliability.csv", cfg)
-    if table is None or table.empty:
+    from deepvalue.publish.disclosure import check_table
+    from deepvalue.publish.html import _read_csv
+
+    rel = "cohort/questionnaire_reliability.csv"
+    raw = _read_csv(Path(results) / rel)
+    if raw is None or raw.empty:
         return ""
+    # n_items is the instrument's number of items, not a count of clients: not a disclosure cell
+    min_cell, allow_zero = disclosure_settings(cfg, results)
+    table = check_table(raw.rename(columns={"n_items": "items"}), rel, min_cell=min_cell, allow_zero=allow_zero)[0]
     return "\n".join(
         [
             "<h3>Questionnaires: internal consistency</h3>",
@@ -163,7 +170,7 @@ def questionnaire_reliability(results: Path, cfg: dict) -> str:
                     Col("questionnaire"),
                     Col("administration"),
                     Col("n", "n administrations", **COUNT),
-                    Col("n_items", "items", **COUNT),
+                    Col("items", **COUNT),
                     Col("alpha", "alpha", **NUM),
                     Col("alpha_ci_lower", "alpha 95% CI lower", **NUM),
                     Col("alpha_ci_upper", "alpha 95% CI upper", **NUM),

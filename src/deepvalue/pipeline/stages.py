@@ -451,7 +451,7 @@ def sensitivity_stage(
     import pandas as pd
 
     from deepvalue.core.tabular import write_csv
-    from deepvalue.effects.questionnaire import questionnaire_sensitivity
+    from deepvalue.robustness.questionnaire_sensitivity import questionnaire_sensitivity
     from deepvalue.robustness.sensitivity import sensitivity_table
 
     settings = _settings(config)

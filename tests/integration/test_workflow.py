@@ -151,7 +151,7 @@ def test_flow_accounts_for_every_client(clean_run):
 def test_provenance_records_inputs_config_and_software(clean_run):
     results, _ = clean_run
     prov = json.loads((results / "provenance.json").read_text())
-    assert set(prov["inputs"]) == {"clients", "contacts", "outcomes", "workers"}
+    assert set(prov["inputs"]) == {"clients", "contacts", "outcomes", "workers", "responses"}
     for rec in prov["inputs"].values():
         assert len(rec["sha256"]) == 64
         assert hashlib.sha256(Path(rec["path"]).read_bytes()).hexdigest() == rec["sha256"]
@@ -306,6 +306,27 @@ def test_estimates_table_and_truth(clean_run):
     adjusted = vs[vs["method"].isin(["regression", "ipw", "aipw"])]
     # a single small extract: each adjusted estimate within 3.5 SE of the truth (validation checks coverage)
     assert (adjusted["error_in_se"].abs() < 3.5).all(), adjusted
+
+
+def test_questionnaire_outcomes_on_three_scales_cover_their_truth(clean_run):
+    """Issue 15: wellbeing (SWEMWBS) and life satisfaction (ONS4) by ANCOVA, on the points, baseline_sd
+    and (SWEMWBS only) share_meaningful_change scales; not valued; internal consistency in the report."""
+    results, truth = clean_run
+    est = pd.read_csv(results / "estimates.csv", keep_default_na=False, na_values=[""])
+    whole = est[est["subgroup"].isna()]
+    scales = {name: set(whole.loc[whole["outcome"] == name, "scale"]) for name in truth["questionnaires"]}
+    assert scales["wellbeing"] >= {"points", "baseline_sd", "share_meaningful_change"}
+    assert scales["life_satisfaction"] >= {"points", "baseline_sd"}
+    assert "share_meaningful_change" not in scales["life_satisfaction"]
+    assert "alliance" not in set(est["outcome"])  # a mediator, not an outcome
+    vs = pd.read_csv(results / "estimates_vs_truth.csv")
+    q = vs[vs["outcome"].isin(["wellbeing", "life_satisfaction"]) & vs["method"].isin(["regression", "aipw"])]
+    assert len(q) == 2 * 2 * (3 + 2) and q["covered"].all(), q
+    assert not set(pd.read_csv(results / "value.csv")["outcome"]) & {"wellbeing", "life_satisfaction"}
+    reliability = pd.read_csv(results / "cohort" / "questionnaire_reliability.csv")
+    assert {"wellbeing", "life_satisfaction", "alliance"} <= set(reliability["questionnaire"])
+    report = (results / "report.html").read_text()
+    assert "Questionnaires: internal consistency" in report and "share_meaningful_change" in report
 
 
 def test_refutations_cover_every_outcome(clean_run):
@@ -484,7 +505,7 @@ def test_real_extract_without_workers_table_or_truth(tmp_path):
     assert pd.read_parquet(results / "interim" / "workers.parquet").empty
     assert pd.read_csv(results / "estimates_vs_truth.csv").empty
     prov = json.loads((results / "provenance.json").read_text())
-    assert set(prov["inputs"]) == {"clients", "contacts", "outcomes"}
+    assert set(prov["inputs"]) == {"clients", "contacts", "outcomes", "responses"}
     assert "Not available" not in (results / "report.html").read_text()
 
 

@@ -277,3 +277,26 @@ def test_constant_covariates_left_out_are_said_in_the_balance_section(tmp_path):
     assert 'id="dropped-constant"' in out and "disability" in out
     (tmp_path / "match" / "summary.json").write_text(json.dumps({**summary, "dropped_constant": []}))
     assert "dropped-constant" not in sections.section_balance(tmp_path, {})
+
+
+def test_questionnaire_outcomes_end_to_end(small_run, built):
+    """Issue 15 on the small extract: responses.csv through ingest, cohort, every estimator, the
+    sensitivity table, publication and the report; value.csv does not value them."""
+    results, _ = small_run
+    est = pd.read_csv(results / "estimates.csv", keep_default_na=False, na_values=[""])
+    whole = est[est["subgroup"].isna()]
+    wb = whole[whole["outcome"] == "wellbeing"]
+    assert set(wb["scale"]) >= {"points", "baseline_sd", "share_meaningful_change"}
+    assert wb.loc[wb["method"] != "naive", "notes"].str.contains("ANCOVA: wellbeing_baseline").all()
+    assert set(whole.loc[whole["outcome"] == "life_satisfaction", "scale"]) >= {"points", "baseline_sd"}
+    vs = pd.read_csv(results / "estimates_vs_truth.csv")
+    q = vs[vs["outcome"].isin(["wellbeing", "life_satisfaction"]) & vs["method"].isin(["regression", "aipw"])]
+    assert len(q) == 20 and (q["error_in_se"].abs() < 3.5).all(), q
+    sens = pd.read_csv(results / "sensitivity.csv")
+    mine = sens[sens["outcome"] == "wellbeing"]
+    assert len(mine) and mine["notes"].str.contains("points scale").all()
+    assert not mine.duplicated(["method", "estimand", "measure"]).any()
+    assert not set(pd.read_csv(results / "value.csv")["outcome"]) & {"wellbeing", "life_satisfaction"}
+    assert (results / "publish" / "estimates.csv").is_file()
+    html = built.read_text()
+    assert "Questionnaires: internal consistency" in html and "share_meaningful_change" in html

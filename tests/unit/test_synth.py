@@ -23,7 +23,8 @@ from deepvalue.synth.generate import SyntheticExtract, _window_continuity, gener
 from deepvalue.synth.write import DEFAULT_EXPOSURE, OUTCOMES, write_extract
 
 N_SMALL = 2000
-FILES = ("clients.csv", "contacts.csv", "outcomes.csv", "workers.csv", "truth.json", "config.yaml")
+# responses.csv: the questionnaire answers (issue 15)
+FILES = ("clients.csv", "contacts.csv", "outcomes.csv", "workers.csv", "responses.csv", "truth.json", "config.yaml")
 
 
 # --------------------------------------------------------------------------------------------
@@ -473,7 +474,7 @@ def test_config_yaml_runs_the_workflow_on_the_written_extract(tmp_path, monkeypa
     paths = write_extract(extract, Path("data") / "synthetic")
     assert sorted(p.name for p in paths.values()) == sorted(FILES)
     config = yaml.safe_load(paths["config"].read_text())
-    for table in ("clients", "contacts", "outcomes", "workers"):
+    for table in ("clients", "contacts", "outcomes", "workers", "responses"):
         assert config["extract"][table]["path"] == f"data/synthetic/{table}.csv"
         header = Path(config["extract"][table]["path"]).read_text().splitlines()[0].split(",")
         assert set(config["extract"][table]["columns"].values()) <= set(header)
@@ -482,6 +483,7 @@ def test_config_yaml_runs_the_workflow_on_the_written_extract(tmp_path, monkeypa
     assert config["synthetic"]["truth"] == "data/synthetic/truth.json"
     assert config["exposure"] == DEFAULT_EXPOSURE and config["seed"] == 3
     assert [o["name"] for o in config["outcomes"]] == list(OUTCOMES)
+    assert [q["name"] for q in config["questionnaires"]] == ["wellbeing", "life_satisfaction", "alliance"]
     assert [c["name"] for c in config["covariates"]] == [
         "age",
         "sex",

@@ -26,6 +26,7 @@ rule estimate_effects:
         settings=get_settings(
             "covariates",
             "outcomes",
+            "questionnaires",
             "propensity",
             "matching",
             "exposure",

@@ -21,6 +21,6 @@ rule analyse_sensitivity:
         mem_mb=4000,
         runtime=10,
     params:
-        settings=get_settings("outcomes", "covariates", "matching", "seed"),
+        settings=get_settings("outcomes", "questionnaires", "covariates", "matching", "seed"),
     script:
         "../../scripts/analyse_sensitivity.py"

@@ -8,6 +8,7 @@ rule synthesize_extract:
         contacts="data/synthetic/contacts.csv",
         outcomes="data/synthetic/outcomes.csv",
         workers="data/synthetic/workers.csv",
+        responses="data/synthetic/responses.csv",
         truth="data/synthetic/truth.json",
         config="data/synthetic/config.yaml",
     log:

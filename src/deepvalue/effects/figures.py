@@ -15,13 +15,15 @@ ESTIMAND_COLOURS = {"ATT": "#c44e52", "ATE": "#4c72b0", "ATO": "#55a868", "LATE"
 def plot_forest(estimates: pd.DataFrame, path: str | Path, truth: dict | None = None) -> None:
     """Forest plot: one panel per outcome, every method's estimate with its 95% CI (whole cohort).
 
-    Dose-response rows (per 0.1 of the index) and km_ipw's RMST rows (days) are on other scales and are
-    left out; rows
+    Dose-response rows (per 0.1 of the index), km_ipw's RMST rows (days) and a questionnaire outcome's
+    baseline_sd and share_meaningful_change rows are on other scales and are left out; rows
     without an estimate (skipped methods) are listed with their reason in estimates.csv only.
     With a synthetic truth, dashed lines mark the true ATT and ATE.
     """
     # km_ipw's RMST difference is in days, not on the outcome's scale: it is in km_curves.png and the table
     keep = (estimates["method"] != "dose_response") & (estimates["scale"] != "rmst_difference_days")
+    # a questionnaire outcome is drawn on its points scale (its baseline_sd and share rows are in the table)
+    keep &= ~estimates["scale"].isin(["baseline_sd", "share_meaningful_change"])
     whole = estimates[(estimates["subgroup"] == "") & keep]
     outcomes = list(dict.fromkeys(whole["outcome"]))
     heights = [max(2.0, 0.32 * (whole["outcome"] == o).sum() + 1.0) for o in outcomes]

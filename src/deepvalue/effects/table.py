@@ -486,7 +486,8 @@ def run_estimates(
 ) -> pd.DataFrame:
     """estimates.csv for every configured outcome: whole cohort, then each subgroup level.
 
-    Reads the settings' ``outcomes``, ``covariates``, ``propensity`` and ``matching``, and
+    Reads the settings' ``outcomes``, ``questionnaires`` (when given: their outcomes' rows come from
+    :mod:`deepvalue.effects.questionnaire`), ``covariates``, ``propensity`` and ``matching``, and
     ``estimation.subgroups`` and ``exposure.index`` unless ``subgroups`` and ``roles`` are given
     (the pipeline's cohort roles with the exposure index by default). ``propensity``: the match
     stage's scores (client_id, logit, trimmed): PSM rematches each population on them, and the
@@ -542,6 +543,10 @@ def run_estimates(
                     sub.reset_index(drop=True), spec, settings, propensity, label, methods, roles, trimmed
                 )
             rows += level_rows + equal_effects_tests(level_rows, column)
+    # questionnaire outcomes: the follow-up score adjusted for its baseline, on three scales
+    from deepvalue.effects.questionnaire import questionnaire_estimates
+
+    rows += questionnaire_estimates(analysis, settings, propensity, methods, subgroups, roles, trimmed)
     return estimates_frame(rows)
 
 
@@ -635,7 +640,10 @@ def compare_with_truth(estimates: pd.DataFrame, truth: dict) -> pd.DataFrame:
         # km_ipw's truth is its own population's (censored clients in) on its own scale
         (truth.get(o, {}).get("time_to_event") or {}).get(f"{e.lower()}_{sc}", np.nan)
         if m == "km_ipw"
-        else truth.get(o, {}).get(e.lower(), np.nan)
+        # a questionnaire outcome's truth is per scale (points, baseline_sd, share_meaningful_change)
+        else ((truth[o]["scales"].get(sc) or {}) if "scales" in truth.get(o, {}) else truth.get(o, {})).get(
+            e.lower(), np.nan
+        )
         for o, m, e, sc in zip(rows["outcome"], rows["method"], rows["estimand"], rows["scale"])
     ]
     rows["truth"] = rows["truth"].astype(float)

@@ -137,6 +137,14 @@ def overlap_figure_stage(
     )
 
 
+def _truth_effects(truth_path: str | Path | None) -> dict | None:
+    """A synthetic truth.json's effects by outcome name: its outcomes and questionnaire outcomes."""
+    if not truth_path:
+        return None
+    truth = json.loads(Path(truth_path).read_text())
+    return {**truth["outcomes"], **(truth.get("questionnaires") or {})}
+
+
 def forest_stage(
     config: Mapping[str, Any] | str | Path,
     estimates_path: str | Path,
@@ -151,7 +159,7 @@ def forest_stage(
     disclosure = _settings(config).disclosure
     estimates = _read_estimates(estimates_path)
     checked, _ = check_table(estimates, "estimates.csv", disclosure.min_cell, disclosure.allow_zero)
-    truth = json.loads(Path(truth_path).read_text())["outcomes"] if truth_path else None
+    truth = _truth_effects(truth_path)
     plot_forest(checked.assign(subgroup=checked["subgroup"].fillna("")), out_path, truth)
 
 
@@ -396,7 +404,7 @@ def combine_stage(
         if extra is not None and len(extra):
             estimates = pd.concat([estimates, extra.astype(estimates.dtypes.to_dict())], ignore_index=True)
     write_csv(estimates, estimates_path)
-    truth = json.loads(Path(truth_path).read_text())["outcomes"] if truth_path else None
+    truth = _truth_effects(truth_path)
     # a real extract has no truth: the table is written with its header and no rows
     table = compare_with_truth(estimates, truth or {})
     write_csv(table, truth_table_path)
@@ -496,22 +504,27 @@ def sensitivity_stage(
     import pandas as pd
 
     from deepvalue.core.tabular import write_csv
+    from deepvalue.robustness.questionnaire_sensitivity import questionnaire_sensitivity
     from deepvalue.robustness.sensitivity import sensitivity_table
 
     settings = _settings(config)
     estimates = pd.read_csv(estimates_path, keep_default_na=False, na_values=[""], dtype={"subgroup": str})
     estimates["subgroup"] = estimates["subgroup"].fillna("")
+    analysis, propensity = pd.read_parquet(analysis_path), pd.read_parquet(propensity_path)
+    questionnaire_rows = estimates["outcome"].isin([q.name for q in settings.questionnaires])
     table = sensitivity_table(
-        estimates,
-        pd.read_parquet(analysis_path),
+        estimates[~questionnaire_rows],
+        analysis,
         None,
         {o.name: o.type for o in settings.outcomes},
         covariates=settings.covariates,
-        propensity=pd.read_parquet(propensity_path),
+        propensity=propensity,
         matching=settings.matching,
         seed=settings.seed,
     )
-    write_csv(table, out_path)
+    # questionnaire outcomes: on their points scale, with their baseline among the confounders
+    extra = questionnaire_sensitivity(estimates[questionnaire_rows], analysis, settings, propensity)
+    write_csv(pd.concat([table, extra], ignore_index=True) if len(extra) else table, out_path)
 
 
 def publish_stage(config: Mapping[str, Any] | str | Path, tables: dict[str, str | Path], out_dir: str | Path) -> None:

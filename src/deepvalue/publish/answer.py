@@ -134,6 +134,8 @@ def _units(outcome: str, kind: str) -> tuple[str, str, float]:
         return f"the share of clients with {outcome}", " percentage points", 100.0
     if kind == "count":
         return f"{outcome}", " per client", 1.0
+    if kind == "questionnaire":  # the points scale, signed so that a positive effect is an improvement
+        return f"{outcome} (score, higher = better)", " points", 1.0
     return f"{outcome}", " per client", 1.0
 
 
@@ -158,6 +160,13 @@ def run_answer(results: Path, cfg: dict | None) -> RunAnswer:
     results = Path(results)
     cfg = cfg or {}
     types = {str(o["name"]): str(o.get("type", "")) for o in cfg.get("outcomes", []) if isinstance(o, dict)}
+    # questionnaire outcomes: their points rows (estimates.csv also has baseline_sd and share rows)
+    questionnaires = [
+        str(q["name"])
+        for q in cfg.get("questionnaires") or []
+        if isinstance(q, dict) and q.get("role", "outcome") == "outcome"
+    ]
+    types.update({name: "questionnaire" for name in questionnaires})
     est = checked_table(results, "estimates.csv", cfg)
     sens = checked_table(results, "sensitivity.csv", cfg)
     ref = _read_csv(results / "refutations.csv")
@@ -169,6 +178,8 @@ def run_answer(results: Path, cfg: dict | None) -> RunAnswer:
         names = list(types) or list(pd.unique(whole["outcome"]))
         for name in names:
             rows = whole[whole["outcome"] == name]
+            if name in questionnaires and "scale" in rows:
+                rows = rows[rows["scale"] == "points"]
             if rows.empty:
                 continue
             answer.outcomes.append(_outcome(name, types.get(name, ""), rows, method, estimand, sens, ref))

@@ -66,6 +66,8 @@ def design_rows(estimates: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     whole = estimates[estimates["subgroup"].fillna("").astype(str).str.strip() == ""]
     whole = whole[whole["method"].isin(DESIGNS) & whole["estimate"].notna()]
+    if "scale" in whole:  # a questionnaire outcome on its points scale (its other scales are in the estimates)
+        whole = whole[~whole["scale"].isin(["baseline_sd", "share_meaningful_change"])]
     ref = whole[whole["method"] == REFERENCE].set_index(["outcome", "estimand"])
     out = []
     for row in whole.itertuples(index=False):

@@ -145,6 +145,46 @@ def flow_diagram(flow: pd.DataFrame) -> str:
     return "\n".join(out)
 
 
+def questionnaire_reliability(results: Path, cfg: dict) -> str:
+    """Internal consistency of the questionnaires (cohort/questionnaire_reliability.csv): Cronbach's
+    alpha with Feldt's interval and McDonald's omega per entry and administration; nothing when no
+    questionnaire is configured (the table is empty)."""
+    from deepvalue.publish.disclosure import check_table
+    from deepvalue.publish.html import _read_csv
+
+    rel = "cohort/questionnaire_reliability.csv"
+    raw = _read_csv(Path(results) / rel)
+    if raw is None or raw.empty:
+        return ""
+    # n_items is the instrument's number of items, not a count of clients: not a disclosure cell
+    min_cell, allow_zero = disclosure_settings(cfg, results)
+    table = check_table(raw.rename(columns={"n_items": "items"}), rel, min_cell=min_cell, allow_zero=allow_zero)[0]
+    return "\n".join(
+        [
+            "<h3>Questionnaires: internal consistency</h3>",
+            "<p>Cronbach's alpha with Feldt's 95% interval and McDonald's omega (one-factor ML fit; "
+            "'fits' when RMSEA &lt;= 0.08 and no Heywood case) over the complete answers of each chosen "
+            "administration (docs/design.md, Questionnaires).</p>",
+            html_table(
+                table,
+                [
+                    Col("questionnaire"),
+                    Col("administration"),
+                    Col("n", "n administrations", **COUNT),
+                    Col("items", **COUNT),
+                    Col("alpha", "alpha", **NUM),
+                    Col("alpha_ci_lower", "alpha 95% CI lower", **NUM),
+                    Col("alpha_ci_upper", "alpha 95% CI upper", **NUM),
+                    Col("omega", "omega", **NUM),
+                    Col("rmsea", "RMSEA", **NUM),
+                    Col("one_factor_fits", "one factor fits"),
+                    Col("notes", **NOTE),
+                ],
+            ),
+        ]
+    )
+
+
 def section_cohort_flow(results: Path, cfg: dict) -> str:
     parts = []
     flow = checked_table(results, "cohort/flow.csv", cfg)
@@ -170,6 +210,7 @@ def section_cohort_flow(results: Path, cfg: dict) -> str:
                 ],
             )
         )
+    parts.append(questionnaire_reliability(results, cfg))
     mflow = checked_table(results, "match/flow.csv", cfg)
     if mflow is not None:
         parts.append("<h3>Matching flow (treated clients)</h3>")

@@ -361,3 +361,24 @@ def improvement(inst: Instrument, effect: float | np.ndarray) -> float | np.ndar
     higher score is better, sign-flipped for the symptom scales (PHQ-9, GAD-7, ONS anxiety), so
     that a positive number always reads as "better"."""
     return inst.direction * effect
+
+
+#: Slack for comparing an improvement with a threshold: scores are sums or two-decimal table
+#: values, so a difference equal to the threshold must not fail on floating-point rounding.
+_THRESHOLD_SLACK = 1e-9
+
+
+def reaches_meaningful_change(inst: Instrument, baseline: np.ndarray, follow_up: np.ndarray) -> np.ndarray:
+    """Whether each client's improvement from baseline reaches the instrument's published
+    meaningful change: ``direction * (follow_up - baseline) >= meaningful_change`` (a fall for
+    the symptom scales). NaN scores give False; an instrument without a threshold raises.
+
+    >>> inst = INSTRUMENTS["swemwbs"]
+    >>> reaches_meaningful_change(inst, np.array([19.25, 19.25]), np.array([22.12, 21.0])).tolist()
+    [True, False]
+    """
+    if inst.meaningful_change is None:
+        raise ValueError(f"{inst.name}: no published meaningful-change threshold")
+    change = inst.direction * (np.asarray(follow_up, dtype=np.float64) - np.asarray(baseline, dtype=np.float64))
+    with np.errstate(invalid="ignore"):
+        return change >= inst.meaningful_change - _THRESHOLD_SLACK

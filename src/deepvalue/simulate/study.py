@@ -85,7 +85,8 @@ def one_replicate(
         methods=methods,
         subgroups=[],
     )
-    table = compare_with_truth(estimates, extract.truth["outcomes"])
+    truth = {**extract.truth["outcomes"], **extract.truth.get("questionnaires", {})}
+    table = compare_with_truth(estimates, truth)
     table.insert(0, "seed", seed)
     sens = sensitivity_table(
         estimates[estimates["method"] == "psm"],
@@ -207,10 +208,15 @@ def validation_markdown(
     return "\n".join(lines) + "\n"
 
 
+#: Scales shown beside the method: km_ipw's two, and a questionnaire outcome's three (issue 15).
+_LABELLED_SCALES = ("points", "baseline_sd", "share_meaningful_change")
+
+
 def _method_label(row) -> str:
-    """The method, with the scale for km_ipw (two rows per estimand)."""
+    """The method, with the scale for km_ipw (two rows per estimand) and questionnaire outcomes (three)."""
     scale = getattr(row, "scale", None)
-    return f"{row.method} ({scale})" if row.method == "km_ipw" and isinstance(scale, str) else row.method
+    labelled = row.method == "km_ipw" or scale in _LABELLED_SCALES
+    return f"{row.method} ({scale})" if labelled and isinstance(scale, str) else row.method
 
 
 def update_validation_page(page: str | None, section: str) -> str:

@@ -35,6 +35,7 @@ from deepvalue.synth.parameters import (
     RECORDINGS,
     SITES,
 )
+from deepvalue.synth.responses import draw_responses, questionnaire_dgp
 from deepvalue.synth.truth import _MESSY_KEYS, _dgp_parameters
 from deepvalue.synth.workers import _draw_schedule, _draw_workers, _holder, _slots_per_site
 
@@ -55,6 +56,9 @@ class SyntheticExtract:
     recording : {"measured", "events"}
         How the outcomes table records job starts and crisis contacts (see
         :func:`generate_extract`).
+    responses : pandas.DataFrame or None
+        The questionnaire answers (:mod:`deepvalue.synth.responses`), long: client_id,
+        questionnaire, item, response (NaN = not answered), response_date.
     """
 
     clients: pd.DataFrame
@@ -64,6 +68,7 @@ class SyntheticExtract:
     truth: dict
     extract_date: datetime.date
     recording: str = "measured"
+    responses: pd.DataFrame | None = None
 
 
 # ============================================================================================
@@ -188,6 +193,21 @@ def generate_extract(
         potential, date_draws, treated, eligible, first_day, index_day, client_ids, extract_day, event_draws
     )
 
+    # questionnaire answers: their own stream, so the other tables keep their bytes
+    responses_df, truth_questionnaires = draw_responses(
+        seed,
+        cl.complexity,
+        cl.site,
+        wk.quality[first_worker],
+        treated,
+        eligible,
+        first_day,
+        index_day,
+        extract_day,
+        client_ids,
+        0.0 if scenario == "null" else 1.0,
+    )
+
     # Contacts on or after the extract date have not happened yet.
     happened = sched.day < extract_day
     order = np.argsort(sched.day[happened] * len(sched.day) + np.flatnonzero(happened))
@@ -263,6 +283,8 @@ def generate_extract(
             "share_difference": None if share_z1 is None or share_z0 is None else share_z0 - share_z1,
         },
         "outcomes": truth_outcomes,
+        "questionnaires": truth_questionnaires,
+        "questionnaire_dgp": questionnaire_dgp(),
         "messy": {"enabled": bool(messy), **messy_counts},
         "dgp": _dgp_parameters(slots, len(worker_order)),
         **({"scenario": scenario} if scenario != "default" else {}),
@@ -276,4 +298,5 @@ def generate_extract(
         truth=_round_sig(truth),
         extract_date=_to_date(extract_day),
         recording=recording,
+        responses=responses_df,
     )

@@ -15,6 +15,7 @@ import pyarrow.csv as pacsv
 import yaml
 
 from deepvalue.synth.parameters import DEFAULT_EXPOSURE, OUTCOMES, SERVICES, IntArray
+from deepvalue.synth.responses import SYNTH_QUESTIONNAIRES
 
 if TYPE_CHECKING:
     from deepvalue.synth.generate import SyntheticExtract
@@ -39,11 +40,15 @@ def write_extract(extract: SyntheticExtract, out_dir: str | Path) -> dict[str, P
     Returns
     -------
     dict of str to Path
-        ``clients``, ``contacts``, ``outcomes``, ``workers``, ``truth`` and ``config``.
+        ``clients``, ``contacts``, ``outcomes``, ``workers``, ``responses`` (when the extract
+        has questionnaire answers: responses as whole numbers, empty when not answered),
+        ``truth`` and ``config``.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {name: out / f"{name}.csv" for name in ("clients", "contacts", "outcomes", "workers")}
+    if extract.responses is not None:
+        paths["responses"] = out / "responses.csv"
     paths["truth"] = out / "truth.json"
     paths["config"] = out / "config.yaml"
 
@@ -59,6 +64,9 @@ def write_extract(extract: SyntheticExtract, out_dir: str | Path) -> dict[str, P
         value_decimals=np.asarray(pc.take(decimals, outcome_codes)),
     )
     _write_csv(extract.workers, paths["workers"])
+    if extract.responses is not None:
+        answers = extract.responses.assign(response=extract.responses["response"].astype("Int64"))
+        _write_csv(answers, paths["responses"])
     paths["truth"].write_text(json.dumps(extract.truth, sort_keys=True, indent=2) + "\n", encoding="utf-8")
     config = _workflow_config(extract, out, paths)
     paths["config"].write_text(
@@ -122,12 +130,19 @@ def _workflow_config(extract: SyntheticExtract, out: Path, paths: dict[str, Path
         return {"path": str(out / paths[name].name), "columns": {c: c for c in columns}}
 
     exposure = extract.truth["exposure"]
+    answers = (
+        {}
+        if extract.responses is None
+        else {"responses": table("responses", ["client_id", "questionnaire", "item", "response", "response_date"])}
+    )
+    questionnaires = {} if extract.responses is None else {"questionnaires": [dict(q) for q in SYNTH_QUESTIONNAIRES]}
     return {
         "extract": {
             "clients": table("clients", ["client_id", "service", "site", "start_date"]),
             "contacts": table("contacts", ["client_id", "worker_id", "contact_date", "contact_id"]),
             "outcomes": table("outcomes", ["client_id", "outcome", "value", "outcome_date"]),
             "workers": table("workers", ["worker_id", "end_date", "start_date", "site"]),
+            **answers,
             "date_format": None,
             "extract_date": extract.extract_date.isoformat(),
         },
@@ -150,6 +165,7 @@ def _workflow_config(extract: SyntheticExtract, out: Path, paths: dict[str, Path
             }
             for name, spec in OUTCOMES.items()
         ],
+        **questionnaires,
         "exposure": {key: exposure[key] for key in DEFAULT_EXPOSURE},
         "seed": extract.truth["seed"],
         "synthetic": {"truth": str(out / paths["truth"].name)},

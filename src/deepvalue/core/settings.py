@@ -265,6 +265,15 @@ class DmlSettings:
     benchmarks: tuple[str, ...] | None = None
 
 
+@dataclass(frozen=True)
+class HeterogeneitySettings:
+    """Heterogeneous effects and targeting (deepvalue.effects.heterogeneity, deepvalue.effects.targeting)."""
+
+    proxy_learner: str = "linear"
+    capacities: tuple[float, ...] = (0.2, 0.4, 0.6)
+    min_leaf_share: float = 0.05
+
+
 #: The estimands each of our methods reports (the rows of results/estimates.csv); the values file's
 #: ``primary`` must name one of these pairs among the configured methods.
 METHOD_ESTIMANDS: dict[str, tuple[str, ...]] = {
@@ -295,6 +304,9 @@ class EstimationSettings:
     subgroups: tuple[str, ...] | NotGiven = field(default_factory=lambda: NotGiven("estimation.subgroups"))
     dowhy: DowhySettings | NotGiven = field(default_factory=lambda: NotGiven("estimation.dowhy"))
     dml: DmlSettings | NotGiven = field(default_factory=lambda: NotGiven("estimation.dml"))
+    heterogeneity: HeterogeneitySettings | NotGiven = field(
+        default_factory=lambda: NotGiven("estimation.heterogeneity")
+    )
     min_rows_per_parameter: int | NotGiven = field(
         default_factory=lambda: NotGiven("estimation.min_rows_per_parameter")
     )
@@ -393,6 +405,8 @@ def _estimation(raw: Mapping[str, Any]) -> EstimationSettings:
         values["dowhy"] = _plain(DowhySettings, raw["dowhy"])
     if "dml" in raw:
         values["dml"] = _plain(DmlSettings, raw["dml"])
+    if "heterogeneity" in raw:
+        values["heterogeneity"] = _plain(HeterogeneitySettings, raw["heterogeneity"])
     for key in ("min_rows_per_parameter", "min_events_per_arm"):
         if key in raw:
             values[key] = int(raw[key])

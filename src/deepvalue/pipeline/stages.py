@@ -282,24 +282,31 @@ def dml_stage(
     analysis_path: str | Path,
     out_path: str | Path,
     sensitivity_path: str | Path,
+    signals_path: str | Path | None = None,
 ) -> None:
     """The ``dml`` rows (DoubleML, whole cohort per outcome) and DoubleML's sensitivity table.
 
     Without ``dml`` among ``estimation.methods`` both files are written with their header only.
+    ``signals_path``: the ATE fits' pseudo-outcomes, folds and propensity scores (Parquet), which
+    the heterogeneity and targeting rules reuse.
     """
     import pandas as pd
 
     from deepvalue.core.tabular import write_csv
     from deepvalue.effects.base import estimates_frame
-    from deepvalue.effects.dml import SENSITIVITY_COLUMNS, run_dml
+    from deepvalue.effects.dml import SENSITIVITY_COLUMNS, SIGNAL_COLUMNS, run_dml
 
     settings = _settings(config)
+    signals: list[pd.DataFrame] = []
     if "dml" in settings.estimation.methods:
-        rows, sensitivity = run_dml(pd.read_parquet(analysis_path), settings)
+        rows, sensitivity = run_dml(pd.read_parquet(analysis_path), settings, signals=signals)
     else:
         rows, sensitivity = [], pd.DataFrame(columns=SENSITIVITY_COLUMNS)
     write_csv(estimates_frame(rows), out_path)
     write_csv(sensitivity, sensitivity_path)
+    if signals_path is not None:
+        frame = pd.concat(signals, ignore_index=True) if signals else pd.DataFrame(columns=SIGNAL_COLUMNS)
+        frame.to_parquet(signals_path, index=False)
 
 
 def instrument_balance_stage(

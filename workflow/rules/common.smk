@@ -99,6 +99,10 @@ def get_publishable_tables(wildcards):
         "sensitivity.csv": rules.analyse_sensitivity.output[0],
         "dml/sensitivity.csv": rules.estimate_dml.output.sensitivity,
         "instrument_balance.csv": rules.instrument_balance.output[0],
+        "heterogeneity.csv": rules.estimate_heterogeneity.output.heterogeneity,
+        "heterogeneity_groups.csv": rules.estimate_heterogeneity.output.groups,
+        "targeting.csv": rules.evaluate_targeting.output.targeting,
+        "targeting_rules.csv": rules.evaluate_targeting.output.rules,
         "value.csv": rules.value_effects.output[0],
         "cohort/flow.csv": rules.build_cohort.output.flow,
         "cohort/outcome_flow.csv": rules.build_cohort.output.outcome_flow,
@@ -127,6 +131,8 @@ def get_report_inputs(wildcards):
         *rules.refute_effects.output,
         *rules.value_effects.output,
         *rules.analyse_sensitivity.output,
+        *rules.estimate_heterogeneity.output,
+        *rules.evaluate_targeting.output,
         *rules.publish_results.output,
     ]
 

@@ -309,6 +309,63 @@ def dml_stage(
         frame.to_parquet(signals_path, index=False)
 
 
+def heterogeneity_stage(
+    config: Mapping[str, Any] | str | Path,
+    analysis_path: str | Path,
+    signals_path: str | Path,
+    out_path: str | Path,
+    groups_path: str | Path,
+) -> None:
+    """results/heterogeneity.csv (BLP and sorted group effects) and the fifths' characteristics."""
+    import pandas as pd
+
+    from deepvalue.core.tabular import write_csv
+    from deepvalue.effects.heterogeneity import run_heterogeneity
+
+    het, groups = run_heterogeneity(pd.read_parquet(analysis_path), pd.read_parquet(signals_path), _settings(config))
+    write_csv(het, out_path)
+    write_csv(groups, groups_path)
+
+
+def unit_present_values(values_path: str | Path, outcomes: Sequence[str]) -> dict[str, float]:
+    """Per outcome the GBP of one unit of effect per client: the value stage's unit value uprated to
+    the price year, times its present-value factor, (1 - deadweight) and (1 - attribution)."""
+    from deepvalue.value.valuation import present_value_factor, uprate
+    from deepvalue.value.values_file import load_values
+
+    values = load_values(values_path, outcomes)
+    out = {}
+    for name in outcomes:
+        spec = (values.get("outcomes") or {}).get(name)
+        if not spec or spec.get("unit_value_gbp") is None:
+            continue
+        unit = uprate(spec["unit_value_gbp"], spec["price_year"], values["price_year"], values["uprating"]["index"])
+        pv = present_value_factor(spec["duration_years"], spec["drop_off"], values["discount_rate"])
+        out[name] = unit * pv * (1.0 - spec["deadweight"]) * (1.0 - spec["attribution"])
+    return out
+
+
+def targeting_stage(
+    config: Mapping[str, Any] | str | Path,
+    analysis_path: str | Path,
+    signals_path: str | Path,
+    values_path: str | Path,
+    out_path: str | Path,
+    rules_path: str | Path,
+) -> None:
+    """results/targeting.csv (the policy tree's gain at each capacity) and the tree as a rule."""
+    import pandas as pd
+
+    from deepvalue.core.tabular import write_csv
+    from deepvalue.effects.targeting import run_targeting
+
+    settings = _settings(config)
+    units = unit_present_values(values_path, [o.name for o in settings.outcomes])
+    table, rules = run_targeting(pd.read_parquet(analysis_path), pd.read_parquet(signals_path), settings, units)
+    write_csv(table, out_path)
+    write_csv(rules, rules_path)
+
+
 def instrument_balance_stage(
     config: Mapping[str, Any] | str | Path,
     analysis_path: str | Path,

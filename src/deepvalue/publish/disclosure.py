@@ -420,10 +420,42 @@ def check_tables(
             break
         for n, r, c in cells:
             checkers[n].suppress(r, c, CROSS_TABLE_RULE)
+    _group_effects_follow_their_groups(checkers)
     values = model.hidden_values({(n, r, c) for n, ch in checkers.items() for r, c in ch.suppressed})
     for checker in checkers.values():
         checker.redact_text(values)
     return {n: (ch.result(), ch.log()) for n, ch in checkers.items()}
+
+
+#: a table of group statistics without counts, the table that gives its groups' sizes, and how a group
+#: is named in the first (statistic -> groups it rests on)
+GROUP_LINKED = {"heterogeneity.csv": "heterogeneity_groups.csv"}
+
+
+def _group_effects_follow_their_groups(checkers: dict[str, _Checker]) -> None:
+    """A sorted group effect (``gate_qk`` of heterogeneity.csv) is suppressed with its group's size.
+
+    heterogeneity.csv has no count column (its columns are fixed); the sizes of the fifths are the
+    ``n`` of heterogeneity_groups.csv, so a hidden size hides the GATE of that fifth and the
+    top-minus-bottom contrast when it rests on it (rule ``derived_from_suppressed_count``).
+    """
+    for stats_name, groups_name in GROUP_LINKED.items():
+        if stats_name not in checkers or groups_name not in checkers:
+            continue
+        stats, groups = checkers[stats_name], checkers[groups_name]
+        hidden = {
+            (str(groups.orig.at[r, "outcome"]), f"gate_{groups.orig.at[r, 'group']}")
+            for r, c in groups.suppressed
+            if c == "n"
+        }
+        for row in range(len(stats.orig)):
+            outcome, statistic = str(stats.orig.at[row, "outcome"]), str(stats.orig.at[row, "statistic"])
+            rests_on = {statistic}
+            if statistic == "gate_top_minus_bottom":
+                rests_on = {"gate_q1", "gate_q5"}
+            if any((outcome, g) in hidden for g in rests_on):
+                for column in stats.stats_columns():
+                    stats.suppress(row, column, "derived_from_suppressed_count")
 
 
 def check_table(

@@ -17,6 +17,7 @@ from deepvalue.publish.closing_sections import (
     section_value,
 )
 from deepvalue.publish.design_section import section_design
+from deepvalue.publish.heterogeneity_section import section_heterogeneity
 from deepvalue.publish.html import (
     CSS,
     esc,
@@ -40,6 +41,7 @@ SECTION_IDS = (
     "estimates",
     "design",
     "refutations-and-sensitivity",
+    "heterogeneity",
     "value",
     "validation",
     "disclosure",
@@ -55,6 +57,7 @@ SECTION_TITLES = {
     "estimates": "Estimates",
     "design": "Design: beyond selection on observables",
     "refutations-and-sensitivity": "Refutations and sensitivity",
+    "heterogeneity": "Heterogeneity and targeting (exploratory)",
     "value": "Value",
     "validation": "Validation against known truth",
     "disclosure": "Disclosure control",
@@ -78,6 +81,7 @@ def render_report(results_dir: Path, cfg: dict, validation_md: Path | None = Non
         "estimates": section_estimates(results, cfg),
         "design": section_design(results, cfg),
         "refutations-and-sensitivity": section_refutations(results, cfg),
+        "heterogeneity": section_heterogeneity(results, cfg),
         "value": section_value(results, cfg),
         "validation": section_validation(results, cfg, Path(validation_md) if validation_md else None),
         "disclosure": section_disclosure(results, cfg),

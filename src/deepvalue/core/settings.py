@@ -270,6 +270,7 @@ class HeterogeneitySettings:
     """Heterogeneous effects and targeting (deepvalue.effects.heterogeneity, deepvalue.effects.targeting)."""
 
     proxy_learner: str = "linear"
+    splits: int = 30
     capacities: tuple[float, ...] = (0.2, 0.4, 0.6)
     min_leaf_share: float = 0.05
 

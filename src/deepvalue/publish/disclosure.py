@@ -436,8 +436,9 @@ def _group_effects_follow_their_groups(checkers: dict[str, _Checker]) -> None:
     """A sorted group effect (``gate_qk`` of heterogeneity.csv) is suppressed with its group's size.
 
     heterogeneity.csv has no count column (its columns are fixed); the sizes of the fifths are the
-    ``n`` of heterogeneity_groups.csv, so a hidden size hides the GATE of that fifth and the
-    top-minus-bottom contrast when it rests on it (rule ``derived_from_suppressed_count``).
+    ``n`` of heterogeneity_groups.csv, so a small size (rule 1) hides the GATE of that fifth and the
+    top-minus-bottom contrast when it rests on it (rule ``derived_from_suppressed_count``). The
+    other fifths' sizes are hidden too (their complements), but their effects do not reveal them.
     """
     for stats_name, groups_name in GROUP_LINKED.items():
         if stats_name not in checkers or groups_name not in checkers:
@@ -445,8 +446,8 @@ def _group_effects_follow_their_groups(checkers: dict[str, _Checker]) -> None:
         stats, groups = checkers[stats_name], checkers[groups_name]
         hidden = {
             (str(groups.orig.at[r, "outcome"]), f"gate_{groups.orig.at[r, 'group']}")
-            for r, c in groups.suppressed
-            if c == "n"
+            for (r, c), rule in groups.suppressed.items()
+            if c == "n" and rule == "primary_min_cell"
         }
         for row in range(len(stats.orig)):
             outcome, statistic = str(stats.orig.at[row, "outcome"]), str(stats.orig.at[row, "statistic"])

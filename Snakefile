@@ -50,6 +50,7 @@ rule all:
         rules.analyse_sensitivity.output,
         rules.estimate_heterogeneity.output,
         rules.evaluate_targeting.output,
+        rules.adjust_multiplicity.output,
         rules.publish_results.output,
         rules.write_report.output,
         rules.write_manifest.output,

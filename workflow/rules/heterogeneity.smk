@@ -55,3 +55,29 @@ rule evaluate_targeting:
         settings=get_settings("covariates", "outcomes", "estimation.heterogeneity", "seed"),
     script:
         "../../scripts/evaluate_targeting.py"
+
+
+# The stated primary analysis and the multiplicity of the rest: Holm over outcomes x subgroups x the primary
+# method (Romano-Wolf waits for the joint bootstrap artefact; see deepvalue.effects.multiplicity).
+rule adjust_multiplicity:
+    input:
+        estimates=rules.combine_estimates.output.estimates,
+        values=get_values_file,
+    output:
+        report(
+            "results/multiplicity.csv",
+            caption="../report/multiplicity.rst",
+            category="Estimates",
+        ),
+    log:
+        "logs/adjust_multiplicity.log",
+    conda:
+        "../envs/deepvalue.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        settings=get_settings("outcomes", "estimation.primary"),
+    script:
+        "../../scripts/adjust_multiplicity.py"

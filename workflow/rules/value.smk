@@ -21,6 +21,6 @@ rule value_effects:
         mem_mb=2000,
         runtime=10,
     params:
-        settings=get_settings("outcomes", "value", "seed"),
+        settings=get_settings("outcomes", "value", "estimation.primary", "seed"),
     script:
         "../../scripts/value_effects.py"

@@ -266,6 +266,16 @@ class DmlSettings:
 
 
 @dataclass(frozen=True)
+class PrimarySettings:
+    """The stated primary analysis (deepvalue.core.primary resolves the nulls: first outcome, the values
+    file's method and estimand, else aipw ATT)."""
+
+    outcome: str | None = None
+    method: str | None = None
+    estimand: str | None = None
+
+
+@dataclass(frozen=True)
 class HeterogeneitySettings:
     """Heterogeneous effects and targeting (deepvalue.effects.heterogeneity, deepvalue.effects.targeting)."""
 
@@ -308,6 +318,7 @@ class EstimationSettings:
     heterogeneity: HeterogeneitySettings | NotGiven = field(
         default_factory=lambda: NotGiven("estimation.heterogeneity")
     )
+    primary: PrimarySettings | NotGiven = field(default_factory=lambda: NotGiven("estimation.primary"))
     min_rows_per_parameter: int | NotGiven = field(
         default_factory=lambda: NotGiven("estimation.min_rows_per_parameter")
     )
@@ -408,6 +419,8 @@ def _estimation(raw: Mapping[str, Any]) -> EstimationSettings:
         values["dml"] = _plain(DmlSettings, raw["dml"])
     if "heterogeneity" in raw:
         values["heterogeneity"] = _plain(HeterogeneitySettings, raw["heterogeneity"])
+    if "primary" in raw:
+        values["primary"] = _plain(PrimarySettings, raw["primary"])
     for key in ("min_rows_per_parameter", "min_events_per_arm"):
         if key in raw:
             values[key] = int(raw[key])

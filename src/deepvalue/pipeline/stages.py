@@ -461,6 +461,9 @@ def value_stage(
     values, warnings = check_values_file(values_path, [o.name for o in settings.outcomes])
     for line in warnings:
         log.warning(line)
+    # the row valued is the stated primary analysis (estimation.primary, or the values file's primary)
+    primary = study_primary(settings, values_path)
+    values["primary"] = {"method": primary["method"], "estimand": primary["estimand"]}
     estimates = pd.read_csv(estimates_path, keep_default_na=False, na_values=[""], dtype={"subgroup": str})
     estimates["subgroup"] = estimates["subgroup"].fillna("")
     try:
@@ -495,6 +498,45 @@ def value_stage(
         log.info(
             "per client %s: %.4g (95%% interval %.4g to %.4g)", row.quantity, row.value, row.ci_lower, row.ci_upper
         )
+
+
+def study_primary(settings: Settings, values_path: str | Path | None) -> dict[str, str]:
+    """The primary analysis ``{outcome, method, estimand}`` from estimation.primary and the values file."""
+    import dataclasses
+
+    from deepvalue.core.primary import resolve_primary, values_file_primary
+
+    return resolve_primary(
+        dataclasses.asdict(settings.estimation.primary),
+        values_file_primary(values_path),
+        [o.name for o in settings.outcomes],
+        values_path=str(values_path),
+    )
+
+
+def multiplicity_stage(
+    config: Mapping[str, Any] | str | Path,
+    estimates_path: str | Path,
+    values_path: str | Path,
+    out_path: str | Path,
+) -> None:
+    """results/multiplicity.csv: the primary method's rows with Holm-adjusted p-values, the confirmatory one first."""
+    import pandas as pd
+
+    from deepvalue.core.tabular import write_csv
+    from deepvalue.effects.multiplicity import multiplicity_table
+
+    primary = study_primary(_settings(config), values_path)
+    estimates = pd.read_csv(estimates_path, keep_default_na=False, na_values=[""], dtype={"subgroup": str})
+    table = multiplicity_table(estimates, primary)
+    write_csv(table, out_path)
+    log.info(
+        "primary analysis: %s %s %s; %d tests in the Holm family",
+        primary["outcome"],
+        primary["method"],
+        primary["estimand"],
+        len(table),
+    )
 
 
 def sensitivity_stage(

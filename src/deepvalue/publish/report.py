@@ -22,6 +22,7 @@ from deepvalue.publish.html import (
     CSS,
     esc,
 )
+from deepvalue.publish.plan_section import plan_block
 from deepvalue.publish.sections import (
     section_balance,
     section_cohort_flow,
@@ -96,7 +97,7 @@ def render_report(results_dir: Path, cfg: dict, validation_md: Path | None = Non
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
-        f"<h1>{esc(title)}</h1>\n<nav><ul>{nav}</ul></nav>\n{sections}\n</body>\n</html>\n"
+        f"<h1>{esc(title)}</h1>\n{plan_block(results, cfg)}\n<nav><ul>{nav}</ul></nav>\n{sections}\n</body>\n</html>\n"
     )
 
 

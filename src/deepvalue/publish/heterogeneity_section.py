@@ -73,12 +73,12 @@ def _stat_cols() -> list[Col]:
 def section_heterogeneity(results: Path, cfg: dict) -> str:
     """BLP test, GATE figure and table, the fifths' characteristics, the targeting gains and the rule."""
     parts = [
-        "<p>Exploratory. On the dml fit's cross-fitted doubly robust pseudo-outcomes, a cross-fitted proxy of "
+        "<p>Exploratory. On the dml fit's cross-fitted doubly robust pseudo-outcomes, a proxy of "
         "each client's effect is built from the covariates; the best linear predictor (Chernozhukov, Demirer, "
         "Duflo and Fernández-Val) gives the average effect (blp_ate) and how much of the proxy's variation is "
         "real (blp_het: 0 means no detectable heterogeneity, 1 a perfect proxy; its p-value is the test of "
         "heterogeneity); gate_q1 ... gate_q5 are the effects in the fifths of clients by predicted effect. "
-        "SEs clustered by allocated worker; medians over the cross-fitting repetitions.</p>"
+        "SEs clustered by allocated worker; each statistic is computed on a random half of the workers with the proxy fitted on the other half, and aggregated over the splits as CDDF (medians; p-value twice the median).</p>"
     ]
     het = checked_table(results, "heterogeneity.csv", cfg)
     if het is None:

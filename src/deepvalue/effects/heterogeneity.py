@@ -48,6 +48,7 @@ N_GROUPS = 5
 GATES = tuple(f"gate_q{k}" for k in range(1, N_GROUPS + 1))
 STATISTICS = ("blp_ate", "blp_het", *GATES, "gate_top_minus_bottom")
 GROUP_COLUMNS = ["outcome", "group", "covariate", "mean", "n", "notes"]
+MIN_WORKERS = 10
 PROXY_LEARNERS = ("elastic_net", "lightgbm", "linear")
 
 
@@ -87,10 +88,16 @@ def split_halves(cluster: np.ndarray, n_splits: int, seed: int) -> np.ndarray:
     codes = np.asarray(cluster)
     draws = rng.random((n_splits, int(codes.max()) + 1))
     main = draws[:, codes] < 0.5
-    # a split with an empty or tiny half is drawn again from the same stream (deterministic)
+    # a split with a tiny half is drawn again from the same stream (deterministic), a few times at most
+    need = max(2 * N_GROUPS, codes.size // 10)
     for s in range(n_splits):
-        while min(main[s].sum(), (~main[s]).sum()) < max(2 * N_GROUPS, codes.size // 10):
+        for _ in range(100):
+            if min(main[s].sum(), (~main[s]).sum()) >= need:
+                break
             main[s] = rng.random(int(codes.max()) + 1)[codes] < 0.5
+        else:
+            raise ValueError(f"the allocated workers cannot be split into halves of at least {need} clients")
+    return main
     return main
 
 
@@ -263,8 +270,8 @@ def _run_heterogeneity(analysis: pd.DataFrame, signals: pd.DataFrame, settings, 
         reason = None
         if arrays is None:
             reason = "not estimated: no dml fit for this outcome (dml not among estimation.methods, or its row skipped)"
-        elif len(arrays[0]) < 10 * N_GROUPS:
-            reason = f"not estimated: fewer than {10 * N_GROUPS} clients for five groups"
+        elif len(arrays[0]) < 20 * N_GROUPS:
+            reason = f"not estimated: fewer than {20 * N_GROUPS} clients for five groups in each half"
         if reason:
             log.info("%s heterogeneity: %s", spec.name, reason)
             rows += _rows(spec.name, None)
@@ -274,14 +281,25 @@ def _run_heterogeneity(analysis: pd.DataFrame, signals: pd.DataFrame, settings, 
         pop = outcome_population(analysis, ids)
         design = covariate_design(pop, settings.covariates).X
         cluster = _worker_codes(pop[cluster_column]) if cluster_column else np.arange(len(pop))
-        stats, splits = generic_ml(
-            signal,
-            design.to_numpy(dtype=float),
-            cluster,
-            learner=cfg.proxy_learner,
-            n_splits=cfg.splits,
-            seed=settings.seed,
-        )
+        if np.unique(cluster).size < MIN_WORKERS:
+            reason = f"not estimated: fewer than {MIN_WORKERS} allocated workers to split into halves"
+        else:
+            try:
+                stats, splits = generic_ml(
+                    signal,
+                    design.to_numpy(dtype=float),
+                    cluster,
+                    learner=cfg.proxy_learner,
+                    n_splits=cfg.splits,
+                    seed=settings.seed,
+                )
+            except Exception as exc:  # noqa: BLE001 - a failed fit is a skipped outcome, logged with its traceback
+                log.exception("%s heterogeneity: not estimated", spec.name)
+                reason = f"not estimated: {type(exc).__name__}: {exc}"
+        if reason:
+            rows += _rows(spec.name, None)
+            groups.append(dict.fromkeys(GROUP_COLUMNS, math.nan) | {"outcome": spec.name, "notes": reason})
+            continue
         rows += _rows(spec.name, stats)
         groups += characteristics(design, splits, spec.name)
     het = pd.DataFrame(rows, columns=HETEROGENEITY_COLUMNS)

@@ -35,12 +35,15 @@ fill a capacity. The tree printed as a rule is grown on all clients (first repet
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
 import pandas as pd
 
 from deepvalue.effects.base import _variance_of_mean
+
+log = logging.getLogger("deepvalue")
 
 TARGETING_COLUMNS = ["outcome", "capacity", "comparison", "gain", "ci_lower", "ci_upper", "value_gbp"]
 RULE_COLUMNS = ["outcome", "leaf", "rank", "rule", "effect", "n", "notes"]
@@ -185,7 +188,7 @@ def _run_targeting(analysis: pd.DataFrame, signals: pd.DataFrame, settings, unit
     attribution)); an outcome without one gets an empty ``value_gbp`` and sign +1.
     """
     from deepvalue.adjust.design import covariate_design
-    from deepvalue.effects.heterogeneity import _worker_codes, outcome_population, signal_arrays
+    from deepvalue.effects.heterogeneity import MIN_WORKERS, _worker_codes, outcome_population, signal_arrays
 
     cfg = settings.estimation.heterogeneity
     rows: list[dict] = []
@@ -193,10 +196,17 @@ def _run_targeting(analysis: pd.DataFrame, signals: pd.DataFrame, settings, unit
     for spec in settings.outcomes:
         arrays = signal_arrays(signals, spec.name)
         unit = unit_values.get(spec.name, math.nan)
+        reason = None
         if arrays is None:
+            reason = "not estimated: no dml fit for this outcome (dml not among estimation.methods, or its row skipped)"
+        elif len(arrays[0]) < 4 * MIN_LEAF:
+            reason = f"not estimated: fewer than {4 * MIN_LEAF} clients for a tree grown on half of them"
+        elif np.unique(_worker_codes(outcome_population(analysis, arrays[0])["first_worker"])).size < MIN_WORKERS:
+            reason = f"not estimated: fewer than {MIN_WORKERS} allocated workers to split into halves"
+        if reason:
+            log.info("%s targeting: %s", spec.name, reason)
             for c in cfg.capacities:
                 rows += [dict(zip(TARGETING_COLUMNS, (spec.name, c, k, *(math.nan,) * 4))) for k in COMPARISONS]
-            reason = "not estimated: no dml fit for this outcome (dml not among estimation.methods, or its row skipped)"
             rules.append(dict.fromkeys(RULE_COLUMNS, math.nan) | {"outcome": spec.name, "notes": reason})
             continue
         ids, signal, _, propensity = arrays

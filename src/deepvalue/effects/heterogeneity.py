@@ -246,11 +246,14 @@ def _worker_codes(column: pd.Series) -> np.ndarray:
 
 
 def outcome_population(analysis: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:
-    """The clients of the dml fit in its order (its subsample, when it took one)."""
-    pos = pd.Index(analysis["client_id"]).get_indexer(ids)
-    if (pos < 0).any():
+    """The clients of the dml fit in its order (its subsample, when it took one); an arrow hash lookup."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    pos = pc.index_in(pa.array(ids), value_set=pa.array(analysis["client_id"])).to_numpy(zero_copy_only=False)
+    if np.isnan(pos.astype(float)).any():
         raise ValueError("the dml signals name clients that the cohort does not have: rerun estimate_dml")
-    return analysis.iloc[pos].reset_index(drop=True)
+    return analysis.iloc[pos.astype(np.int64)].reset_index(drop=True)
 
 
 def _run_heterogeneity(analysis: pd.DataFrame, signals: pd.DataFrame, settings, cluster_column: str = "first_worker"):

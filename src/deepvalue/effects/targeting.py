@@ -197,11 +197,12 @@ def _run_targeting(analysis: pd.DataFrame, signals: pd.DataFrame, settings, unit
         arrays = signal_arrays(signals, spec.name)
         unit = unit_values.get(spec.name, math.nan)
         reason = None
-        if arrays is None:
+        pop = None if arrays is None else outcome_population(analysis, arrays[0])
+        if pop is None:
             reason = "not estimated: no dml fit for this outcome (dml not among estimation.methods, or its row skipped)"
-        elif len(arrays[0]) < 4 * MIN_LEAF:
+        elif len(pop) < 4 * MIN_LEAF:
             reason = f"not estimated: fewer than {4 * MIN_LEAF} clients for a tree grown on half of them"
-        elif np.unique(_worker_codes(outcome_population(analysis, arrays[0])["first_worker"])).size < MIN_WORKERS:
+        elif np.unique(_worker_codes(pop["first_worker"])).size < MIN_WORKERS:
             reason = f"not estimated: fewer than {MIN_WORKERS} allocated workers to split into halves"
         if reason:
             log.info("%s targeting: %s", spec.name, reason)
@@ -210,7 +211,6 @@ def _run_targeting(analysis: pd.DataFrame, signals: pd.DataFrame, settings, unit
             rules.append(dict.fromkeys(RULE_COLUMNS, math.nan) | {"outcome": spec.name, "notes": reason})
             continue
         ids, signal, _, propensity = arrays
-        pop = outcome_population(analysis, ids)
         design = covariate_design(pop, settings.covariates)
         # a rule can use who the client is and where they are served, not when they started
         X = design.X[[c for c in design.columns if design.source.get(c, c) != "start_quarter"]]

@@ -98,7 +98,6 @@ def split_halves(cluster: np.ndarray, n_splits: int, seed: int) -> np.ndarray:
         else:
             raise ValueError(f"the allocated workers cannot be split into halves of at least {need} clients")
     return main
-    return main
 
 
 def rank_groups(proxy: np.ndarray, k: int = N_GROUPS) -> np.ndarray:

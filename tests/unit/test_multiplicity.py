@@ -83,3 +83,17 @@ def test_values_file_primary_reads_what_the_file_says(tmp_path):
 def test_the_config_hash_ignores_key_order_and_sees_any_change():
     assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
     assert config_hash({"a": 1}) != config_hash({"a": 2})
+
+
+def test_a_row_hidden_in_estimates_is_hidden_in_multiplicity_too():
+    from deepvalue.publish.disclosure import check_tables
+
+    est = _estimates()
+    est.loc[(est["outcome"] == "a") & (est["subgroup"] == "service=x"), ["n_treated"]] = 3  # a small subgroup
+    est["std_error"], est["ci_lower"], est["ci_upper"], est["scale"], est["notes"] = 0.1, 0.8, 1.2, "md", ""
+    table = multiplicity_table(est, {"outcome": "a", "method": "aipw", "estimand": "ATT"})
+    checked = check_tables({"estimates.csv": est, "multiplicity.csv": table}, min_cell=10)
+    out = checked["multiplicity.csv"][0]
+    small = (out["outcome"] == "a") & (out["subgroup"] == "service=x")
+    assert out.loc[small, ["estimate", "p_value", "p_holm"]].isna().all().all()
+    assert out.loc[~small, "p_holm"].notna().all()

@@ -27,8 +27,6 @@ MULTIPLICITY_COLUMNS = [
     "estimand",
     "role",
     "estimate",
-    "n_treated",
-    "n_control",
     "p_value",
     "p_holm",
     "p_romano_wolf",

@@ -421,6 +421,7 @@ def check_tables(
         for n, r, c in cells:
             checkers[n].suppress(r, c, CROSS_TABLE_RULE)
     _group_effects_follow_their_groups(checkers)
+    _copies_follow_their_source(checkers)
     values = model.hidden_values({(n, r, c) for n, ch in checkers.items() for r, c in ch.suppressed})
     for checker in checkers.values():
         checker.redact_text(values)
@@ -457,6 +458,29 @@ def _group_effects_follow_their_groups(checkers: dict[str, _Checker]) -> None:
             if any((outcome, g) in hidden for g in rests_on):
                 for column in stats.stats_columns():
                     stats.suppress(row, column, "derived_from_suppressed_count")
+
+
+#: a table whose rows repeat rows of another (without its counts), and the columns that name a row
+ROW_LINKED = {"multiplicity.csv": ("estimates.csv", ("outcome", "subgroup", "method", "estimand"))}
+
+
+def _copies_follow_their_source(checkers: dict[str, _Checker]) -> None:
+    """A row of multiplicity.csv (an estimate and its p-values, no counts) loses its statistics when the
+    estimates.csv row it repeats lost its estimate or p-value (rule ``derived_from_suppressed_count``):
+    the copy must not show what the source hides."""
+    for copy_name, (source_name, keys) in ROW_LINKED.items():
+        if copy_name not in checkers or source_name not in checkers:
+            continue
+        copy, source = checkers[copy_name], checkers[source_name]
+
+        def key(frame: pd.DataFrame, row: int) -> tuple[str, ...]:
+            return tuple("" if pd.isna(frame.at[row, k]) else str(frame.at[row, k]) for k in keys)
+
+        hidden = {key(source.orig, r) for r, c in source.suppressed if c in ("estimate", "p_value")}
+        for row in range(len(copy.orig)):
+            if key(copy.orig, row) in hidden:
+                for column in copy.stats_columns():
+                    copy.suppress(row, column, "derived_from_suppressed_count")
 
 
 def check_table(

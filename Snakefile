@@ -22,6 +22,7 @@ include: "workflow/rules/ingest.smk"
 include: "workflow/rules/cohort.smk"
 include: "workflow/rules/match.smk"
 include: "workflow/rules/estimate.smk"
+include: "workflow/rules/heterogeneity.smk"
 include: "workflow/rules/value.smk"
 include: "workflow/rules/sensitivity.smk"
 include: "workflow/rules/publish.smk"
@@ -47,6 +48,9 @@ rule all:
         rules.refute_effects.output,
         rules.value_effects.output,
         rules.analyse_sensitivity.output,
+        rules.estimate_heterogeneity.output,
+        rules.evaluate_targeting.output,
+        rules.adjust_multiplicity.output,
         rules.publish_results.output,
         rules.write_report.output,
         rules.write_brief.output,

@@ -17,4 +17,5 @@ run_step(
     sm.input.analysis,
     sm.output.estimates,
     sm.output.sensitivity,
+    sm.output.signals,
 )

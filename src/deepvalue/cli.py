@@ -49,6 +49,17 @@ def _validate_one(config: str, report: str | None) -> None:
     _, value_warnings = check_values_file(
         _values_file(settings), [o.name for o in settings.outcomes], settings.estimation.methods
     )
+    import dataclasses
+
+    from deepvalue.core.primary import resolve_primary, values_file_primary
+
+    resolve_primary(
+        dataclasses.asdict(settings.estimation.primary),
+        values_file_primary(_values_file(settings)),
+        [o.name for o in settings.outcomes],
+        values_path=str(_values_file(settings)),
+        methods=settings.estimation.methods,
+    )
     extract = ingest_extract(settings)
     print(f"{config}: the extract is valid.")
     for name, rep in extract.report["tables"].items():

@@ -116,6 +116,15 @@ def test_clean_run_writes_every_output(clean_run):
         "refutations.csv",
         "value.csv",
         "sensitivity.csv",
+        "dml/signals.parquet",
+        "heterogeneity.csv",
+        "heterogeneity_groups.csv",
+        "targeting.csv",
+        "targeting_rules.csv",
+        "multiplicity.csv",
+        "publish/heterogeneity.csv",
+        "publish/targeting.csv",
+        "publish/multiplicity.csv",
         "publish/estimates.csv",
         "publish/cohort/flow.csv",
         "publish/disclosure_log.csv",
@@ -526,3 +535,52 @@ def test_dowhy_bootstrap_split_over_more_jobs_gives_the_same_estimates(clean_run
     counts = reps.groupby(["outcome", "method"])["replicate"].apply(lambda r: sorted(r) == list(range(100)))
     assert counts.all() and len(counts) == 6
     assert min(len(pd.read_parquet(p)) for p in jobs) > 0
+
+
+def test_heterogeneity_targeting_and_multiplicity_tables(clean_run):
+    """Issue 17: the tables' exact columns and rows, and the report's plan hash and confirmatory result."""
+    import json
+
+    from deepvalue.core.primary import config_hash
+
+    results, _ = clean_run
+    het = pd.read_csv(results / "heterogeneity.csv")
+    assert list(het.columns) == ["outcome", "statistic", "estimate", "std_error", "ci_lower", "ci_upper", "p_value"]
+    stats = ["blp_ate", "blp_het", *[f"gate_q{k}" for k in range(1, 6)], "gate_top_minus_bottom"]
+    for _, rows in het.groupby("outcome"):
+        assert list(rows["statistic"]) == stats
+    tgt = pd.read_csv(results / "targeting.csv")
+    assert list(tgt.columns) == ["outcome", "capacity", "comparison", "gain", "ci_lower", "ci_upper", "value_gbp"]
+    assert len(tgt) == het["outcome"].nunique() * 3 * 2
+    assert set(tgt["capacity"]) == {0.2, 0.4, 0.6} and set(tgt["comparison"]) == {"random", "today"}
+    mult = pd.read_csv(results / "multiplicity.csv")
+    assert (mult["role"] == "confirmatory").sum() == 1 and mult.iloc[0]["role"] == "confirmatory"
+    report = (results / "report.html").read_text()
+    plan = config_hash(json.loads((results / "provenance.json").read_text())["config"])
+    assert plan in report and "Confirmatory result" in report and 'id="heterogeneity"' in report
+
+
+def test_the_fifths_sort_clients_by_complexity_as_the_generator_says(clean_run):
+    """On the default extract the proxy's fifths follow the generator's effect by complexity (truth.json's
+    dgp.effect_by_complexity): income's effect rises with complexity, so q5 holds the more complex
+    clients; crisis contacts fall more for complex clients, so q1 (the largest fall) holds them. The
+    heterogeneity test itself does not reject at this size (docs/validation.md)."""
+    results, truth = clean_run
+    by_c = truth["dgp"]["effect_by_complexity"]
+    assert by_c["income_gain_gbp"][-1] > by_c["income_gain_gbp"][0]
+    assert by_c["crisis_contacts"][-1] < by_c["crisis_contacts"][0]
+    w = truth["dgp"]["complexity_weights"]
+    groups = pd.read_csv(results / "heterogeneity_groups.csv")
+    weights = {
+        "disability": w["disability"],
+        "language_need": w["language_need"],
+        "n_issues": w["extra_issue"],
+        "prior_unemployed_months": w["prior_unemployed_month"],
+    }
+
+    def complexity(outcome: str, group: str) -> float:
+        rows = groups[(groups["outcome"] == outcome) & (groups["group"] == group)].set_index("covariate")["mean"]
+        return sum(rows[k] * v for k, v in weights.items())
+
+    assert complexity("income_gain_gbp", "q5") > complexity("income_gain_gbp", "q1")
+    assert complexity("crisis_contacts", "q1") > complexity("crisis_contacts", "q5")

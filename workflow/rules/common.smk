@@ -29,11 +29,19 @@ def get_values_file(wildcards=None):
 def checked_values_file():
     """Validate the values file against the study's outcomes before any job starts: a broken file
     stops here, not after the estimation; outcomes without a unit value are said (not valued)."""
+    from deepvalue.core.primary import resolve_primary, values_file_primary
     from deepvalue.value.valuation import check_values_file
 
     outcomes = [o["name"] for o in config["outcomes"]]
     try:
         _, warnings = check_values_file(get_values_file(), outcomes, config["estimation"]["methods"])
+        resolve_primary(
+            config["estimation"].get("primary"),
+            values_file_primary(get_values_file()),
+            outcomes,
+            values_path=get_values_file(),
+            methods=config["estimation"]["methods"],
+        )
     except ConfigError as exc:
         sys.stderr.write(str(exc) + "\n")
         raise SystemExit(1)
@@ -99,6 +107,11 @@ def get_publishable_tables(wildcards):
         "sensitivity.csv": rules.analyse_sensitivity.output[0],
         "dml/sensitivity.csv": rules.estimate_dml.output.sensitivity,
         "instrument_balance.csv": rules.instrument_balance.output[0],
+        "heterogeneity.csv": rules.estimate_heterogeneity.output.heterogeneity,
+        "heterogeneity_groups.csv": rules.estimate_heterogeneity.output.groups,
+        "targeting.csv": rules.evaluate_targeting.output.targeting,
+        "targeting_rules.csv": rules.evaluate_targeting.output.rules,
+        "multiplicity.csv": rules.adjust_multiplicity.output[0],
         "value.csv": rules.value_effects.output[0],
         "value_tornado.csv": rules.value_effects.output.tornado,
         "cohort/flow.csv": rules.build_cohort.output.flow,
@@ -129,6 +142,9 @@ def get_report_inputs(wildcards):
         *rules.refute_effects.output,
         *rules.value_effects.output,
         *rules.analyse_sensitivity.output,
+        *rules.estimate_heterogeneity.output,
+        *rules.evaluate_targeting.output,
+        *rules.adjust_multiplicity.output,
         *rules.publish_results.output,
     ]
 

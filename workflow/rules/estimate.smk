@@ -87,6 +87,7 @@ rule estimate_dml:
             caption="../report/dml_sensitivity.rst",
             category="Estimates",
         ),
+        signals="results/dml/signals.parquet",
     log:
         "logs/estimate_dml.log",
     benchmark:

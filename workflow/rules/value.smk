@@ -26,6 +26,6 @@ rule value_effects:
         mem_mb=2000,
         runtime=10,
     params:
-        settings=get_settings("outcomes", "questionnaires", "value", "seed"),
+        settings=get_settings("outcomes", "questionnaires", "value", "estimation.primary", "seed"),
     script:
         "../../scripts/value_effects.py"

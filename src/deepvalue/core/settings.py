@@ -275,6 +275,26 @@ class JointDrawsSettings:
     multipliers: str = "normal"
 
 
+@dataclass(frozen=True)
+class PrimarySettings:
+    """The stated primary analysis (deepvalue.core.primary resolves the nulls: first outcome, the values
+    file's method and estimand, else aipw ATT)."""
+
+    outcome: str | None = None
+    method: str | None = None
+    estimand: str | None = None
+
+
+@dataclass(frozen=True)
+class HeterogeneitySettings:
+    """Heterogeneous effects and targeting (deepvalue.effects.heterogeneity, deepvalue.effects.targeting)."""
+
+    proxy_learner: str = "linear"
+    splits: int = 30
+    capacities: tuple[float, ...] = (0.2, 0.4, 0.6)
+    min_leaf_share: float = 0.05
+
+
 #: The estimands each of our methods reports (the rows of results/estimates.csv); the values file's
 #: ``primary`` must name one of these pairs among the configured methods.
 METHOD_ESTIMANDS: dict[str, tuple[str, ...]] = {
@@ -306,6 +326,10 @@ class EstimationSettings:
     dowhy: DowhySettings | NotGiven = field(default_factory=lambda: NotGiven("estimation.dowhy"))
     dml: DmlSettings | NotGiven = field(default_factory=lambda: NotGiven("estimation.dml"))
     joint_draws: JointDrawsSettings | NotGiven = field(default_factory=lambda: NotGiven("estimation.joint_draws"))
+    heterogeneity: HeterogeneitySettings | NotGiven = field(
+        default_factory=lambda: NotGiven("estimation.heterogeneity")
+    )
+    primary: PrimarySettings | NotGiven = field(default_factory=lambda: NotGiven("estimation.primary"))
     min_rows_per_parameter: int | NotGiven = field(
         default_factory=lambda: NotGiven("estimation.min_rows_per_parameter")
     )
@@ -407,6 +431,10 @@ def _estimation(raw: Mapping[str, Any]) -> EstimationSettings:
         values["dml"] = _plain(DmlSettings, raw["dml"])
     if "joint_draws" in raw:
         values["joint_draws"] = _plain(JointDrawsSettings, raw["joint_draws"])
+    if "heterogeneity" in raw:
+        values["heterogeneity"] = _plain(HeterogeneitySettings, raw["heterogeneity"])
+    if "primary" in raw:
+        values["primary"] = _plain(PrimarySettings, raw["primary"])
     for key in ("min_rows_per_parameter", "min_events_per_arm"):
         if key in raw:
             values[key] = int(raw[key])

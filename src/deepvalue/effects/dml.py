@@ -63,6 +63,12 @@ class DmlFit:
     models: dict[str, Any]  # estimand -> DoubleMLIRM
     x_cols: list[str]
     notes: str
+    #: the ATE score's orthogonal signal psi_b (the AIPW pseudo-outcome), (n, n_rep)
+    signal: np.ndarray | None = None
+    #: each client's cross-fitting fold in each repetition, (n, n_rep)
+    folds: np.ndarray | None = None
+    #: the out-of-fold propensity score P(D = 1 | X), (n, n_rep)
+    propensity: np.ndarray | None = None
 
 
 def learners(name: str, binary_outcome: bool, seed: int) -> tuple[Any, Any]:
@@ -157,7 +163,37 @@ def dml_irm(
         est, se = float(model.coef[0]), float(model.se[0])
         lower, upper, p = _wald(est, se)
         rows.append(EffectEstimate(outcome, "dml", estimand, est, se, lower, upper, p, n_t, n_c, scale, notes, ""))
-    return DmlFit(rows, {"ATE": ate, "ATT": att}, x_cols, notes)
+    signal = np.asarray(ate.psi_elements["psi_b"][:, :, 0], dtype=float)
+    folds = np.full(signal.shape, -1, dtype=np.int64)
+    for r, splits in enumerate(ate.smpls):
+        for k, (_, test) in enumerate(splits):
+            folds[test, r] = k
+    return DmlFit(rows, {"ATE": ate, "ATT": att}, x_cols, notes, signal, folds, preds["ml_m"][:, :, 0].copy())
+
+
+SIGNAL_COLUMNS = ["outcome", "client_id", "rep", "fold", "signal", "propensity"]
+
+
+def signal_frame(fit: DmlFit, outcome: str, client_ids: np.ndarray) -> pd.DataFrame:
+    """The ATE fit's pseudo-outcomes, folds and propensity scores, one row per client and repetition.
+
+    ``signal`` is DoubleML's ``psi_b`` of the ATE score, the doubly robust (AIPW) pseudo-outcome
+    ``g1 - g0 + d (y - g1) / m - (1 - d)(y - g0) / (1 - m)`` with out-of-fold nuisance predictions
+    (Chernozhukov et al. 2018, section 5.1): its mean is the dml ATE and its conditional mean
+    given X the CATE, which is what the heterogeneity and targeting rules build on.
+    """
+    n, n_rep = fit.signal.shape
+    return pd.DataFrame(
+        {
+            "outcome": outcome,
+            "client_id": np.tile(np.asarray(client_ids), n_rep),
+            "rep": np.repeat(np.arange(n_rep, dtype=np.int64), n),
+            "fold": fit.folds.T.reshape(-1),
+            "signal": fit.signal.T.reshape(-1),
+            "propensity": fit.propensity.T.reshape(-1),
+        },
+        columns=SIGNAL_COLUMNS,
+    )
 
 
 def sensitivity_table(
@@ -237,8 +273,16 @@ def _skipped(outcome, estimand, benchmark, reason) -> dict:
     return row
 
 
-def run_dml(analysis: pd.DataFrame, settings, cluster_column: str | None = "first_worker"):
+def run_dml(
+    analysis: pd.DataFrame,
+    settings,
+    cluster_column: str | None = "first_worker",
+    signals: list[pd.DataFrame] | None = None,
+):
     """(estimate rows, sensitivity table) of ``dml`` for every configured outcome, on the whole cohort.
+
+    With ``signals`` (a list), each fitted outcome's :func:`signal_frame` is appended to it (the
+    heterogeneity and targeting rules reuse the cross-fit instead of fitting the learners again).
 
     Reads ``covariates``, ``outcomes``, ``estimation.dml``, ``estimation.min_events_per_arm``,
     ``estimation.min_rows_per_parameter`` and ``seed``. Each outcome's population is the clients
@@ -309,6 +353,8 @@ def run_dml(analysis: pd.DataFrame, settings, cluster_column: str | None = "firs
         if sub_note:
             fit.rows[:] = [_with_note(r, sub_note) for r in fit.rows]
         rows += fit.rows
+        if signals is not None:
+            signals.append(signal_frame(fit, spec.name, pop["client_id"].to_numpy()))
         benchmarks = list(cfg.benchmarks) if cfg.benchmarks is not None else most_imbalanced(design, d)
         tables.append(sensitivity_table(fit, design.source, design.columns, benchmarks, outcome=spec.name))
     sens = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=SENSITIVITY_COLUMNS)

@@ -290,24 +290,88 @@ def dml_stage(
     analysis_path: str | Path,
     out_path: str | Path,
     sensitivity_path: str | Path,
+    signals_path: str | Path | None = None,
 ) -> None:
     """The ``dml`` rows (DoubleML, whole cohort per outcome) and DoubleML's sensitivity table.
 
     Without ``dml`` among ``estimation.methods`` both files are written with their header only.
+    ``signals_path``: the ATE fits' pseudo-outcomes, folds and propensity scores (Parquet), which
+    the heterogeneity and targeting rules reuse.
     """
     import pandas as pd
 
     from deepvalue.core.tabular import write_csv
     from deepvalue.effects.base import estimates_frame
-    from deepvalue.effects.dml import SENSITIVITY_COLUMNS, run_dml
+    from deepvalue.effects.dml import SENSITIVITY_COLUMNS, SIGNAL_COLUMNS, run_dml
 
     settings = _settings(config)
+    signals: list[pd.DataFrame] = []
     if "dml" in settings.estimation.methods:
-        rows, sensitivity = run_dml(pd.read_parquet(analysis_path), settings)
+        rows, sensitivity = run_dml(pd.read_parquet(analysis_path), settings, signals=signals)
     else:
         rows, sensitivity = [], pd.DataFrame(columns=SENSITIVITY_COLUMNS)
     write_csv(estimates_frame(rows), out_path)
     write_csv(sensitivity, sensitivity_path)
+    if signals_path is not None:
+        frame = pd.concat(signals, ignore_index=True) if signals else pd.DataFrame(columns=SIGNAL_COLUMNS)
+        frame.to_parquet(signals_path, index=False)
+
+
+def heterogeneity_stage(
+    config: Mapping[str, Any] | str | Path,
+    analysis_path: str | Path,
+    signals_path: str | Path,
+    out_path: str | Path,
+    groups_path: str | Path,
+) -> None:
+    """results/heterogeneity.csv (BLP and sorted group effects) and the fifths' characteristics."""
+    import pandas as pd
+
+    from deepvalue.core.tabular import write_csv
+    from deepvalue.effects.heterogeneity import run_heterogeneity
+
+    het, groups = run_heterogeneity(pd.read_parquet(analysis_path), pd.read_parquet(signals_path), _settings(config))
+    write_csv(het, out_path)
+    write_csv(groups, groups_path)
+
+
+def unit_present_values(values_path: str | Path, outcomes: Sequence[str]) -> dict[str, float]:
+    """Per outcome the GBP of one unit of effect per client: the value stage's unit value uprated to
+    the price year, times its present-value factor, (1 - deadweight) and (1 - attribution)."""
+    from deepvalue.value.valuation import present_value_factor, uprate
+    from deepvalue.value.values_file import load_values
+
+    values = load_values(values_path, outcomes)
+    out = {}
+    for name in outcomes:
+        spec = (values.get("outcomes") or {}).get(name)
+        if not spec or spec.get("unit_value_gbp") is None:
+            continue
+        unit = uprate(spec["unit_value_gbp"], spec["price_year"], values["price_year"], values["uprating"]["index"])
+        pv = present_value_factor(spec["duration_years"], spec["drop_off"], values["discount_rate"])
+        out[name] = unit * pv * (1.0 - spec["deadweight"]) * (1.0 - spec["attribution"])
+    return out
+
+
+def targeting_stage(
+    config: Mapping[str, Any] | str | Path,
+    analysis_path: str | Path,
+    signals_path: str | Path,
+    values_path: str | Path,
+    out_path: str | Path,
+    rules_path: str | Path,
+) -> None:
+    """results/targeting.csv (the policy tree's gain at each capacity) and the tree as a rule."""
+    import pandas as pd
+
+    from deepvalue.core.tabular import write_csv
+    from deepvalue.effects.targeting import run_targeting
+
+    settings = _settings(config)
+    units = unit_present_values(values_path, [o.name for o in settings.outcomes])
+    table, rules = run_targeting(pd.read_parquet(analysis_path), pd.read_parquet(signals_path), settings, units)
+    write_csv(table, out_path)
+    write_csv(rules, rules_path)
 
 
 def instrument_balance_stage(
@@ -443,6 +507,9 @@ def value_stage(
     # an outcome valued in WELLBYs from the wellby block needs no entry of its own: no warning for it
     for line in values_warnings(values, [o for o in study if o not in in_wellbys], Path(values_path).name):
         log.warning(line)
+    # the row valued is the stated primary analysis (estimation.primary, or the values file's primary)
+    primary = study_primary(settings, values_path)
+    values["primary"] = {"method": primary["method"], "estimand": primary["estimand"]}
     estimates = pd.read_csv(estimates_path, keep_default_na=False, na_values=[""], dtype={"subgroup": str})
     estimates["subgroup"] = estimates["subgroup"].fillna("")
     joint = pd.read_parquet(joint_path) if joint_path is not None else None
@@ -492,6 +559,45 @@ def value_stage(
             row.psa_lower,
             row.psa_upper,
         )
+
+
+def study_primary(settings: Settings, values_path: str | Path | None) -> dict[str, str]:
+    """The primary analysis ``{outcome, method, estimand}`` from estimation.primary and the values file."""
+    import dataclasses
+
+    from deepvalue.core.primary import resolve_primary, values_file_primary
+
+    return resolve_primary(
+        dataclasses.asdict(settings.estimation.primary),
+        values_file_primary(values_path),
+        [o.name for o in settings.outcomes],
+        values_path=str(values_path),
+    )
+
+
+def multiplicity_stage(
+    config: Mapping[str, Any] | str | Path,
+    estimates_path: str | Path,
+    values_path: str | Path,
+    out_path: str | Path,
+) -> None:
+    """results/multiplicity.csv: the primary method's rows with Holm-adjusted p-values, the confirmatory one first."""
+    import pandas as pd
+
+    from deepvalue.core.tabular import write_csv
+    from deepvalue.effects.multiplicity import multiplicity_table
+
+    primary = study_primary(_settings(config), values_path)
+    estimates = pd.read_csv(estimates_path, keep_default_na=False, na_values=[""], dtype={"subgroup": str})
+    table = multiplicity_table(estimates, primary)
+    write_csv(table, out_path)
+    log.info(
+        "primary analysis: %s %s %s; %d tests in the Holm family",
+        primary["outcome"],
+        primary["method"],
+        primary["estimand"],
+        len(table),
+    )
 
 
 def sensitivity_stage(

@@ -430,10 +430,67 @@ def check_tables(
             break
         for n, r, c in cells:
             checkers[n].suppress(r, c, CROSS_TABLE_RULE)
+    _group_effects_follow_their_groups(checkers)
+    _copies_follow_their_source(checkers)
     values = model.hidden_values({(n, r, c) for n, ch in checkers.items() for r, c in ch.suppressed})
     for checker in checkers.values():
         checker.redact_text(values)
     return {n: (ch.result(), ch.log()) for n, ch in checkers.items()}
+
+
+#: a table of group statistics without counts, the table that gives its groups' sizes, and how a group
+#: is named in the first (statistic -> groups it rests on)
+GROUP_LINKED = {"heterogeneity.csv": "heterogeneity_groups.csv"}
+
+
+def _group_effects_follow_their_groups(checkers: dict[str, _Checker]) -> None:
+    """A sorted group effect (``gate_qk`` of heterogeneity.csv) is suppressed with its group's size.
+
+    heterogeneity.csv has no count column (its columns are fixed); the sizes of the fifths are the
+    ``n`` of heterogeneity_groups.csv, so a small size (rule 1) hides the GATE of that fifth and the
+    top-minus-bottom contrast when it rests on it (rule ``derived_from_suppressed_count``). The
+    other fifths' sizes are hidden too (their complements), but their effects do not reveal them.
+    """
+    for stats_name, groups_name in GROUP_LINKED.items():
+        if stats_name not in checkers or groups_name not in checkers:
+            continue
+        stats, groups = checkers[stats_name], checkers[groups_name]
+        hidden = {
+            (str(groups.orig.at[r, "outcome"]), f"gate_{groups.orig.at[r, 'group']}")
+            for (r, c), rule in groups.suppressed.items()
+            if c == "n" and rule == "primary_min_cell"
+        }
+        for row in range(len(stats.orig)):
+            outcome, statistic = str(stats.orig.at[row, "outcome"]), str(stats.orig.at[row, "statistic"])
+            rests_on = {statistic}
+            if statistic == "gate_top_minus_bottom":
+                rests_on = {"gate_q1", "gate_q5"}
+            if any((outcome, g) in hidden for g in rests_on):
+                for column in stats.stats_columns():
+                    stats.suppress(row, column, "derived_from_suppressed_count")
+
+
+#: a table whose rows repeat rows of another (without its counts), and the columns that name a row
+ROW_LINKED = {"multiplicity.csv": ("estimates.csv", ("outcome", "subgroup", "method", "estimand"))}
+
+
+def _copies_follow_their_source(checkers: dict[str, _Checker]) -> None:
+    """A row of multiplicity.csv (an estimate and its p-values, no counts) loses its statistics when the
+    estimates.csv row it repeats lost its estimate or p-value (rule ``derived_from_suppressed_count``):
+    the copy must not show what the source hides."""
+    for copy_name, (source_name, keys) in ROW_LINKED.items():
+        if copy_name not in checkers or source_name not in checkers:
+            continue
+        copy, source = checkers[copy_name], checkers[source_name]
+
+        def key(frame: pd.DataFrame, row: int) -> tuple[str, ...]:
+            return tuple("" if pd.isna(frame.at[row, k]) else str(frame.at[row, k]) for k in keys)
+
+        hidden = {key(source.orig, r) for r, c in source.suppressed if c in ("estimate", "p_value")}
+        for row in range(len(copy.orig)):
+            if key(copy.orig, row) in hidden:
+                for column in copy.stats_columns():
+                    copy.suppress(row, column, "derived_from_suppressed_count")
 
 
 def check_table(

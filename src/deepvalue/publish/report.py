@@ -17,10 +17,12 @@ from deepvalue.publish.closing_sections import (
     section_value,
 )
 from deepvalue.publish.design_section import section_design
+from deepvalue.publish.heterogeneity_section import section_heterogeneity
 from deepvalue.publish.html import (
     CSS,
     esc,
 )
+from deepvalue.publish.plan_section import plan_block
 from deepvalue.publish.sections import (
     section_balance,
     section_cohort_flow,
@@ -40,6 +42,7 @@ SECTION_IDS = (
     "estimates",
     "design",
     "refutations-and-sensitivity",
+    "heterogeneity",
     "value",
     "validation",
     "disclosure",
@@ -55,6 +58,7 @@ SECTION_TITLES = {
     "estimates": "Estimates",
     "design": "Design: beyond selection on observables",
     "refutations-and-sensitivity": "Refutations and sensitivity",
+    "heterogeneity": "Heterogeneity and targeting (exploratory)",
     "value": "Value",
     "validation": "Validation against known truth",
     "disclosure": "Disclosure control",
@@ -78,6 +82,7 @@ def render_report(results_dir: Path, cfg: dict, validation_md: Path | None = Non
         "estimates": section_estimates(results, cfg),
         "design": section_design(results, cfg),
         "refutations-and-sensitivity": section_refutations(results, cfg),
+        "heterogeneity": section_heterogeneity(results, cfg),
         "value": section_value(results, cfg),
         "validation": section_validation(results, cfg, Path(validation_md) if validation_md else None),
         "disclosure": section_disclosure(results, cfg),
@@ -92,7 +97,7 @@ def render_report(results_dir: Path, cfg: dict, validation_md: Path | None = Non
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
-        f"<h1>{esc(title)}</h1>\n<nav><ul>{nav}</ul></nav>\n{sections}\n</body>\n</html>\n"
+        f"<h1>{esc(title)}</h1>\n{plan_block(results, cfg)}\n<nav><ul>{nav}</ul></nav>\n{sections}\n</body>\n</html>\n"
     )
 
 

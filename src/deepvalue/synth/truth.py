@@ -54,6 +54,63 @@ from deepvalue.synth.parameters import (
 )
 
 # ============================================================================================
+# effects by complexity (the heterogeneity analysis' truth)
+# ============================================================================================
+
+#: complexity values at which truth.json gives the true conditional effect (0 = no issue beyond the first)
+COMPLEXITY_GRID = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
+_HERMITE = np.polynomial.hermite_e.hermegauss(40)  # E over quality q ~ N(0, 1), probabilists' nodes
+
+
+def true_cate(outcome: str, complexity: np.ndarray, site: np.ndarray, welfare: np.ndarray) -> np.ndarray:
+    """E[Y(1) - Y(0) | complexity, site, service] of the generator, integrating the allocated worker's
+    quality q ~ N(0, 1) (drawn independently of the client): what the heterogeneity analysis estimates.
+
+    job_start: E_q[expit(lp + beta + beta_c c) - expit(lp)], lp = intercept + site + quality_w q -
+    complexity_w c (Gauss-Hermite, 40 nodes); income_gain_gbp: tau + tau_c c; crisis_contacts:
+    mean(0) exp(site + complexity_w c + welfare_w [welfare] + quality_w^2 / 2) (exp(beta[service]) - 1).
+    The effect rises with complexity for job_start and income (beta_c, tau_c > 0) and, for crisis
+    contacts, falls (more negative) with it through the baseline rate.
+    """
+    c, site, welfare = (np.asarray(a) for a in (complexity, site, welfare))
+    if outcome == "income_gain_gbp":
+        return TAU_INCOME_GBP + TAU_INCOME_COMPLEXITY * c
+    if outcome == "job_start":
+        nodes, weights = _HERMITE
+        lp = (JOB_INTERCEPT + np.asarray(SITE_JOB_LOGIT)[site] - JOB_COMPLEXITY * c)[:, None] + JOB_QUALITY * nodes
+        shift = (BETA_JOB + BETA_JOB_COMPLEXITY * c)[:, None]
+        diff = 1 / (1 + np.exp(-(lp + shift))) - 1 / (1 + np.exp(-lp))
+        return diff @ weights / weights.sum()
+    if outcome == "crisis_contacts":
+        beta = np.where(welfare.astype(bool), BETA_CRISIS["welfare_advice"], BETA_CRISIS["employment"])
+        base = np.log(CRISIS_MEAN) + np.asarray(SITE_CRISIS_LOG)[site] + CRISIS_COMPLEXITY * c
+        return np.exp(base + CRISIS_WELFARE_LOG * welfare + CRISIS_QUALITY**2 / 2) * (np.exp(beta) - 1)
+    raise ValueError(f"no true effect for outcome {outcome!r}")
+
+
+def _effects_by_complexity() -> dict[str, Any]:
+    """True effect at each complexity of :data:`COMPLEXITY_GRID`, averaged over the sites of the
+    outcome's service (client shares x service shares) and the worker's quality."""
+    grid = np.asarray(COMPLEXITY_GRID)
+    shares = np.asarray(SITE_SHARES)
+    emp = np.asarray(SITE_EMPLOYMENT_SHARE)
+    mixes = {
+        "job_start": [(0, shares * emp)],
+        "income_gain_gbp": [(1, shares * (1 - emp))],
+        "crisis_contacts": [(0, shares * emp), (1, shares * (1 - emp))],
+    }
+    out: dict[str, Any] = {"complexity": list(COMPLEXITY_GRID)}
+    for name, parts in mixes.items():
+        total = sum(w.sum() for _, w in parts)
+        value = np.zeros(grid.size)
+        for welfare, w in parts:
+            for i, wi in enumerate(w):
+                value += wi / total * true_cate(name, grid, np.full(grid.size, i), np.full(grid.size, welfare))
+        out[name] = [float(v) for v in value]
+    return out
+
+
+# ============================================================================================
 # time to event (km_ipw)
 # ============================================================================================
 
@@ -157,6 +214,7 @@ def _dgp_parameters(slots: IntArray, n_workers: int) -> dict[str, Any]:
             "welfare_w": CRISIS_WELFARE_LOG,
             "beta": BETA_CRISIS,
         },
+        "effect_by_complexity": _effects_by_complexity(),
         "early_outcome_share": EARLY_OUTCOME_SHARE,
         "messy_shares": {
             "duplicate_contacts": MESSY_DUPLICATE_SHARE,

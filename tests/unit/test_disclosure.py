@@ -340,3 +340,65 @@ def test_all_or_none_of_a_group_is_small_only_when_zeros_are():
     assert check_tables(frames, min_cell=10)["match/balance.csv"][1] == []
     checked, _ = check_tables(frames, min_cell=10, allow_zero=False)["match/balance.csv"]
     assert checked["mean_treated"].isna().tolist() == [False, True, True, False, True, True]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# rule 7: the value tables follow the estimates they value
+
+
+def _estimates_and_value(n_treated: int):
+    estimates = pd.DataFrame(
+        {
+            "outcome": ["job_start", "job_start", "income"],
+            "subgroup": ["", "", ""],
+            "method": ["aipw", "ipw", "aipw"],
+            "estimand": ["ATT", "ATT", "ATT"],
+            "estimate": [0.1, 0.11, 350.0],
+            "std_error": [0.02, 0.02, 40.0],
+            "n_treated": [n_treated, n_treated, 800],
+            "n_control": [900, 900, 700],
+            "notes": ["", "", ""],
+        }
+    )
+    value = pd.DataFrame(
+        {
+            "level": "per_client",
+            "outcome": ["job_start", "income", "total", "total"],
+            "quantity": ["benefit", "benefit", "benefit", "net_benefit"],
+            "value": [1100.0, 140.0, 1240.0, 1100.0],
+            "ci_lower": [700.0, 100.0, 800.0, 650.0],
+            "notes": ["aipw ATT effect 0.1 (SE 0.02) per client", "aipw ATT effect 350 (SE 40) per client", "", ""],
+        }
+    )
+    tornado = pd.DataFrame(
+        {"parameter": ["job_start: effect (95% CI)", "income: unit value"], "input_low": [0.06, 0.8],
+         "input_high": [0.14, 1.2], "net_point": [1100.0, 1100.0]}
+    )  # fmt: skip
+    return {"estimates.csv": estimates, "value.csv": value, "value_tornado.csv": tornado}
+
+
+def test_value_rows_of_a_hidden_estimate_and_the_totals_are_suppressed():
+    out = check_tables(_estimates_and_value(n_treated=4), min_cell=10)
+    estimates, _ = out["estimates.csv"]
+    value, log = out["value.csv"]
+    tornado, _ = out["value_tornado.csv"]
+    assert estimates["estimate"].isna().tolist() == [True, True, False]
+    # job_start's benefit (1100 / unit value = the effect) and the totals (total - income = job_start) hide;
+    # income's row stays; every tornado row hides (its effect row prints job_start's CI)
+    assert value["value"].isna().tolist() == [True, False, True, True]
+    assert value["notes"].isna().tolist() == [True, False, True, True]
+    assert tornado[["input_low", "input_high", "net_point"]].isna().all().all()
+    assert {e["rule"] for e in log} == {"derived_from_suppressed_count"}
+
+
+def test_value_tables_stay_when_the_estimates_are_published():
+    out = check_tables(_estimates_and_value(n_treated=40), min_cell=10)
+    assert out["value.csv"][1] == [] and out["value_tornado.csv"][1] == []
+
+
+def test_a_hidden_estimate_of_another_method_leaves_the_value_alone():
+    frames = _estimates_and_value(n_treated=40)
+    frames["estimates.csv"].loc[1, "n_treated"] = 4  # the ipw row only: the value rests on aipw
+    out = check_tables(frames, min_cell=10)
+    assert out["estimates.csv"][0]["estimate"].isna().tolist() == [False, True, False]
+    assert out["value.csv"][1] == []

@@ -82,6 +82,10 @@ Outputs", 2019 and the GSS "Disclosure control for tables produced from administ
    every adjustment's row, and a categorical covariate's in all its levels
    (:mod:`deepvalue.publish.implied_counts`).
 
+7. Value tables (``derived_from_suppressed_count``). value.csv and value_tornado.csv lose the statistics
+   of an outcome whose valued whole-cohort estimate is hidden, with the totals and the tornado rows
+   (:mod:`deepvalue.publish.value_disclosure`).
+
 The figures of the report apply the same threshold where they are drawn (:mod:`deepvalue.core.small_cells`:
 small sites pooled or left out, sparse histogram bins and index values merged, the forest plot drawn from
 the rows this check leaves); docs/design.md says how.
@@ -108,6 +112,7 @@ from deepvalue.publish.cross_table import PopulationModel
 from deepvalue.publish.free_text import redact_counts
 from deepvalue.publish.implied_counts import RULE as IMPLIED_COUNT_RULE
 from deepvalue.publish.implied_counts import implied_count_cells
+from deepvalue.publish.value_disclosure import value_follows_its_estimates
 
 MIN_CELL = DEFAULT_MIN_CELL
 MIN_DF = 10
@@ -432,6 +437,7 @@ def check_tables(
             checkers[n].suppress(r, c, CROSS_TABLE_RULE)
     _group_effects_follow_their_groups(checkers)
     _copies_follow_their_source(checkers)
+    value_follows_its_estimates(checkers)
     values = model.hidden_values({(n, r, c) for n, ch in checkers.items() for r, c in ch.suppressed})
     for checker in checkers.values():
         checker.redact_text(values)

@@ -14,13 +14,22 @@ from pathlib import Path
 
 from deepvalue.core.errors import DeepvalueError
 
+SCENARIOS = ("default", "worker_quality", "engagement", "null")  # deepvalue.synth.parameters.SCENARIOS
+SCENARIO_HELP = (
+    "the generator's world: default (known effects, no unmeasured confounding), worker_quality (the allocated "
+    "worker's unmeasured quality also keeps clients with them), engagement (an unmeasured client trait raises "
+    "continuity and outcomes) or null (no effect of continuity)"
+)
+
 
 def _cmd_synth(args: argparse.Namespace) -> int:
     from deepvalue.synth.generate import generate_extract
     from deepvalue.synth.write import write_extract
 
     t0 = time.perf_counter()
-    extract = generate_extract(args.clients, seed=args.seed, messy=args.messy, recording=args.recording)
+    extract = generate_extract(
+        args.clients, seed=args.seed, messy=args.messy, scenario=args.scenario, recording=args.recording
+    )
     paths = write_extract(extract, args.out)
     elapsed = time.perf_counter() - t0
     print(
@@ -235,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
     p.add_argument("--out", required=True, help="output folder (created)")
     p.add_argument("--messy", action="store_true", help="inject the defects that cleaning must count")
+    p.add_argument("--scenario", choices=SCENARIOS, default="default", help=SCENARIO_HELP)
     p.add_argument(
         "--recording",
         choices=("events", "measured"),
@@ -311,9 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="first generator seed (default 1)")
     p.add_argument(
         "--scenario",
-        choices=("default", "null"),
+        choices=SCENARIOS,
         default="default",
-        help="the generator's world: default (known effects) or null (no effect of continuity)",
+        help=SCENARIO_HELP,
     )
     p.add_argument(
         "--recording",

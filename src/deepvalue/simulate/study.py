@@ -41,7 +41,20 @@ from deepvalue.robustness.sensitivity import sensitivity_table
 from deepvalue.synth.generate import generate_extract
 from deepvalue.synth.write import write_extract
 
-VALIDATED_METHODS = ("naive", "regression", "logit_ame", "poisson_ra", "psm", "ipw", "aipw", "km_ipw")
+VALIDATED_METHODS = (
+    "naive",
+    "regression",
+    "logit_ame",
+    "poisson_ra",
+    "psm",
+    "ipw",
+    "aipw",
+    "km_ipw",
+    "within_worker_regression",
+    "within_worker_aipw",
+    "departure_reduced_form",
+    "iv",
+)
 
 
 def _merge(base: dict, overrides: dict) -> dict:

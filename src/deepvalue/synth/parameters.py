@@ -233,6 +233,18 @@ CRISIS_WELFARE_LOG = 0.20
 BETA_CRISIS = {"employment": -0.15, "welfare_advice": -0.30}
 EARLY_OUTCOME_SHARE = 0.02
 
+# --- scenarios (issue 16): unobserved confounders of continuity -----------------------------
+SCENARIOS = ("default", "worker_quality", "engagement", "null")
+# worker_quality: the allocated worker's quality (the q above) lowers the log-odds of a hand-off
+SWITCH_WORKER_QUALITY = 2.0
+# engagement: an unobserved client trait e ~ N(0, 1) lowers the log-odds of a hand-off and raises
+# the outcomes; drawn from its own stream so the other scenarios' worlds keep their bytes
+SWITCH_ENGAGEMENT = 0.8
+JOB_ENGAGEMENT = 0.4
+INCOME_ENGAGEMENT = 250.0
+CRISIS_ENGAGEMENT = -0.20
+ENGAGEMENT_STREAM = 16  # the engagement draws' own random stream: [seed, ENGAGEMENT_STREAM]
+
 # --- event recording (recording="events") ---------------------------------------------------
 RECORDINGS = ("measured", "events")
 EVENTS_EXTRACT_LAG_DAYS = 150  # the extract is taken this long after the last first contact

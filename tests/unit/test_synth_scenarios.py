@@ -147,3 +147,26 @@ def test_departure_truths_in_every_scenario(worlds):
             assert t["late"] == pytest.approx(t["ate"], rel=0.25), (scenario, name)
             assert np.sign(t["itt"]) == -np.sign(t["late"]), (scenario, name)
             assert abs(t["itt"]) == pytest.approx(abs(t["late"]) * fs["share_continuity_lost_instrument_1"], rel=0.35)
+
+
+def test_compare_with_truth_reads_the_departure_truths():
+    from deepvalue.effects.table import compare_with_truth
+
+    est = pd.DataFrame(
+        {
+            "outcome": ["y"] * 3,
+            "method": ["iv", "departure_reduced_form", "aipw"],
+            "estimand": ["LATE", "ITT", "ATT"],
+            "scale": ["mean_difference"] * 3,
+            "subgroup": [""] * 3,
+            "estimate": [0.5, -0.1, 0.2],
+            "std_error": [0.2, 0.05, 0.1],
+            "ci_lower": [0.1, -0.2, 0.0],
+            "ci_upper": [0.9, 0.0, 0.4],
+        }
+    )
+    got = compare_with_truth(est, {"y": {"att": 0.3, "late": 0.35, "itt": -0.3}}).set_index("method")
+    assert got.loc["iv", "truth"] == 0.35 and got.loc["iv", "covered"]
+    assert got.loc["departure_reduced_form", "error"] == pytest.approx(0.2)
+    assert not got.loc["departure_reduced_form", "covered"]
+    assert got.loc["aipw", "covered"]

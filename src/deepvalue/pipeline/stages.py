@@ -376,7 +376,7 @@ def combine_stage(
     write_csv(table, truth_table_path)
     if truth is not None:
         log.info(
-            "synthetic truth covered by %d of %d whole-cohort ATT/ATE intervals",
+            "synthetic truth covered by %d of %d whole-cohort ATT, ATE, LATE and ITT intervals",
             int(table["covered"].sum()),
             len(table),
         )

@@ -140,6 +140,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     import yaml
 
     from deepvalue.simulate.study import (
+        VALIDATED_METHODS,
         simulate,
         summarise,
         update_validation_page,
@@ -148,6 +149,17 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     )
 
     overrides = yaml.safe_load(args.set) if args.set else None
+    methods = VALIDATED_METHODS
+    if args.methods:
+        methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+        unknown = [m for m in methods if m not in VALIDATED_METHODS]
+        if unknown:
+            print(
+                f"deepvalue simulate: --methods {', '.join(unknown)} is not validated; use a comma-separated "
+                f"subset of {', '.join(VALIDATED_METHODS)}",
+                file=sys.stderr,
+            )
+            return 2
     t0 = time.perf_counter()
     reps = simulate(
         args.reps,
@@ -157,6 +169,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         overrides=overrides,
         scenario=args.scenario,
         recording=args.recording,
+        methods=methods,
     )
     summary = summarise(reps)
     write_validation(reps, summary, args.out)
@@ -331,6 +344,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="measured",
         help="the generator's outcome recording: measured (default, so earlier validation commands rerun as "
         "they were) or events (dated occurrences, some follow-up incomplete; km_ipw validated too)",
+    )
+    p.add_argument(
+        "--methods",
+        help="comma-separated subset of the validated methods (default all: naive, regression, logit_ame, "
+        "poisson_ra, psm, ipw, aipw, km_ipw, within_worker_regression, within_worker_aipw, departure_reduced_form, iv)",
     )
     p.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
     p.add_argument("--set", help='config overrides as YAML, e.g. "{matching: {replace: true}}"')

@@ -170,3 +170,31 @@ def test_compare_with_truth_reads_the_departure_truths():
     assert got.loc["departure_reduced_form", "error"] == pytest.approx(0.2)
     assert not got.loc["departure_reduced_form", "covered"]
     assert got.loc["aipw", "covered"]
+
+
+def test_scenario_comparison_markdown():
+    from deepvalue.simulate.study import scenario_comparison_markdown
+
+    def summary(bias, se, sd, cov, rej):
+        return pd.DataFrame(
+            {
+                "outcome": ["y"],
+                "method": ["aipw"],
+                "estimand": ["ATT"],
+                "bias_over_se": [bias],
+                "mean_se": [se],
+                "sd_estimate": [sd],
+                "coverage": [cov],
+                "rejects_zero": [rej],
+            }
+        )
+
+    extra = summary(0.1, 1.0, 1.0, 0.95, 0.05).assign(method="iv", estimand="LATE")
+    text = scenario_comparison_markdown(
+        {"worker_quality": pd.concat([summary(3.0, 2.0, 2.5, 0.2, 0.9), extra]), "null": summary(0.0, 1, 1, 0.94, 0.06)}
+    )
+    lines = text.splitlines()
+    assert lines[0].startswith("| outcome | method | estimand | worker_quality bias / SE |")
+    assert lines[0].endswith("| null rejects 0 | null coverage |")
+    assert lines[2] == "| y | aipw | ATT | +3.00 | 0.80 | 0.200 | 0.060 | 0.940 |"
+    assert lines[3] == "| y | iv | LATE | +0.10 | 1.00 | 0.950 |  |  |"  # not run under null: empty cells

@@ -1,6 +1,6 @@
 """Which designs survive which unmeasured confounder (issue 16): small versions of
 `deepvalue simulate --scenario worker_quality|engagement` (docs/validation.md, "Validation by
-scenario", has the 200 seeds at 5,000 clients).
+scenario", has 200 seeds each: worker_quality at 5,000 clients, the others at 2,000).
 
 Reference: the generator's truth (potential-outcome means, and for the departure designs the
 exposure had the allocated worker stayed). The tolerances are those of test_recovery.py (mean error

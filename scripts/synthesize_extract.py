@@ -18,4 +18,5 @@ run_step(
     p["messy"],  # noqa: F821
     Path(snakemake.output.clients).parent,
     p.get("recording", "measured"),
+    p.get("scenario", "default"),
 )  # noqa: F821

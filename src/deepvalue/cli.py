@@ -14,13 +14,22 @@ from pathlib import Path
 
 from deepvalue.core.errors import DeepvalueError
 
+SCENARIOS = ("default", "worker_quality", "engagement", "null")  # deepvalue.synth.parameters.SCENARIOS
+SCENARIO_HELP = (
+    "the generator's world: default (known effects, no unmeasured confounding), worker_quality (the allocated "
+    "worker's unmeasured quality also keeps clients with them), engagement (an unmeasured client trait raises "
+    "continuity and outcomes) or null (no effect of continuity)"
+)
+
 
 def _cmd_synth(args: argparse.Namespace) -> int:
     from deepvalue.synth.generate import generate_extract
     from deepvalue.synth.write import write_extract
 
     t0 = time.perf_counter()
-    extract = generate_extract(args.clients, seed=args.seed, messy=args.messy, recording=args.recording)
+    extract = generate_extract(
+        args.clients, seed=args.seed, messy=args.messy, scenario=args.scenario, recording=args.recording
+    )
     paths = write_extract(extract, args.out)
     elapsed = time.perf_counter() - t0
     print(
@@ -142,6 +151,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     import yaml
 
     from deepvalue.simulate.study import (
+        VALIDATED_METHODS,
         simulate,
         summarise,
         update_validation_page,
@@ -150,6 +160,17 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     )
 
     overrides = yaml.safe_load(args.set) if args.set else None
+    methods = VALIDATED_METHODS
+    if args.methods:
+        methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+        unknown = [m for m in methods if m not in VALIDATED_METHODS]
+        if unknown:
+            print(
+                f"deepvalue simulate: --methods {', '.join(unknown)} is not validated; use a comma-separated "
+                f"subset of {', '.join(VALIDATED_METHODS)}",
+                file=sys.stderr,
+            )
+            return 2
     t0 = time.perf_counter()
     reps = simulate(
         args.reps,
@@ -159,6 +180,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         overrides=overrides,
         scenario=args.scenario,
         recording=args.recording,
+        methods=methods,
     )
     summary = summarise(reps)
     write_validation(reps, summary, args.out)
@@ -246,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
     p.add_argument("--out", required=True, help="output folder (created)")
     p.add_argument("--messy", action="store_true", help="inject the defects that cleaning must count")
+    p.add_argument("--scenario", choices=SCENARIOS, default="default", help=SCENARIO_HELP)
     p.add_argument(
         "--recording",
         choices=("events", "measured"),
@@ -322,9 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="first generator seed (default 1)")
     p.add_argument(
         "--scenario",
-        choices=("default", "null"),
+        choices=SCENARIOS,
         default="default",
-        help="the generator's world: default (known effects) or null (no effect of continuity)",
+        help=SCENARIO_HELP,
     )
     p.add_argument(
         "--recording",
@@ -332,6 +355,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="measured",
         help="the generator's outcome recording: measured (default, so earlier validation commands rerun as "
         "they were) or events (dated occurrences, some follow-up incomplete; km_ipw validated too)",
+    )
+    p.add_argument(
+        "--methods",
+        help="comma-separated subset of the validated methods (default all: naive, regression, logit_ame, "
+        "poisson_ra, psm, ipw, aipw, km_ipw, within_worker_regression, within_worker_aipw, departure_reduced_form, iv)",
     )
     p.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
     p.add_argument("--set", help='config overrides as YAML, e.g. "{matching: {replace: true}}"')

@@ -84,6 +84,7 @@ def get_synthetic_params(wildcards):
         "seed": synthetic.get("seed", 1),
         "messy": synthetic.get("messy", False),
         "recording": synthetic.get("recording", "measured"),
+        "scenario": synthetic.get("scenario", "default"),
     }
 
 

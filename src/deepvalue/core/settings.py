@@ -357,6 +357,7 @@ class SyntheticSettings:
     messy: bool = False
     truth: str | None = None
     recording: str = "measured"
+    scenario: str = "default"
 
 
 SECTIONS = (

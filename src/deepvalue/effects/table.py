@@ -632,9 +632,12 @@ def trimmed_clients(propensity: pd.DataFrame) -> list[str]:
 
 
 def compare_with_truth(estimates: pd.DataFrame, truth: dict) -> pd.DataFrame:
-    """Whole-cohort ATT and ATE rows next to the synthetic truth: error, and whether the CI covers it."""
+    """Whole-cohort ATT and ATE rows, and the departure designs' LATE (iv) and ITT (departure_reduced_form),
+    next to the synthetic truth: error, and whether the CI covers it."""
     rows = estimates[
-        (estimates["subgroup"] == "") & estimates["estimand"].isin(["ATT", "ATE"]) & estimates["estimate"].notna()
+        (estimates["subgroup"] == "")
+        & estimates["estimand"].isin(["ATT", "ATE", "LATE", "ITT"])
+        & estimates["estimate"].notna()
     ].copy()
     rows["truth"] = [
         # km_ipw's truth is its own population's (censored clients in) on its own scale

@@ -30,11 +30,13 @@ def _settings(config: Settings | Mapping[str, Any] | str | Path) -> Settings:
     return Settings.from_sections(config)
 
 
-def synthesize_stage(n_clients: int, seed: int, messy: bool, out_dir: str | Path, recording: str = "measured") -> None:
+def synthesize_stage(
+    n_clients: int, seed: int, messy: bool, out_dir: str | Path, recording: str = "measured", scenario: str = "default"
+) -> None:
     from deepvalue.synth.generate import generate_extract
     from deepvalue.synth.write import write_extract
 
-    extract = generate_extract(n_clients, seed=seed, messy=messy, recording=recording)
+    extract = generate_extract(n_clients, seed=seed, messy=messy, scenario=scenario, recording=recording)
     paths = write_extract(extract, out_dir)
     log.info(
         "synthetic extract: %d clients, %d contacts -> %s",
@@ -474,7 +476,7 @@ def combine_stage(
     write_csv(table, truth_table_path)
     if truth is not None:
         log.info(
-            "synthetic truth covered by %d of %d whole-cohort ATT/ATE intervals",
+            "synthetic truth covered by %d of %d whole-cohort ATT, ATE, LATE and ITT intervals",
             int(table["covered"].sum()),
             len(table),
         )

@@ -41,7 +41,20 @@ from deepvalue.robustness.sensitivity import sensitivity_table
 from deepvalue.synth.generate import generate_extract
 from deepvalue.synth.write import write_extract
 
-VALIDATED_METHODS = ("naive", "regression", "logit_ame", "poisson_ra", "psm", "ipw", "aipw", "km_ipw")
+VALIDATED_METHODS = (
+    "naive",
+    "regression",
+    "logit_ame",
+    "poisson_ra",
+    "psm",
+    "ipw",
+    "aipw",
+    "km_ipw",
+    "within_worker_regression",
+    "within_worker_aipw",
+    "departure_reduced_form",
+    "iv",
+)
 
 
 def _merge(base: dict, overrides: dict) -> dict:
@@ -210,6 +223,52 @@ def validation_markdown(
 
 #: Scales shown beside the method: km_ipw's two, and a questionnaire outcome's three (issue 15).
 _LABELLED_SCALES = ("points", "baseline_sd", "share_meaningful_change")
+
+
+def scenario_comparison_markdown(summaries: Mapping[str, pd.DataFrame]) -> str:
+    """One table across scenarios: per outcome, method and estimand, each scenario's bias / SE,
+    SE / SD and coverage, and under ``null`` the coverage and the rejection rate of zero.
+
+    ``summaries`` maps a scenario to its :func:`summarise` table; rows follow the first scenario's
+    order, then any row only another scenario has. A method absent from a scenario gets empty cells.
+    """
+    names = list(summaries)
+    keys = ["outcome", "method", "estimand", *(["scale"] if any("scale" in t for t in summaries.values()) else [])]
+    order: list[tuple] = []
+    indexed = {}
+    for name, table in summaries.items():
+        table = table.assign(**{k: table[k] if k in table else None for k in keys})
+        indexed[name] = {tuple(r[k] for k in keys): r for r in table.to_dict("records")}
+        order += [k for k in indexed[name] if k not in order]
+    head = ["outcome", "method", "estimand"]
+    for name in names:
+        head += (
+            [f"{name} rejects 0", f"{name} coverage"]
+            if name == "null"
+            else [
+                f"{name} bias / SE",
+                f"{name} SE / SD",
+                f"{name} coverage",
+            ]
+        )
+    lines = ["| " + " | ".join(head) + " |", "|---|---|---|" + "---:|" * (len(head) - 3)]
+    for key in order:
+        label = f"{key[1]} ({key[3]})" if len(key) > 3 and key[1] == "km_ipw" and isinstance(key[3], str) else key[1]
+        cells = [key[0], label, key[2]]
+        for name in names:
+            r = indexed[name].get(key)
+            if r is None:
+                cells += [""] * (2 if name == "null" else 3)
+            elif name == "null":
+                cells += [f"{r['rejects_zero']:.3f}", f"{r['coverage']:.3f}"]
+            else:
+                cells += [
+                    f"{r['bias_over_se']:+.2f}",
+                    f"{r['mean_se'] / r['sd_estimate']:.2f}",
+                    f"{r['coverage']:.3f}",
+                ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _method_label(row) -> str:

@@ -33,11 +33,13 @@ from deepvalue.synth.parameters import (
     MAX_FOLLOW_UP_DAYS,
     MAX_WINDOW_MAX_DAYS,
     RECORDINGS,
+    SCENARIOS,
     SITES,
 )
 from deepvalue.synth.responses import draw_responses, questionnaire_dgp
+from deepvalue.synth.scenarios import scenario_parameters, scenario_shift
 from deepvalue.synth.truth import _MESSY_KEYS, _dgp_parameters
-from deepvalue.synth.workers import _draw_schedule, _draw_workers, _holder, _slots_per_site
+from deepvalue.synth.workers import _draw_schedule, _draw_workers, _holder, _slots_per_site, redo_hand_offs
 
 
 @dataclass(frozen=True)
@@ -76,9 +78,6 @@ class SyntheticExtract:
 # ============================================================================================
 
 
-SCENARIOS = ("default", "null")
-
-
 def generate_extract(
     n_clients: int,
     seed: int = 1,
@@ -104,10 +103,15 @@ def generate_extract(
         Overrides of :data:`DEFAULT_EXPOSURE` (index, threshold, window_contacts,
         window_max_days). The world (clients, contacts, workers) does not depend on it; the
         realised outcomes and the truth do.
-    scenario : {"default", "null"}
+    scenario : {"default", "worker_quality", "engagement", "null"}
         ``null``: continuity has no effect on any outcome (every effect term is zero; the same
         random stream, so the world is that of ``default``), for checking that nothing rejects
-        more often than its level. The truth records the scenario.
+        more often than its level. ``worker_quality``: the allocated worker's quality, which moves
+        the outcomes in every scenario, also lowers the hand-off hazard (good workers keep their
+        clients; departures stay unrelated to quality). ``engagement``: an unobserved client trait
+        lowers the hand-off hazard and raises the outcomes. Both are confounders no covariate
+        measures (:func:`deepvalue.synth.scenarios.scenario_shift`); the dates, the allocated worker
+        and its departures are those of ``default``. The truth records the scenario.
     recording : {"measured", "events"}
         ``measured``: one row per client and outcome, every outcome observed by the extract
         date. ``events``: job starts and crisis contacts as one dated row per occurrence
@@ -152,7 +156,12 @@ def generate_extract(
     wk = _draw_workers(rng, int(slots.sum()), max(horizon, int(sched.day.max())))
     worker = _holder(wk, sched.slot, sched.day)
     first_worker = worker[starts]
-    potential = _draw_potential_outcomes(rng, cl, wk.quality[first_worker], 0.0 if scenario == "null" else 1.0)
+    shift, engagement = scenario_shift(scenario, wk.quality[first_worker], seed)
+    if shift is not None:  # an unobserved confounder of the hand-offs: same draws, same allocation
+        sched = redo_hand_offs(sched, cl, slots, shift)
+        worker = _holder(wk, sched.slot, sched.day)
+    effect = 0.0 if scenario == "null" else 1.0
+    potential = _draw_potential_outcomes(rng, cl, wk.quality[first_worker], effect, engagement)
     date_draws = _draw_outcome_dates(rng, n)
 
     # Calendar: the extract is taken once every outcome can be observed. The allowance keeps
@@ -179,6 +188,10 @@ def generate_extract(
     treated = np.where(np.isnan(index_value), True, index_value >= exp["threshold"])
     first_end = wk.end_day[first_worker]
     instrument = (first_end >= first_day) & (first_end <= index_day)
+    # had the allocated worker stayed: their successor's contacts in their slot are theirs
+    successor = (sched.slot[idx] == sched.slot[starts][:, None]) & (sched.day[idx] > first_end[:, None])
+    stayed_value = _window_continuity(np.where(successor, first_worker[:, None], worker[idx]), n_valid, exp["index"])
+    stayed = np.where(np.isnan(stayed_value), True, stayed_value >= exp["threshold"])
 
     client_numbers = np.arange(1, n + 1)
     # Wide enough for the unknown clients messy mode invents, so ids match across modes.
@@ -190,7 +203,16 @@ def generate_extract(
         # their own stream, so the measured extract of this seed keeps its bytes
         event_draws = _draw_event_dates(np.random.default_rng([int(seed), EVENTS_STREAM]), potential)
     outcome_frames, truth_outcomes = _outcomes(
-        potential, date_draws, treated, eligible, first_day, index_day, client_ids, extract_day, event_draws
+        potential,
+        date_draws,
+        treated,
+        eligible,
+        first_day,
+        index_day,
+        client_ids,
+        extract_day,
+        event_draws,
+        (instrument, stayed),
     )
 
     # questionnaire answers: their own stream, so the other tables keep their bytes
@@ -281,6 +303,7 @@ def generate_extract(
             "share_treated_instrument_1": share_z1,
             "share_treated_instrument_0": share_z0,
             "share_difference": None if share_z1 is None or share_z0 is None else share_z0 - share_z1,
+            "share_continuity_lost_instrument_1": _mean_or_none(stayed[in_z1] & ~treated[in_z1]),
         },
         "outcomes": truth_outcomes,
         "questionnaires": truth_questionnaires,
@@ -288,6 +311,7 @@ def generate_extract(
         "messy": {"enabled": bool(messy), **messy_counts},
         "dgp": _dgp_parameters(slots, len(worker_order)),
         **({"scenario": scenario} if scenario != "default" else {}),
+        **({"scenario_parameters": scenario_parameters(scenario)} if scenario_parameters(scenario) else {}),
         **({"recording": recording} if recording != "measured" else {}),
     }
     return SyntheticExtract(

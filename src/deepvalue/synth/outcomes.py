@@ -20,15 +20,18 @@ from deepvalue.synth.parameters import (
     BETA_JOB,
     BETA_JOB_COMPLEXITY,
     CRISIS_COMPLEXITY,
+    CRISIS_ENGAGEMENT,
     CRISIS_MEAN,
     CRISIS_QUALITY,
     CRISIS_WELFARE_LOG,
     EARLY_OUTCOME_SHARE,
     INCOME_COMPLEXITY,
+    INCOME_ENGAGEMENT,
     INCOME_MEAN_GBP,
     INCOME_QUALITY,
     INCOME_SD_GBP,
     JOB_COMPLEXITY,
+    JOB_ENGAGEMENT,
     JOB_INTERCEPT,
     JOB_QUALITY,
     LATE_EVENT_MAX_DAYS,
@@ -59,20 +62,29 @@ class _Potential:
 
 
 def _draw_potential_outcomes(
-    rng: np.random.Generator, cl: _Clients, quality: FloatArray, effect: float = 1.0
+    rng: np.random.Generator,
+    cl: _Clients,
+    quality: FloatArray,
+    effect: float = 1.0,
+    engagement: FloatArray | None = None,
 ) -> dict[str, _Potential]:
-    """Potential outcomes; ``effect`` scales every effect of continuity (0: the null scenario)."""
+    """Potential outcomes; ``effect`` scales every effect of continuity (0: the null scenario);
+    ``engagement`` (the engagement scenario's unobserved client trait) loads on every outcome
+    through ``JOB_ENGAGEMENT``, ``INCOME_ENGAGEMENT`` and ``CRISIS_ENGAGEMENT``."""
     n = len(cl.site)
     c = cl.complexity
     employment = cl.service == 0
+    e = np.zeros(n) if engagement is None else engagement
 
     job_lp = JOB_INTERCEPT + np.asarray(SITE_JOB_LOGIT)[cl.site] + JOB_QUALITY * quality - JOB_COMPLEXITY * c
+    job_lp = job_lp + JOB_ENGAGEMENT * e
     p0 = _expit(job_lp)
     p1 = _expit(job_lp + effect * (BETA_JOB + BETA_JOB_COMPLEXITY * c))
     u = rng.random(n)  # one uniform couples Y(0) and Y(1): Y(1) >= Y(0) for every client
     job = _Potential(employment, p0, p1, (u < p0).astype(np.float64), (u < p1).astype(np.float64))
 
     m0 = INCOME_MEAN_GBP + np.asarray(SITE_INCOME_GBP)[cl.site] + INCOME_QUALITY * quality - INCOME_COMPLEXITY * c
+    m0 = m0 + INCOME_ENGAGEMENT * e
     m1 = m0 + effect * (TAU_INCOME_GBP + TAU_INCOME_COMPLEXITY * c)
     noise = INCOME_SD_GBP * rng.standard_normal(n)
     income = _Potential(~employment, m0, m1, np.round(m0 + noise, 2), np.round(m1 + noise, 2))
@@ -83,6 +95,7 @@ def _draw_potential_outcomes(
         + CRISIS_QUALITY * quality
         + CRISIS_COMPLEXITY * c
         + CRISIS_WELFARE_LOG * cl.service
+        + CRISIS_ENGAGEMENT * e
     )
     mu0 = np.exp(log_mu)
     mu1 = np.exp(log_mu + effect * np.asarray([BETA_CRISIS[s] for s in SERVICES])[cl.service])
@@ -161,6 +174,34 @@ def _event_rows(
     )
 
 
+def _departure_truth(
+    effect: FloatArray, treated: BoolArray, population: BoolArray, instrument: BoolArray, stayed: BoolArray
+) -> dict[str, float | None]:
+    r"""The truths of departure_reduced_form (ITT) and of the iv row (LATE).
+
+    For a client whose allocated worker left in the window (:math:`Z = 1`), ``stayed`` is
+    :math:`D(0)`, the exposure had that worker stayed (the later contacts in the worker's slot seen
+    by them rather than their successor; the same hand-off draws), and the realised D is
+    :math:`D(1)`. Over the analysed clients with :math:`Z = 1` (representative of everyone, the
+    departure being as good as random given the window's length):
+
+    .. math::
+        ITT = \overline{\tau_i (D_i(1) - D_i(0))}, \qquad
+        LATE = \frac{\sum_i \tau_i (D_i(1) - D_i(0))}{\sum_i (D_i(1) - D_i(0))}
+
+    with :math:`\tau_i = \mu_1(x_i) - \mu_0(x_i)`: the effect of a departure on the outcome, and the
+    Wald ratio's target, the effect among the clients whose continuity the departure decided
+    (Imbens and Angrist 1994; defiers, if any, count with weight -1, as in the Wald ratio).
+    """
+    rows = population & instrument
+    moved = treated[rows].astype(np.float64) - stayed[rows].astype(np.float64)
+    shift = float(moved.sum())
+    return {
+        "itt": _mean_or_none(effect[rows] * moved),
+        "late": float((effect[rows] * moved).sum() / shift) + 0.0 if shift != 0 else None,  # + 0.0: no -0.0
+    }
+
+
 def _outcomes(
     potential: dict[str, _Potential],
     date_draws: dict[str, tuple[FloatArray, FloatArray, BoolArray]],
@@ -171,8 +212,12 @@ def _outcomes(
     client_ids: pa.LargeStringArray,
     extract_day: int,
     event_draws: dict[str, _EventDraws] | None = None,
+    departure: tuple[BoolArray, BoolArray] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Long outcomes table and the per-outcome truth.
+
+    ``departure`` = (instrument, treated had the allocated worker stayed): adds the departure
+    designs' truths, ``itt`` and ``late`` (:func:`_departure_truth`).
 
     ``event_draws`` given: event recording (binary and count outcomes as dated occurrences).
     Rows dated after the extract date have not happened and are left out; the truth is over the
@@ -231,6 +276,8 @@ def _outcomes(
             "population_sha256": _sha256_ids(client_ids.filter(pa.array(population))),
             "treated_sha256": _sha256_ids(client_ids.filter(pa.array(in_t))),
         }
+        if departure is not None:
+            truth[name].update(_departure_truth(effect, treated, population, *departure))
         if event_draws is not None:
             truth[name]["recorded"] = "events" if events else "measured"
             truth[name]["n_excluded_follow_up_incomplete"] = int((base & ~complete).sum())

@@ -92,6 +92,21 @@ complete at the extract date), with counts
 and the SHA-256 of the population's and treated clients' sorted ids, so a pipeline run can check
 it analysed the same people. Also the first stage (share treated when Z = 1 vs Z = 0).
 
+Scenarios (``scenario``; :mod:`deepvalue.synth.scenarios`). ``default`` is the above: the
+allocated worker's quality moves the outcomes but not the hand-offs, so the observed covariates
+are enough. ``worker_quality``: the hand-off log-odds also fall by ``SWITCH_WORKER_QUALITY`` per SD
+of the allocated worker's quality (good workers keep their clients), at every later contact;
+tenures do not depend on quality, so departures stay unrelated to it. ``engagement``: a client
+trait e ~ N(0, 1) from the stream ``[seed, ENGAGEMENT_STREAM]`` lowers the hand-off log-odds by
+``SWITCH_ENGAGEMENT`` per SD and adds ``JOB_ENGAGEMENT`` e, ``INCOME_ENGAGEMENT`` e and
+``CRISIS_ENGAGEMENT`` e to the three outcomes' linear predictors; contact dates do not depend on it,
+so neither does the instrument. Both redo the hand-offs from the default world's draws: the
+calendar, the allocation and the departures are the default's. ``null``: every effect of
+continuity is zero. The truth adds, per outcome, the departure designs' targets: ``itt``, the mean
+over analysed clients with Z = 1 of tau (D - D_stayed), and ``late``, the sum of tau (D - D_stayed)
+over the sum of (D - D_stayed), where D_stayed is the exposure had the allocated worker stayed (their
+successor's contacts in their slot seen by them, the same hand-off draws) and tau = mu1 - mu0.
+
 Event recording (``recording="events"``; the default ``"measured"`` is the above). The same world
 and realised outcomes, recorded as a case-management system records events: ``job_start`` as
 one row dated at the job start for each employment client who started one within follow-up, and
@@ -232,6 +247,18 @@ CRISIS_COMPLEXITY = 0.35
 CRISIS_WELFARE_LOG = 0.20
 BETA_CRISIS = {"employment": -0.15, "welfare_advice": -0.30}
 EARLY_OUTCOME_SHARE = 0.02
+
+# --- scenarios (issue 16): unobserved confounders of continuity -----------------------------
+SCENARIOS = ("default", "worker_quality", "engagement", "null")
+# worker_quality: the allocated worker's quality (the q above) lowers the log-odds of a hand-off
+SWITCH_WORKER_QUALITY = 2.0
+# engagement: an unobserved client trait e ~ N(0, 1) lowers the log-odds of a hand-off and raises
+# the outcomes; drawn from its own stream so the other scenarios' worlds keep their bytes
+SWITCH_ENGAGEMENT = 0.8
+JOB_ENGAGEMENT = 0.4
+INCOME_ENGAGEMENT = 250.0
+CRISIS_ENGAGEMENT = -0.20
+ENGAGEMENT_STREAM = 16  # the engagement draws' own random stream: [seed, ENGAGEMENT_STREAM]
 
 # --- event recording (recording="events") ---------------------------------------------------
 RECORDINGS = ("measured", "events")

@@ -4,6 +4,7 @@ dates (a departure forces a hand-off: the instrument), and the contact schedule.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,6 +50,9 @@ class _Schedule:
     slot: IntArray  # global caseload slot
     mode: IntArray
     duration: IntArray
+    u_switch: FloatArray  # the switching draws, kept so a scenario can redo the hand-offs
+    u_step: FloatArray
+    first_slot: IntArray  # per client, within its site
 
 
 def _slots_per_site(n_clients: int) -> IntArray:
@@ -76,25 +80,57 @@ def _draw_schedule(rng: np.random.Generator, cl: _Clients, slots: IntArray) -> _
     day = _skip_weekend(_segmented_cumsum(gaps, n_contacts))
 
     # Per-contact switching: complexity and the site's rota practice raise the hazard.
-    p_switch = _expit(
-        np.asarray([_logit(p) for p in SITE_SWITCH_PROB])[cl.site]
-        + SWITCH_COMPLEXITY * (cl.complexity - COMPLEXITY_REF)
-    )
-    n_slots = slots[cl.site]
-    switch = rng.random(m) < p_switch[client]
-    switch[starts] = False
+    u_switch = rng.random(m)
     # Moving by 1..n_slots-1 places (mod n_slots) always lands on another slot.
-    step = 1 + np.floor(rng.random(m) * (n_slots - 1)[client]).astype(np.int64)
-    first_slot = np.floor(rng.random(n) * n_slots).astype(np.int64)
-    moves = np.where(switch, step, 0)
-    moves[starts] = first_slot
-    slot_base = _segment_starts(slots)
-    slot = slot_base[cl.site][client] + _segmented_cumsum(moves, n_contacts) % n_slots[client]
+    u_step = rng.random(m)
+    first_slot = np.floor(rng.random(n) * slots[cl.site]).astype(np.int64)
+    slot = _switch_slots(cl, slots, n_contacts, u_switch, u_step, first_slot)
 
     mode = rng.choice(len(MODES), size=m, p=np.asarray(MODE_PROBS))
     minutes = rng.gamma(DURATION_SHAPE, 1.0, size=m) * (np.asarray(DURATION_MEAN_MINUTES)[mode] / DURATION_SHAPE)
     duration = np.maximum(5, 5 * np.rint(minutes / 5)).astype(np.int64)
-    return _Schedule(n_contacts, client, day, slot, mode, duration)
+    return _Schedule(n_contacts, client, day, slot, mode, duration, u_switch, u_step, first_slot)
+
+
+def _switch_slots(
+    cl: _Clients,
+    slots: IntArray,
+    n_contacts: IntArray,
+    u_switch: FloatArray,
+    u_step: FloatArray,
+    first_slot: IntArray,
+    shift: FloatArray | None = None,
+) -> IntArray:
+    """Global slot of every contact: a hand-off at a contact with probability
+    ``expit(logit(SITE_SWITCH_PROB[site]) + SWITCH_COMPLEXITY * (c - COMPLEXITY_REF) + shift)``.
+
+    ``shift`` (per client, log-odds; None = 0) is a scenario's unobserved confounder
+    (:func:`redo_hand_offs`); the draws are the same, so shift 0 gives the default world's slots.
+    """
+    client = np.repeat(np.arange(len(n_contacts), dtype=np.int64), n_contacts)
+    starts = _segment_starts(n_contacts)
+    lp = np.asarray([_logit(p) for p in SITE_SWITCH_PROB])[cl.site] + SWITCH_COMPLEXITY * (
+        cl.complexity - COMPLEXITY_REF
+    )
+    p_switch = _expit(lp if shift is None else lp + shift)
+    n_slots = slots[cl.site]
+    switch = u_switch < p_switch[client]
+    switch[starts] = False
+    step = 1 + np.floor(u_step * (n_slots - 1)[client]).astype(np.int64)
+    moves = np.where(switch, step, 0)
+    moves[starts] = first_slot
+    slot_base = _segment_starts(slots)
+    return slot_base[cl.site][client] + _segmented_cumsum(moves, n_contacts) % n_slots[client]
+
+
+def redo_hand_offs(sched: _Schedule, cl: _Clients, slots: IntArray, shift: FloatArray) -> _Schedule:
+    """The schedule with the hand-offs redrawn under a per-client log-odds ``shift`` (same draws).
+
+    The first contact's slot and every date stay, so the allocated worker and the exposure window's
+    dates are those of the default world; only who is seen at later contacts changes.
+    """
+    slot = _switch_slots(cl, slots, sched.n_contacts, sched.u_switch, sched.u_step, sched.first_slot, shift)
+    return dataclasses.replace(sched, slot=slot)
 
 
 @dataclass(frozen=True)

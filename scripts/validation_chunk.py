@@ -18,4 +18,6 @@ run_step(
     sm.params.clients,
     dict(sm.params.overrides),
     sm.output[0],
+    scenario=sm.params.scenario,
+    recording=sm.params.recording,
 )

@@ -2,13 +2,15 @@
 # replicates spread over a cluster. The same study as `deepvalue simulate` (src/deepvalue/simulate/study.py):
 #
 #   snakemake -s workflow/validation.smk --cores 2 \
-#       --config reps=200 clients=5000 first_seed=1 seeds_per_job=10 [set='{matching: {replace: false}}']
+#       --config reps=200 clients=5000 first_seed=1 seeds_per_job=10 [set='{matching: {replace: false}}'] \
+#       [scenario=default|worker_quality|engagement|null] [recording=measured|events]
 #   snakemake -s workflow/validation.smk --executor slurm --profile workflow/profiles/slurm --config ...
 #
 # Standalone: the main Snakefile does not include it (its config has its own strict schema).
-# Every --config key is optional (defaults: reps 200, clients 5000, first_seed 1, seeds_per_job 10).
+# Every --config key is optional (defaults: reps 200, clients 5000, first_seed 1, seeds_per_job 10,
+# scenario default, recording measured).
 # Outputs, byte-identical whatever seeds_per_job and equal to
-# `deepvalue simulate --reps R --clients C --seed S --out results/validation/summary.csv`:
+# `deepvalue simulate --reps R --clients C --seed S [--scenario X --recording Y] --out results/validation/summary.csv`:
 #   results/validation/summary.csv              the summary per outcome, method and estimand
 #   results/validation/summary_replicates.csv   every replicate's rows (seed order)
 #   results/validation/validation.md            the docs/validation.md page for this run
@@ -24,7 +26,7 @@ min_version("9.0")
 # the library is importable without installation (as in scripts/*.py)
 sys.path.insert(0, str(Path(workflow.basedir).parent / "src"))
 
-from deepvalue.simulate.study import chunks, validation_settings
+from deepvalue.simulate.study import VALIDATION_DEFAULTS, chunks, validation_settings
 
 try:
     S = validation_settings(config)
@@ -42,6 +44,7 @@ def validation_command():
     import yaml
 
     args = [f"{k}={S[k]}" for k in ("reps", "clients", "first_seed", "seeds_per_job")]
+    args += [f"{k}={S[k]}" for k in ("scenario", "recording") if S[k] != VALIDATION_DEFAULTS[k]]
     if S["overrides"]:
         flow = yaml.safe_dump(S["overrides"], default_flow_style=True, sort_keys=False).strip()
         args.append(shlex.quote(f"set={flow}"))
@@ -84,6 +87,8 @@ rule validation_chunk:
     params:
         clients=S["clients"],
         overrides=S["overrides"],
+        scenario=S["scenario"],
+        recording=S["recording"],
     script:
         "../scripts/validation_chunk.py"
 

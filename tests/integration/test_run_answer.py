@@ -51,17 +51,20 @@ def test_the_answer_is_printed_from_the_tables(small_run):
     assert "deepvalue: the answer of this run" in out
     est = pd.read_csv(results / "publish" / "estimates.csv")
     whole = est[est["subgroup"].isna()]
-    for outcome in ("job_start", "income_gain_gbp", "crisis_contacts"):
+    # the three outcomes and the two questionnaire outcomes (on their points scale) of the synthetic study
+    outcomes = ("job_start", "income_gain_gbp", "crisis_contacts", "wellbeing", "life_satisfaction")
+    for outcome in outcomes:
         line = next(ln for ln in out.splitlines() if ln.strip().startswith(f"{outcome}:"))
         assert line.rstrip().endswith("[aipw ATT]"), line
-        row = whole[(whole["outcome"] == outcome) & (whole["method"] == "aipw") & (whole["estimand"] == "ATT")].iloc[0]
+        rows = whole[(whole["outcome"] == outcome) & (whole["method"] == "aipw") & (whole["estimand"] == "ATT")]
+        row = rows[rows["scale"].isin(["points", "risk_difference", "mean_difference"])].iloc[0]
         scale = 100 if outcome == "job_start" else 1  # a risk difference is said in percentage points
         shown = float(re.search(r" by ([0-9.,]+) ", line).group(1).replace(",", ""))
         # three significant figures of the published estimate, as it is in the table
         assert shown == pytest.approx(abs(row["estimate"]) * scale, rel=5e-3), (line, row["estimate"])
         lowered = row["estimate"] < 0
         assert (" lowered " in line) == lowered and (" raised " in line) == (not lowered), line
-    assert out.count("agreement: ") == 3 and out.count("robustness: E-value ") == 3
+    assert out.count("agreement: ") == len(outcomes) and out.count("robustness: E-value ") == len(outcomes)
     assert "Rosenbaum Gamma" in out and "DoWhy refuters passed" in out
     value = pd.read_csv(results / "publish" / "value.csv")
     net = value[(value["level"] == "per_client") & (value["outcome"] == "total") & (value["quantity"] == "net_benefit")]
@@ -83,7 +86,7 @@ def test_the_brief_says_what_the_console_says(small_run):
     sentences = [
         ln.strip().rsplit(" [", 1)[0] for ln in res.stdout.splitlines() if ln.startswith("  ") and "continuity " in ln
     ]
-    assert len(sentences) == 3
+    assert len(sentences) == 5  # three outcomes and two questionnaire outcomes
     for sentence in sentences:
         assert sentence in flat, sentence
     assert re.search(r"^[0-9a-f]{64}  brief\.pdf$", (results / "MANIFEST.sha256").read_text(), flags=re.M)

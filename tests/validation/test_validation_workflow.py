@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from deepvalue.simulate.study import chunks, simulate, summarise, validation_settings, write_validation
+from deepvalue.simulate.study import chunks, run_chunk, simulate, summarise, validation_settings, write_validation
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 SNAKEFILE = REPO / "workflow" / "validation.smk"
@@ -67,9 +67,20 @@ def test_settings_defaults_and_overrides_as_snakemake_passes_them():
     assert s["overrides"] == {"matching": {"replace": False, "caliper": 0.2}}
 
 
+def test_scenario_and_recording_reach_the_replicates(tmp_path):
+    s = validation_settings({"scenario": "null", "recording": "events"})
+    assert (s["scenario"], s["recording"]) == ("null", "events")
+    assert (validation_settings({})["scenario"], validation_settings({})["recording"]) == ("default", "measured")
+    # one chunk of one small null extract with event recording: every truth is 0, and km_ipw (events only) is there
+    rows = run_chunk(2, 2, 400, {}, tmp_path / "chunk.csv", scenario=s["scenario"], recording=s["recording"])
+    assert (rows["truth"] == 0).all() and "km_ipw" in set(rows["method"])
+
+
 @pytest.mark.parametrize(
     "entry, key",
     [
+        ({"scenario": "worker-quality"}, "scenario"),
+        ({"recording": "event"}, "recording"),
         ({"reps": 0}, "reps"),
         ({"clients": 49}, "clients"),
         ({"seeds_per_job": 2.5}, "seeds_per_job"),

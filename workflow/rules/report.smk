@@ -15,7 +15,7 @@ rule write_report:
         mem_mb=2000,
         runtime=10,
     params:
-        settings=get_settings("exposure", "outcomes", "synthetic", "disclosure", "seed"),
+        settings=get_settings("exposure", "outcomes", "questionnaires", "synthetic", "disclosure", "seed"),
         validation_md=f"{workflow.basedir}/docs/validation.md",
     script:
         "../../scripts/write_report.py"
@@ -37,6 +37,6 @@ rule write_brief:
         mem_mb=1000,
         runtime=10,
     params:
-        settings=get_settings("exposure", "outcomes", "synthetic", "disclosure"),
+        settings=get_settings("exposure", "outcomes", "questionnaires", "synthetic", "disclosure"),
     script:
         "../../scripts/write_brief.py"

@@ -41,6 +41,12 @@ _PLOT = (_LABEL + 20, _WIDTH - 30)
 def _question(cfg: dict) -> str:
     exp = cfg.get("exposure") or {}
     names = [str(o["name"]) for o in cfg.get("outcomes", []) if isinstance(o, dict) and "name" in o]
+    # questionnaire outcomes too (a mediator, such as the working alliance, is not an outcome)
+    names += [
+        str(q["name"])
+        for q in cfg.get("questionnaires") or []
+        if isinstance(q, dict) and "name" in q and q.get("role", "outcome") != "mediator"
+    ]
     return str(
         cfg.get("question")
         or (

@@ -39,6 +39,7 @@ from deepvalue.effects.table import compare_with_truth, run_estimates
 from deepvalue.extract.ingest import ingest_extract
 from deepvalue.robustness.sensitivity import sensitivity_table
 from deepvalue.synth.generate import generate_extract
+from deepvalue.synth.parameters import SCENARIOS
 from deepvalue.synth.write import write_extract
 
 VALIDATED_METHODS = (
@@ -308,7 +309,18 @@ def write_validation(replicates: pd.DataFrame, summary: pd.DataFrame, out: str |
 # --- the validation as independent jobs (workflow/validation.smk) ---------------------------------
 
 #: The settings of workflow/validation.smk (``--config KEY=VALUE``) and their defaults.
-VALIDATION_DEFAULTS = {"reps": 200, "clients": 5000, "first_seed": 1, "seeds_per_job": 10, "set": None}
+VALIDATION_DEFAULTS = {
+    "reps": 200,
+    "clients": 5000,
+    "first_seed": 1,
+    "seeds_per_job": 10,
+    "set": None,
+    "scenario": "default",
+    "recording": "measured",
+}
+
+#: The choices of the text settings (as ``deepvalue simulate --scenario`` and ``--recording``).
+_CHOICES = {"scenario": SCENARIOS, "recording": ("measured", "events")}
 
 #: Smallest allowed value of each whole-number setting.
 _MINIMUM = {"reps": 1, "clients": 50, "first_seed": 0, "seeds_per_job": 1}
@@ -389,6 +401,13 @@ def validation_settings(config: Mapping) -> dict:
                 f">= {low}, e.g. --config {key}={VALIDATION_DEFAULTS[key]}"
             )
         out[key] = value
+    for key, choices in _CHOICES.items():
+        if merged[key] not in choices:
+            raise ValueError(
+                f"validation config: {key}={merged[key]!r} is not allowed; fix: use one of {', '.join(choices)}, "
+                f"e.g. --config {key}={choices[-1]}"
+            )
+        out[key] = merged[key]
     raw = merged["set"]
     try:
         overrides = yaml.safe_load(raw) if isinstance(raw, str) else _yaml_scalars(raw)
@@ -443,6 +462,8 @@ def run_chunk(
     overrides: dict | None,
     out: str | Path,
     methods: Sequence[str] = VALIDATED_METHODS,
+    scenario: str = "default",
+    recording: str = "measured",
 ) -> pd.DataFrame:
     """Run the replicates of seeds ``first .. last`` (inclusive) in seed order and write their rows.
 
@@ -458,6 +479,8 @@ def run_chunk(
         The chunk's CSV (written with :func:`deepvalue.core.tabular.write_csv`).
     methods : sequence of str
         Estimators to validate.
+    scenario, recording : str
+        The generator's world and outcome recording (as ``deepvalue simulate --scenario --recording``).
 
     Returns
     -------
@@ -469,7 +492,7 @@ def run_chunk(
     log = logging.getLogger("deepvalue.simulate.study")
     parts = []
     for seed in range(first, last + 1):
-        parts.append(one_replicate(seed, n_clients, overrides, methods))
+        parts.append(one_replicate(seed, n_clients, overrides, methods, scenario=scenario, recording=recording))
         log.info("seed %d: %d rows (%d clients)", seed, len(parts[-1]), n_clients)
     rows = pd.concat(parts, ignore_index=True)
     write_csv(rows, out)

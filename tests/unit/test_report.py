@@ -296,7 +296,12 @@ def test_questionnaire_outcomes_end_to_end(small_run, built):
     mine = sens[sens["outcome"] == "wellbeing"]
     assert len(mine) and mine["notes"].str.contains("points scale").all()
     assert not mine.duplicated(["method", "estimand", "measure"]).any()
-    assert not set(pd.read_csv(results / "value.csv")["outcome"]) & {"wellbeing", "life_satisfaction"}
+    # value.csv: life satisfaction in WELLBYs (the wellbeing account), SWEMWBS not valued (no official conversion)
+    val = pd.read_csv(results / "value.csv")
+    ls = val[(val["outcome"] == "life_satisfaction") & (val["quantity"] == "benefit")]
+    assert len(ls) and (ls["account"] == "wellbeing").all() and ls["value"].notna().all()
+    swemwbs = val[val["outcome"] == "wellbeing"]
+    assert swemwbs["value"].isna().all() and swemwbs["notes"].str.startswith("not valued").all()
     assert (results / "publish" / "estimates.csv").is_file()
     html = built.read_text()
     assert "Questionnaires: internal consistency" in html and "share_meaningful_change" in html

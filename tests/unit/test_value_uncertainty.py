@@ -287,6 +287,7 @@ def test_value_stage_values_a_life_satisfaction_outcome_in_wellbys(tmp_path, cap
             {"name": "life_satisfaction", "instrument": "ons4_life_satisfaction", "questionnaire": "O", "items": ["l"]},
         ],
         "value": {"file": None, "draws": 500},
+        "estimation": {"primary": {}},  # the rule's settings (workflow/rules/value.smk) include it
         "seed": 3,
     }
     with caplog.at_level("WARNING", logger="deepvalue"):

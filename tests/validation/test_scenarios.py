@@ -48,7 +48,8 @@ def quality_study():
 
 def test_within_worker_survives_worker_quality(quality_study):
     s = quality_study
-    within = s[s["method"].isin(WITHIN)]
+    # the three outcomes of the generator's scenarios (the questionnaire outcomes have no scenario effect yet)
+    within = s[s["method"].isin(WITHIN) & s["outcome"].isin(["job_start", "income_gain_gbp", "crisis_contacts"])]
     shown = within[["outcome", "method", "estimand", "bias_over_se", "coverage"]]
     assert len(within) == 12
     assert (within["bias_over_se"].abs() < 0.6).all(), shown

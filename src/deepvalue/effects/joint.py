@@ -154,6 +154,11 @@ def joint_draws(
     """
     chosen = [m for m in methods if m in INFLUENCE_METHODS]
     _, records = influence_records(analysis, settings, propensity, chosen, settings.estimation.subgroups, cluster)
+    # the configured outcomes only: a questionnaire outcome's rows are rescaled and relabelled after its
+    # estimators ran (effects.questionnaire), so its influence functions do not name its rows yet; its
+    # value falls back to independent normal draws, as a method without draws does
+    outcomes = {o.name for o in settings.outcomes}
+    records = [r for r in records if r.outcome in outcomes]
     if not records:
         return pd.DataFrame({c: pd.Series(dtype=float if c == "estimate" else str) for c in JOINT_COLUMNS}).astype(
             {"draw": "int64"}

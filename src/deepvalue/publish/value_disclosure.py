@@ -24,7 +24,7 @@ VALUE_TABLE = "value.csv"
 TORNADO_TABLE = "value_tornado.csv"
 SOURCE_TABLE = "estimates.csv"
 #: value.csv rows that add up outcomes' rows (they give a hidden outcome back as a difference)
-AGGREGATE = re.compile(r"^(total.*|wellbeing)$")
+AGGREGATE = re.compile(r"^total")
 _VALUED = re.compile(r"^(?P<method>\S+) (?P<estimand>[A-Z]+) effect ")
 
 

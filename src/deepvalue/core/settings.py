@@ -253,6 +253,7 @@ class DowhySettings:
     bootstrap_jobs: int = 2
     refutation_rows: int = 10_000
     simulations: int = 100
+    refuters: str = "own"
 
 
 @dataclass(frozen=True)

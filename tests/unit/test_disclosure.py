@@ -368,6 +368,8 @@ def _estimates_and_value(n_treated: int):
             "value": [1100.0, 140.0, 1240.0, 1100.0],
             "ci_lower": [700.0, 100.0, 800.0, 650.0],
             "notes": ["aipw ATT effect 0.1 (SE 0.02) per client", "aipw ATT effect 350 (SE 40) per client", "", ""],
+            "method": ["aipw", "aipw", "aipw", "aipw"],
+            "estimand": ["ATT", "ATT", "ATT", "ATT"],
         }
     )
     tornado = pd.DataFrame(

@@ -47,24 +47,21 @@ def test_collecting_influence_changes_no_estimate(cohort):
     with collect_influence(found.append):
         collected = run_estimates(analysis, cfg, propensity, methods=METHODS, subgroups=["service"], roles=Roles())
     assert_frame_equal(plain, collected)
-    # one record per estimated row, with the row's own estimate, SE, method name and clients
-    # the configured outcomes (a questionnaire outcome's rows are relabelled after estimation: no draws yet)
-    outcomes = {o.name for o in cfg.outcomes}
-    found = [r for r in found if r.outcome in outcomes]
-    rows = collected[
-        collected["std_error"].notna()
-        & (collected["scale"] != "wald_chi2_equal_effects")
-        & collected["outcome"].isin(outcomes)
-    ]
+    # one record per estimated row, with the row's own estimate, SE, names and clients; the
+    # questionnaire outcomes' records too, under their published scales (points, baseline_sd, share)
+    rows = collected[collected["std_error"].notna() & (collected["scale"] != "wald_chi2_equal_effects")]
+    questionnaires = {q.name for q in cfg.questionnaires if q.role == "outcome"}
+    assert questionnaires and set(rows["outcome"]) >= questionnaires
+    assert {"points", "baseline_sd"} <= set(rows.loc[rows["outcome"].isin(questionnaires), "scale"])
     assert len(found) == len(rows) > 20
     got = pd.DataFrame(
-        [(r.outcome, r.subgroup, r.method, r.estimand, r.estimate, r.std_error, r.clients.size) for r in found],
-        columns=["outcome", "subgroup", "method", "estimand", "estimate", "std_error", "n"],
+        [(r.outcome, r.subgroup, r.method, r.estimand, r.scale, r.estimate, r.std_error, r.clients.size) for r in found],
+        columns=["outcome", "subgroup", "method", "estimand", "scale", "estimate", "std_error", "n"],
     )
-    merged = rows.merge(got, on=["outcome", "subgroup", "method", "estimand"], suffixes=("", "_if"))
+    merged = rows.merge(got, on=["outcome", "subgroup", "method", "estimand", "scale"], suffixes=("", "_if"))
     assert len(merged) == len(rows)
-    assert (merged["estimate"] == merged["estimate_if"]).all()
-    assert (merged["std_error"] == merged["std_error_if"]).all()
+    np.testing.assert_allclose(merged["estimate"], merged["estimate_if"], rtol=1e-12)
+    np.testing.assert_allclose(merged["std_error"], merged["std_error_if"], rtol=1e-12)
     assert (merged["n"] == merged["n_treated"] + merged["n_control"]).all()
 
 

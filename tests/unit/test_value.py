@@ -16,6 +16,7 @@ from deepvalue.core.errors import ConfigError
 from deepvalue.value.valuation import (
     PSA_COLUMNS,
     VALUE_COLUMNS,
+    VALUED_COLUMNS,
     check_values_file,
     load_values,
     present_value_factor,
@@ -124,7 +125,7 @@ def test_uprate_hand_worked():
 
 def test_point_values_equal_hand_computation():
     t = value_table(_estimates(), validate_values(_values()), n_clients=200, seed=1, draws=2000)
-    assert list(t.columns) == [*VALUE_COLUMNS, *PSA_COLUMNS]  # today's columns first, in order
+    assert list(t.columns) == [*VALUE_COLUMNS, *PSA_COLUMNS, *VALUED_COLUMNS]  # today's columns first, in order
     job = 0.10 * (9000 * 100 / 90) * (1 + 0.8 / 1.035 + 0.64 / 1.035**2) * (1 - 0.1)
     crisis = -0.25 * (-400 * 100 / 80) * 1.0
     cost = 180 * 100 / 90

@@ -63,6 +63,7 @@ rule joint_draws:
         settings=get_settings(
             "covariates",
             "outcomes",
+            "questionnaires",
             "propensity",
             "estimation.methods",
             "estimation.min_rows_per_parameter",

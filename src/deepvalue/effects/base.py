@@ -315,6 +315,29 @@ def collecting_influence() -> bool:
     return _COLLECTOR.get() is not None
 
 
+@contextmanager
+def relabel_influence(transform: Callable[[Influence], Sequence[Influence]]) -> Iterator[None]:
+    """Within this block, each influence record reaches the enclosing :func:`collect_influence` sink as
+    ``transform(record)`` (none, one or several records): for estimates whose rows are renamed or
+    rescaled after the estimator ran (the questionnaire outcomes' scales), so the records name the
+    rows of the published table. Without an enclosing collector it does nothing.
+    """
+    outer = _COLLECTOR.get()
+    if outer is None:
+        yield
+        return
+
+    def sink(rec: Influence) -> None:
+        for out in transform(rec):
+            outer.sink(out)
+
+    token = _COLLECTOR.set(_Collector(sink))
+    try:
+        yield
+    finally:
+        _COLLECTOR.reset(token)
+
+
 def _record_influence(
     sample: _Sample, estimand: str, estimate: float, std_error: float, psi: FloatArray, scale: str
 ) -> None:

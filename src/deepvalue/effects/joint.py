@@ -148,17 +148,13 @@ def joint_draws(
     """``results/joint_draws.parquet``: B joint draws of every influence-function estimate, long format
     (columns :data:`JOINT_COLUMNS`, ``draw`` 0..B-1), rows in the order of ``estimates.csv``.
 
-    Reads the settings' ``outcomes``, ``covariates``, ``propensity``, ``weighting`` and
+    Reads the settings' ``outcomes``, ``questionnaires`` (their points, baseline_sd and share rows get
+    draws too: effects.questionnaire names their influence records as the published rows), ``covariates``, ``propensity``, ``weighting`` and
     ``estimation.subgroups``/``min_rows_per_parameter``/``min_events_per_arm``. Estimates that are
     skipped (too few clients, no variation) have no draws. Deterministic for a given ``seed``.
     """
     chosen = [m for m in methods if m in INFLUENCE_METHODS]
     _, records = influence_records(analysis, settings, propensity, chosen, settings.estimation.subgroups, cluster)
-    # the configured outcomes only: a questionnaire outcome's rows are rescaled and relabelled after its
-    # estimators ran (effects.questionnaire), so its influence functions do not name its rows yet; its
-    # value falls back to independent normal draws, as a method without draws does
-    outcomes = {o.name for o in settings.outcomes}
-    records = [r for r in records if r.outcome in outcomes]
     if not records:
         return pd.DataFrame({c: pd.Series(dtype=float if c == "estimate" else str) for c in JOINT_COLUMNS}).astype(
             {"draw": "int64"}

@@ -48,7 +48,7 @@ from deepvalue.adjust.design import covariate_design
 from deepvalue.adjust.propensity import fit_propensity
 from deepvalue.core.errors import AnalysisError
 from deepvalue.core.settings import Covariate, NotGiven, Outcome, Questionnaire, Settings
-from deepvalue.effects.base import EffectEstimate
+from deepvalue.effects.base import EffectEstimate, Influence, relabel_influence
 from deepvalue.questionnaires.instruments import INSTRUMENTS, Instrument, reaches_meaningful_change
 
 log = logging.getLogger("deepvalue")
@@ -159,6 +159,19 @@ def per_baseline_sd(rows: Sequence[EffectEstimate], sd: float) -> list[EffectEst
     return out
 
 
+def _scaled_records(rec: Influence, sd: float) -> list[Influence]:
+    """A points-scale influence record under the row's published scale name, and its baseline_sd
+    copy (estimate, SE and influence function divided by the baseline SD, as :func:`per_baseline_sd`
+    divides the row), so the joint draws cover both scales' rows."""
+    points = dataclasses.replace(rec, scale=_RELABEL.get(rec.scale, rec.scale))
+    if points.scale != POINTS or not sd > 0:
+        return [points]
+    scaled = dataclasses.replace(
+        points, estimate=points.estimate / sd, std_error=points.std_error / sd, psi=points.psi / sd, scale=BASELINE_SD
+    )
+    return [points, scaled]
+
+
 def _outcome_rows(
     rows, spec, inst, settings, propensity, subgroup, methods, roles, trimmed, sd
 ) -> list[EffectEstimate]:
@@ -174,12 +187,15 @@ def _outcome_rows(
     naive_note = f"the follow-up score unadjusted (no ANCOVA){sign}"
     points = rows.assign(**{spec.name: inst.direction * follow})
     run = dict(settings=adjusted, propensity=ps, subgroup=subgroup, methods=methods, roles=roles, trimmed=trimmed)
-    out = _relabel(estimate_outcome(points, Outcome(spec.name, "continuous"), **run), note, naive_note)
+    with relabel_influence(lambda rec: _scaled_records(rec, sd)):
+        found = estimate_outcome(points, Outcome(spec.name, "continuous"), **run)
+    out = _relabel(found, note, naive_note)
     out += per_baseline_sd(out, sd)
     if inst.meaningful_change is not None:
         reached = reaches_meaningful_change(inst, base, follow).astype(float)
         share = rows.assign(**{spec.name: reached})
-        found = estimate_outcome(share, Outcome(spec.name, "binary"), **run)
+        with relabel_influence(lambda rec: [dataclasses.replace(rec, scale=_RELABEL.get(rec.scale, rec.scale))]):
+            found = estimate_outcome(share, Outcome(spec.name, "binary"), **run)
         share_note = (
             f"share whose improvement from baseline reaches {inst.meaningful_change:g} points "
             f"({short_source(inst.meaningful_change_source or '')})"

@@ -9,9 +9,8 @@ value rows lose their statistics too, and so do the totals, which would give the
 a difference of published ones (total minus the other outcomes), and every row of the tornado table
 (each row's net values move around the same published total).
 
-Which estimate a value row rests on is read from its notes (``"aipw ATT effect 0.103 (SE 0.021) per
-client ..."``, written by :mod:`deepvalue.value.valuation`); a row whose notes do not say follows every
-whole-cohort estimate of its outcome.
+Which estimate a value row rests on is in its ``method`` and ``estimand`` columns (written by
+:mod:`deepvalue.value.valuation`); a row without them follows every whole-cohort estimate of its outcome.
 """
 
 from __future__ import annotations
@@ -25,7 +24,6 @@ TORNADO_TABLE = "value_tornado.csv"
 SOURCE_TABLE = "estimates.csv"
 #: value.csv rows that add up outcomes' rows (they give a hidden outcome back as a difference)
 AGGREGATE = re.compile(r"^total")
-_VALUED = re.compile(r"^(?P<method>\S+) (?P<estimand>[A-Z]+) effect ")
 
 
 def _text(value: object) -> str:
@@ -37,7 +35,8 @@ def hidden_valued_outcomes(estimates: pd.DataFrame, suppressed_rows: set[int], v
 
     >>> est = pd.DataFrame({"outcome": ["a", "a", "b"], "subgroup": "", "method": ["aipw", "ipw", "aipw"],
     ...                     "estimand": "ATT"})
-    >>> val = pd.DataFrame({"outcome": ["a", "b", "total"], "notes": ["aipw ATT effect 1 (SE 1)", "", ""]})
+    >>> val = pd.DataFrame({"outcome": ["a", "b", "total"], "method": ["aipw", "", "aipw"],
+    ...                     "estimand": ["ATT", "", "ATT"]})
     >>> sorted(hidden_valued_outcomes(est, {1}, val)), sorted(hidden_valued_outcomes(est, {2}, val))
     ([], ['b'])
     """
@@ -45,13 +44,14 @@ def hidden_valued_outcomes(estimates: pd.DataFrame, suppressed_rows: set[int], v
     hidden = estimates.loc[sorted(r for r in suppressed_rows if whole.iloc[r])]
     keys = set(zip(hidden["outcome"].map(_text), hidden["method"].map(_text), hidden["estimand"].map(_text)))
     outcomes = {o for o, _, _ in keys}
-    notes = value["notes"] if "notes" in value.columns else pd.Series("", index=value.index)
+    blank = pd.Series("", index=value.index)
+    methods = (value["method"] if "method" in value.columns else blank).map(_text)
+    estimands = (value["estimand"] if "estimand" in value.columns else blank).map(_text)
     out = set()
-    for outcome, note in zip(value["outcome"].map(_text), notes.map(_text)):
+    for outcome, method, estimand in zip(value["outcome"].map(_text), methods, estimands):
         if AGGREGATE.match(outcome) or outcome not in outcomes:
             continue
-        found = _VALUED.match(note)
-        if found is None or (outcome, found["method"], found["estimand"]) in keys:
+        if not method or (outcome, method, estimand) in keys:
             out.add(outcome)
     return out
 

@@ -58,6 +58,7 @@ __all__ = [
     "value_analysis",
     "VALUE_COLUMNS",
     "PSA_COLUMNS",
+    "VALUED_COLUMNS",
 ]
 
 VALUE_COLUMNS = (
@@ -73,6 +74,9 @@ VALUE_COLUMNS = (
 )
 #: Columns added by the probabilistic analysis (issue 18 item 4), after today's.
 PSA_COLUMNS = ("account", "psa_mean", "psa_lower", "psa_upper", "p_positive", "switching_value")
+#: The estimate a row values (method and estimand of estimates.csv's whole-cohort row; empty for the cost),
+#: read by the disclosure check so a hidden estimate hides the money made of it.
+VALUED_COLUMNS = ("method", "estimand")
 
 
 # --------------------------------------------------------------------------------------------
@@ -453,7 +457,7 @@ def value_analysis(
     for level, scale in (("per_client", 1.0), ("cohort", float(n_clients))):
         lvl_note = "" if level == "per_client" else f"; cohort of {n_clients} treated clients"
 
-        def add(outcome, quantity, point, ci, psa, illus, note, account, sv=math.nan, ratio=False):
+        def add(outcome, quantity, point, ci, psa, illus, note, account, sv=math.nan, ratio=False, valued=True):
             lo, hi = _interval(ci)
             plo, phi = _interval(psa)
             finite = psa[np.isfinite(psa)]
@@ -474,6 +478,8 @@ def value_analysis(
                     "psa_upper": phi,
                     "p_positive": float((finite > (1.0 if ratio else 0.0)).mean()) if finite.size else math.nan,
                     "switching_value": sv,
+                    "method": method if valued else "",
+                    "estimand": estimand if valued else "",
                 }
             )
 
@@ -526,6 +532,7 @@ def value_analysis(
                     cost_illus,
                     cost_note + lvl_note,
                     account,
+                    valued=False,
                 )
             add(
                 label,
@@ -573,7 +580,7 @@ def value_analysis(
             items.append(("cost per client", cost_spec["low"] * cost_up, cost_spec["high"] * cost_up, cost, -1.0))
         tornado += tornado_rows(account, net, items)
 
-    columns = [*VALUE_COLUMNS, *PSA_COLUMNS]
+    columns = [*VALUE_COLUMNS, *PSA_COLUMNS, *VALUED_COLUMNS]
     return pd.DataFrame(out, columns=columns), pd.DataFrame(tornado, columns=list(TORNADO_COLUMNS))
 
 

@@ -55,7 +55,10 @@ def test_collecting_influence_changes_no_estimate(cohort):
     assert {"points", "baseline_sd"} <= set(rows.loc[rows["outcome"].isin(questionnaires), "scale"])
     assert len(found) == len(rows) > 20
     got = pd.DataFrame(
-        [(r.outcome, r.subgroup, r.method, r.estimand, r.scale, r.estimate, r.std_error, r.clients.size) for r in found],
+        [
+            (r.outcome, r.subgroup, r.method, r.estimand, r.scale, r.estimate, r.std_error, r.clients.size)
+            for r in found
+        ],
         columns=["outcome", "subgroup", "method", "estimand", "scale", "estimate", "std_error", "n"],
     )
     merged = rows.merge(got, on=["outcome", "subgroup", "method", "estimand", "scale"], suffixes=("", "_if"))

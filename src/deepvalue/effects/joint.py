@@ -150,7 +150,8 @@ def joint_draws(
 
     Reads the settings' ``outcomes``, ``questionnaires`` (their points, baseline_sd and share rows get
     draws too: effects.questionnaire names their influence records as the published rows),
-    ``covariates``, ``propensity``, ``weighting`` and ``estimation.subgroups``/``min_rows_per_parameter``/``min_events_per_arm``. Estimates that are
+    ``covariates``, ``propensity``, ``weighting`` and
+    ``estimation.subgroups``/``min_rows_per_parameter``/``min_events_per_arm``. Estimates that are
     skipped (too few clients, no variation) have no draws. Deterministic for a given ``seed``.
     """
     chosen = [m for m in methods if m in INFLUENCE_METHODS]

@@ -113,22 +113,27 @@ def dowhy_refutations(
             p = float("nan")
             if res.refutation_result is not None:
                 p = _scalar(res.refutation_result["p_value"])
-            passed, reading = _judge(refuter, original, new, p, lo, hi, sims)
-            rows.append(
-                {
-                    "outcome": outcome,
-                    "refuter": refuter,
-                    "estimate": original,
-                    "new_effect": new,
-                    "p_value": p,
-                    "passed": bool(passed),
-                    "reading": reading,
-                    "n_used": len(data),
-                    "simulations": sims,
-                }
-            )
+            rows.append(refutation_row(outcome, refuter, original, new, p, (lo, hi), sims, len(data)))
         _drop_added(data, keep)
     return pd.DataFrame(rows)
+
+
+def refutation_row(
+    outcome: str, refuter: str, original: float, new: float, p: float, ci: tuple[float, float], sims: int, n: int
+) -> dict:
+    """One row of refutations.csv, with its reading and verdict (:func:`_judge`)."""
+    passed, reading = _judge(refuter, original, new, p, ci[0], ci[1], sims)
+    return {
+        "outcome": outcome,
+        "refuter": refuter,
+        "estimate": original,
+        "new_effect": new,
+        "p_value": p,
+        "passed": bool(passed),
+        "reading": reading,
+        "n_used": n,
+        "simulations": sims,
+    }
 
 
 def _judge(refuter: str, original: float, new: float, p: float, lo: float, hi: float, sims: int) -> tuple[bool, str]:

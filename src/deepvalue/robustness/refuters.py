@@ -29,7 +29,7 @@ from deepvalue.robustness.dowhy_refuters import (
     SUBSET_FRACTION,
     UNOBSERVED_FLIP,
     UNOBSERVED_OUTCOME_SD,
-    _judge,
+    refutation_row,
 )
 
 ENGINE = "own (DoWhy's algorithms and draws, vectorised least squares)"
@@ -149,21 +149,5 @@ def refutations(
             new = _ols_treatment(np.column_stack([x[:, :1], d_new, x[:, 1:]]), y_new)
             results[refuter] = (new, float("nan"), 1)
 
-    rows = []
-    for refuter in REFUTERS:
-        new, p, sims_n = results[refuter]
-        passed, reading = _judge(refuter, original, new, p, lo, hi, sims_n)
-        rows.append(
-            {
-                "outcome": outcome,
-                "refuter": refuter,
-                "estimate": original,
-                "new_effect": new,
-                "p_value": p,
-                "passed": bool(passed),
-                "reading": reading,
-                "n_used": n,
-                "simulations": sims_n,
-            }
-        )
+    rows = [refutation_row(outcome, r, original, *results[r][:2], (lo, hi), results[r][2], n) for r in REFUTERS]
     return pd.DataFrame(rows)

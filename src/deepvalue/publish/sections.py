@@ -414,7 +414,12 @@ def section_estimates(results: Path, cfg: dict) -> str:
 def _pass_fail(x: Any) -> str:
     if _is_missing(x):
         return DASH
-    return '<span class="pass">PASS</span>' if _as_bool(x) else '<span class="fail">FAIL</span>'
+    return "PASS" if _as_bool(x) else "FAIL"
+
+
+def _pass_fail_mark(x: Any) -> str:
+    """The class that colours a refuter's result (none for a missing one)."""
+    return "" if _is_missing(x) else ("pass" if _as_bool(x) else "fail")
 
 
 _SUBSAMPLE = re.compile(r"stratified subsample of (\d+) of (\d+) rows")
@@ -504,7 +509,7 @@ def section_refutations(results: Path, cfg: dict) -> str:
                     Col("estimate", **NUM),
                     Col("new_effect", "new effect", **NUM),
                     Col("p_value", "p", **NUM),
-                    Col("passed", "result", fmt=_pass_fail, raw=True),
+                    Col("passed", "result", fmt=_pass_fail, mark=_pass_fail_mark),
                     Col("n_used", "n used", **COUNT),
                     Col("simulations", **COUNT),
                     Col("reading", **NOTE),

@@ -39,6 +39,11 @@ def render(name: str, **context: Any) -> str:
     return environment().get_template(name).render(**context)
 
 
+def macro(name: str, *args: Any) -> str:
+    """Call the macro `name` of ``templates/macros.html.j2`` (a table, a figure, Markdown) on plain data."""
+    return str(getattr(environment().get_template("macros.html.j2").module, name)(*args))
+
+
 #: A summary context with nothing in it (the doctest above, and the shape the template expects).
 EMPTY_SUMMARY: dict[str, Any] = {
     "question": "",

@@ -83,10 +83,10 @@ def render_report(results_dir: Path, cfg: dict, validation_md: Path | None = Non
         "design": section_design(results, cfg),
         "refutations-and-sensitivity": section_refutations(results, cfg).strip(),
         "heterogeneity": section_heterogeneity(results, cfg),
-        "value": section_value(results, cfg),
-        "validation": section_validation(results, cfg, Path(validation_md) if validation_md else None),
-        "disclosure": section_disclosure(results, cfg),
-        "provenance": section_provenance(results, cfg),
+        "value": section_value(results, cfg).strip(),
+        "validation": section_validation(results, cfg, Path(validation_md) if validation_md else None).strip(),
+        "disclosure": section_disclosure(results, cfg).strip(),
+        "provenance": section_provenance(results, cfg).strip(),
     }
     nav = "".join(f'<li><a href="#{sid}">{esc(SECTION_TITLES[sid])}</a></li>' for sid in SECTION_IDS)
     sections = "\n".join(

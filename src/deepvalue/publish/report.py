@@ -80,9 +80,9 @@ def render_report(results_dir: Path, cfg: dict, validation_md: Path | None = Non
         "exposure": section_exposure(results, cfg).strip(),
         "balance": section_balance(results, cfg).strip(),
         "estimates": section_estimates(results, cfg).strip(),
-        "design": section_design(results, cfg),
+        "design": section_design(results, cfg).strip(),
         "refutations-and-sensitivity": section_refutations(results, cfg).strip(),
-        "heterogeneity": section_heterogeneity(results, cfg),
+        "heterogeneity": section_heterogeneity(results, cfg).strip(),
         "value": section_value(results, cfg).strip(),
         "validation": section_validation(results, cfg, Path(validation_md) if validation_md else None).strip(),
         "disclosure": section_disclosure(results, cfg).strip(),
@@ -97,7 +97,7 @@ def render_report(results_dir: Path, cfg: dict, validation_md: Path | None = Non
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
-        f"<h1>{esc(title)}</h1>\n{plan_block(results, cfg)}\n<nav><ul>{nav}</ul></nav>\n{sections}\n</body>\n</html>\n"
+        f"<h1>{esc(title)}</h1>\n{plan_block(results, cfg).strip()}\n<nav><ul>{nav}</ul></nav>\n{sections}\n</body>\n</html>\n"
     )
 
 

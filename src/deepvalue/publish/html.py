@@ -17,38 +17,6 @@ import pandas as pd
 
 DASH = "\u2014"
 
-CSS = """
-body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:0 auto;max-width:1180px;
-padding:1em 2em;color:#222;line-height:1.4}
-h1{border-bottom:3px solid #2b5d8a;padding-bottom:.2em}
-h2{border-bottom:1px solid #bbb;margin-top:2em;color:#2b5d8a}
-table{border-collapse:collapse;margin:.6em 0 1.2em 0;font-size:.85em}
-th,td{border:1px solid #ccc;padding:3px 7px;vertical-align:top}
-th{background:#eef2f6;text-align:left}
-td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-td.note{font-size:.9em;color:#444;max-width:42em}
-img{max-width:100%;height:auto;border:1px solid #ddd;margin:.4em 0}
-figure{margin:.6em 0}
-figcaption{font-size:.85em;color:#555}
-.notice{border:3px solid #b00020;background:#fff0f0;color:#7a0014;padding:.8em 1em;font-weight:bold;
-margin:1em 0}
-.info{border-left:4px solid #2b5d8a;background:#f3f7fb;padding:.5em 1em;margin:.8em 0}
-.pass{color:#0a6b2d;font-weight:bold}
-.fail{color:#b00020;font-weight:bold}
-.missing{color:#8a5a00;font-style:italic}
-.flow{display:flex;flex-direction:column;align-items:flex-start;gap:0;margin:1em 0}
-.flow-row{display:flex;align-items:center;gap:1.2em}
-.flow-box{border:2px solid #2b5d8a;background:#f3f7fb;padding:.5em .9em;width:18em;box-sizing:border-box;
-text-align:center;border-radius:4px}
-.flow-excl{border:1px dashed #b06000;background:#fff7ec;padding:.35em .7em;max-width:30em;font-size:.85em;
-border-radius:4px}
-.flow-arrow{width:18em;text-align:center;color:#2b5d8a;font-size:1.3em;line-height:1.1}
-.flow-n{font-size:1.15em;font-weight:bold}
-nav ul{columns:2;font-size:.95em}
-code{background:#f2f2f2;padding:0 .2em}
-"""
-
-
 # ------------------------------------------------------------------------------ number formats
 
 
@@ -284,30 +252,3 @@ def markdown_to_html(text: str) -> str:
     from deepvalue.publish.templating import macro
 
     return macro("markdown", markdown_blocks(text))
-
-
-# ------------------------------------------------------------------------------ legacy (sections not yet on templates)
-
-
-def esc(x: Any) -> str:
-    import html
-
-    return html.escape("" if x is None else str(x), quote=True)
-
-
-def img_tag(path: Path, alt: str, caption: str = "") -> str:
-    from deepvalue.publish.templating import macro
-
-    return macro("figure", figure_data(path, alt, caption))
-
-
-def kv_table(pairs: Iterable[tuple[str, str]]) -> str:
-    from deepvalue.publish.templating import macro
-
-    return macro("kv_table", list(pairs))
-
-
-def missing(what: str) -> str:
-    from deepvalue.publish.templating import macro
-
-    return macro("missing", what)

@@ -151,7 +151,8 @@ def table_data(frame: pd.DataFrame, cols: Iterable[Col] | None = None) -> dict[s
 
 
 def html_table(frame: pd.DataFrame, cols: Iterable[Col] | None = None) -> str:
-    """An escaped HTML table of `frame`: the ``table`` macro on :func:`table_data`."""
+    """An escaped HTML table of `frame`: the ``table`` macro on :func:`table_data` (a string for tests and a
+    quick look; the report's templates call the macro on the data, so nothing rendered here reaches them)."""
     from deepvalue.publish.templating import macro
 
     return macro("table", table_data(frame, cols))

@@ -153,8 +153,15 @@ def test_the_debian_packages_are_the_ones_ci_installs():
 
 
 def test_every_template_is_package_data():
-    """A regular (non-editable) install carries the templates: pyproject's package-data covers each file."""
+    """A regular (non-editable) install carries the templates: pyproject's package-data covers each file, in
+    subfolders too (setuptools' ``*`` does not cross a ``/``, so the match is segment by segment)."""
     globs = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["deepvalue"]
     package = REPO / "src" / "deepvalue"
-    files = [p.relative_to(package).as_posix() for p in (package / "publish" / "templates").iterdir() if p.is_file()]
-    assert files and all(any(fnmatch(f, g) for g in globs) for f in files), files
+    files = [p.relative_to(package).as_posix() for p in (package / "publish" / "templates").rglob("*") if p.is_file()]
+
+    def covered(f: str, g: str) -> bool:
+        fs, gs = f.split("/"), g.split("/")
+        return len(fs) == len(gs) and all(fnmatch(a, b) for a, b in zip(fs, gs))
+
+    assert files and all(any(covered(f, g) for g in globs) for f in files), files
+    assert not covered("publish/templates/sections/x.html.j2", "publish/templates/*.j2")

@@ -171,16 +171,16 @@ def test_other_outcomes_are_unchanged_and_the_truth_is_compared_per_scale(study)
 
 def test_the_report_shows_the_reliability_table(tmp_path):
     from deepvalue.core.tabular import write_csv
-    from deepvalue.publish.sections import questionnaire_reliability
+    from deepvalue.publish.sections import section_cohort_flow
     from deepvalue.questionnaires.reliability import RELIABILITY_COLUMNS
 
     (tmp_path / "cohort").mkdir()
     path = tmp_path / "cohort" / "questionnaire_reliability.csv"
     write_csv(pd.DataFrame(columns=RELIABILITY_COLUMNS), path)
-    assert questionnaire_reliability(tmp_path, {}) == ""  # no questionnaires: nothing
+    assert "Questionnaires" not in section_cohort_flow(tmp_path, {})  # no questionnaires: nothing
     row = dict.fromkeys(RELIABILITY_COLUMNS, np.nan)
     row.update(questionnaire="wellbeing", administration="baseline", n=812, n_items=7, alpha=0.8601, notes="x")
     row.update(one_factor_fits="yes")
     write_csv(pd.DataFrame([row]), path)
-    html = questionnaire_reliability(tmp_path, {})
+    html = section_cohort_flow(tmp_path, {})
     assert "Questionnaires: internal consistency" in html and "0.8601" in html and "812" in html

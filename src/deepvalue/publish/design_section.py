@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from scipy import stats
 
-from deepvalue.publish.html import NOTE, NUM, Col, html_table
+from deepvalue.publish.html import NOTE, NUM, Col, table_data
 from deepvalue.publish.report_inputs import checked_table
+from deepvalue.publish.templating import render
 
 REFERENCE = "aipw"
 
@@ -106,35 +108,32 @@ def design_rows(estimates: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns=["_o", "_m"]).reset_index(drop=True)
 
 
-def section_design(results: Path, cfg: dict) -> str:
-    """The Design section of the report."""
+def design_context(results: Path, cfg: dict) -> dict[str, Any]:
+    """The Design section's table (None when no design estimate is published)."""
     est = checked_table(results, "estimates.csv", cfg)
     rows = design_rows(est) if est is not None else pd.DataFrame()
-    intro = (
-        "<p>Every selection-on-observables estimate assumes that, given the recorded characteristics, who "
-        "gets continuity is as good as random. Continuity may instead mark a good worker or an engaged client. "
-        "The designs below rest on other assumptions (one sentence each). The last columns compare each "
-        "with the AIPW estimate of the same outcome and estimand (the IV's LATE against the ATT): the "
-        "difference, its z and the p-value of no difference, treating the two estimates as independent, "
-        "which is conservative because they share the clients. The reduced form is the effect of a "
-        "departure, not of continuity, and is not compared.</p>"
-    )
     if rows.empty:
-        return intro + "<p>No design estimate is available (see Estimates: skipped methods).</p>"
-    table = html_table(
-        rows,
-        [
-            Col("outcome"),
-            Col("design"),
-            Col("method"),
-            Col("estimand"),
-            Col("estimate", **NUM),
-            Col("ci_lower", "CI low", **NUM),
-            Col("ci_upper", "CI high", **NUM),
-            Col("vs_aipw", "difference from aipw", **NUM),
-            Col("z", **NUM),
-            Col("p_differs", "p (differs)", **NUM),
-            Col("assumption", **NOTE),
-        ],
-    )
-    return intro + table
+        return {"designs": None}
+    return {
+        "designs": table_data(
+            rows,
+            [
+                Col("outcome"),
+                Col("design"),
+                Col("method"),
+                Col("estimand"),
+                Col("estimate", **NUM),
+                Col("ci_lower", "CI low", **NUM),
+                Col("ci_upper", "CI high", **NUM),
+                Col("vs_aipw", "difference from aipw", **NUM),
+                Col("z", **NUM),
+                Col("p_differs", "p (differs)", **NUM),
+                Col("assumption", **NOTE),
+            ],
+        )
+    }
+
+
+def section_design(results: Path, cfg: dict) -> str:
+    """The Design section of the report (``templates/section-design.html.j2``)."""
+    return render("section-design.html.j2", s=design_context(results, cfg))

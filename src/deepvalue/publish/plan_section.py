@@ -11,44 +11,43 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 from deepvalue.core.primary import config_hash
-from deepvalue.publish.html import _read_json, esc, fmt_num
+from deepvalue.publish.html import _read_json, fmt_num
 from deepvalue.publish.report_inputs import checked_table
+from deepvalue.publish.templating import render
+
+
+def plan_context(results: Path, cfg: dict) -> dict[str, Any]:
+    """The plan's hash (empty when provenance.json is missing) and the confirmatory result (None when
+    multiplicity.csv is missing, an empty dict when the primary analysis gave no estimate)."""
+    prov = _read_json(Path(results) / "provenance.json")
+    out: dict[str, Any] = {"config_hash": config_hash(prov["config"]) if prov and "config" in prov else ""}
+    table = checked_table(results, "multiplicity.csv", cfg)
+    if table is None or table.empty:
+        return {**out, "confirmatory": None}
+    conf = table[table["role"] == "confirmatory"]
+    if conf.empty:
+        return {**out, "confirmatory": {}}
+    row = conf.iloc[0]
+    est = row["estimate"]
+    return {
+        **out,
+        "confirmatory": {
+            "outcome": row["outcome"],
+            "method": row["method"],
+            "estimand": row["estimand"],
+            "estimate": "suppressed (disclosure control)"
+            if est is None or not math.isfinite(float(est))
+            else fmt_num(est),
+            "p": fmt_num(row["p_value"]),
+            "p_holm": fmt_num(row["p_holm"]),
+            "family_size": int(row["family_size"]),
+        },
+    }
 
 
 def plan_block(results: Path, cfg: dict) -> str:
     """A short block under the title: the plan's hash, then the confirmatory result and what is exploratory."""
-    prov = _read_json(Path(results) / "provenance.json")
-    plan = (
-        f"config SHA-256 <code>{esc(config_hash(prov['config']))}</code> (the resolved config in provenance.json)"
-        if prov and "config" in prov
-        else "not recorded (provenance.json is missing)"
-    )
-    parts = [f'<p class="plan"><strong>Analysis plan that was run:</strong> {plan}.</p>']
-    table = checked_table(results, "multiplicity.csv", cfg)
-    if table is None or table.empty:
-        parts.append("<p><strong>Confirmatory result:</strong> not available (multiplicity.csv is missing).</p>")
-        return "".join(parts)
-    conf = table[table["role"] == "confirmatory"]
-    if conf.empty:
-        parts.append(
-            "<p><strong>Confirmatory result:</strong> none: the primary analysis gave no estimate "
-            "(see the estimates section for the reason).</p>"
-        )
-    else:
-        row = conf.iloc[0]
-        est = row["estimate"]
-        shown = "suppressed (disclosure control)" if est is None or not math.isfinite(float(est)) else fmt_num(est)
-        parts.append(
-            f"<p><strong>Confirmatory result</strong> (stated primary analysis: {esc(row['outcome'])}, "
-            f"{esc(row['method'])} {esc(row['estimand'])}): estimate {esc(shown)}, p = {esc(fmt_num(row['p_value']))}, "
-            f"Holm-adjusted p = {esc(fmt_num(row['p_holm']))} over the {int(row['family_size'])} tests of the "
-            f"primary method (outcomes x subgroups).</p>"
-        )
-    parts.append(
-        "<p>Everything else in this report is <strong>exploratory</strong>: other outcomes, subgroups, methods, "
-        "heterogeneity and targeting. Their p-values are not adjusted, except the Holm column of "
-        "multiplicity.csv.</p>"
-    )
-    return "".join(parts)
+    return render("plan.html.j2", s=plan_context(results, cfg))

@@ -1,5 +1,6 @@
-"""The HTML report: assembles the sections of :mod:`deepvalue.publish.sections` and
-:mod:`deepvalue.publish.closing_sections` from the results tables, after the disclosure checks.
+"""The HTML report: the data of every section (``<id>_context`` in :mod:`deepvalue.publish.sections`,
+:mod:`~deepvalue.publish.closing_sections` and the section modules), read from the disclosure-checked
+results tables, laid out by ``templates/report.html.j2`` and one template per section, escaped.
 
 :func:`build_report` writes ``results/report.html``; ``python -m deepvalue.publish.report`` is its
 command line.
@@ -9,29 +10,27 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from deepvalue.publish.closing_sections import (
-    section_disclosure,
-    section_provenance,
-    section_validation,
-    section_value,
+    disclosure_context,
+    provenance_context,
+    validation_context,
+    value_context,
 )
-from deepvalue.publish.design_section import section_design
-from deepvalue.publish.heterogeneity_section import section_heterogeneity
-from deepvalue.publish.html import (
-    CSS,
-    esc,
-)
-from deepvalue.publish.plan_section import plan_block
+from deepvalue.publish.design_section import design_context
+from deepvalue.publish.heterogeneity_section import heterogeneity_context
+from deepvalue.publish.plan_section import plan_context
 from deepvalue.publish.sections import (
-    section_balance,
-    section_cohort_flow,
-    section_estimates,
-    section_exposure,
-    section_question,
-    section_refutations,
+    balance_context,
+    cohort_flow_context,
+    estimates_context,
+    exposure_context,
+    question_context,
+    refutations_context,
 )
-from deepvalue.publish.summary_section import section_summary
+from deepvalue.publish.summary_section import summary_context
+from deepvalue.publish.templating import render
 
 SECTION_IDS = (
     "summary",
@@ -69,36 +68,39 @@ SECTION_TITLES = {
 # ------------------------------------------------------------------------------ the report
 
 
-def render_report(results_dir: Path, cfg: dict, validation_md: Path | None = None) -> str:
-    """The report as one HTML string (see :func:`build_report`)."""
+def report_context(results_dir: Path, cfg: dict, validation_md: Path | None = None) -> dict[str, Any]:
+    """What the report says, as plain data for ``templates/report.html.j2``: the title, the plan block's data
+    and, in :data:`SECTION_IDS` order, each section's id, title, template and data (its ``<id>_context``)."""
     results = Path(results_dir)
     cfg = cfg or {}
-    bodies = {
-        "summary": section_summary(results, cfg),
-        "question-and-data": section_question(results, cfg),
-        "cohort-flow": section_cohort_flow(results, cfg),
-        "exposure": section_exposure(results, cfg),
-        "balance": section_balance(results, cfg),
-        "estimates": section_estimates(results, cfg),
-        "design": section_design(results, cfg),
-        "refutations-and-sensitivity": section_refutations(results, cfg),
-        "heterogeneity": section_heterogeneity(results, cfg),
-        "value": section_value(results, cfg),
-        "validation": section_validation(results, cfg, Path(validation_md) if validation_md else None),
-        "disclosure": section_disclosure(results, cfg),
-        "provenance": section_provenance(results, cfg),
+    data = {
+        "summary": summary_context(results, cfg),
+        "question-and-data": question_context(results, cfg),
+        "cohort-flow": cohort_flow_context(results, cfg),
+        "exposure": exposure_context(results, cfg),
+        "balance": balance_context(results, cfg),
+        "estimates": estimates_context(results, cfg),
+        "design": design_context(results, cfg),
+        "refutations-and-sensitivity": refutations_context(results, cfg),
+        "heterogeneity": heterogeneity_context(results, cfg),
+        "value": value_context(results, cfg),
+        "validation": validation_context(results, cfg, Path(validation_md) if validation_md else None),
+        "disclosure": disclosure_context(results, cfg),
+        "provenance": provenance_context(results, cfg),
     }
-    nav = "".join(f'<li><a href="#{sid}">{esc(SECTION_TITLES[sid])}</a></li>' for sid in SECTION_IDS)
-    sections = "\n".join(
-        f'<section>\n<h2 id="{sid}">{esc(SECTION_TITLES[sid])}</h2>\n{bodies[sid]}\n</section>' for sid in SECTION_IDS
-    )
-    title = str(cfg.get("title") or "deepvalue report: the value of continuity of care")
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
-        f"<h1>{esc(title)}</h1>\n{plan_block(results, cfg)}\n<nav><ul>{nav}</ul></nav>\n{sections}\n</body>\n</html>\n"
-    )
+    return {
+        "title": str(cfg.get("title") or "deepvalue report: the value of continuity of care"),
+        "plan": plan_context(results, cfg),
+        "sections": [
+            {"id": sid, "title": SECTION_TITLES[sid], "template": f"section-{sid}.html.j2", "data": data[sid]}
+            for sid in SECTION_IDS
+        ],
+    }
+
+
+def render_report(results_dir: Path, cfg: dict, validation_md: Path | None = None) -> str:
+    """The report as one HTML string (see :func:`build_report`), from ``templates/report.html.j2``."""
+    return render("report.html.j2", **report_context(results_dir, cfg, validation_md))
 
 
 def build_report(results_dir: Path, cfg: dict, out_path: Path, validation_md: Path | None = None) -> None:

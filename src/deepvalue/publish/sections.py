@@ -1,6 +1,7 @@
-"""The report's sections, one function each: ``section_<id>(results, cfg)`` returns the HTML of
-one ``<h2>`` section from the run's files under ``results/``; a missing file is said in its
-section, never an error.
+"""The report's sections: ``<id>_context(results, cfg)`` reads the run's files under ``results/`` and returns
+what the section says as plain data (text already formatted, tables as :func:`~deepvalue.publish.html.table_data`);
+``templates/section-<id>.html.j2`` lays it out, escaped. ``section_<id>(results, cfg)`` renders that one section.
+A missing file is said in its section, never an error.
 """
 
 from __future__ import annotations
@@ -21,13 +22,11 @@ from deepvalue.publish.html import (
     _as_bool,
     _is_missing,
     _read_json,
-    esc,
+    figure_data,
     fmt_ci,
     fmt_count,
     fmt_num,
-    html_table,
-    img_tag,
-    missing,
+    table_data,
 )
 from deepvalue.publish.report_inputs import (
     checked_ingest,
@@ -35,6 +34,7 @@ from deepvalue.publish.report_inputs import (
     cohort_arms,
     disclosure_settings,
 )
+from deepvalue.publish.templating import render
 
 #: The figures the report embeds, relative to the results folder.
 FIGURES = (
@@ -60,7 +60,8 @@ def _outcome_names(cfg: dict) -> list[str]:
     return [str(o["name"]) for o in cfg.get("outcomes", []) if isinstance(o, dict) and "name" in o]
 
 
-def section_question(results: Path, cfg: dict) -> str:
+def question_context(results: Path, cfg: dict) -> dict[str, Any]:
+    """The question (from the config) and the extract's tables as the flow check leaves their counts."""
     exp = cfg.get("exposure", {}) or {}
     outcomes = _outcome_names(cfg)
     question = cfg.get("question") or (
@@ -70,16 +71,9 @@ def section_question(results: Path, cfg: dict) -> str:
         f"{exp.get('window_contacts', DASH)} contacts (within {exp.get('window_max_days', DASH)} days). "
         f"Outcomes: {', '.join(outcomes) if outcomes else DASH}."
     )
-    parts = [f"<p><strong>Question.</strong> {esc(question)}</p>"]
     ingest = _read_json(results / "ingest_report.json")
     if ingest is None:
-        parts.append(missing("ingest_report.json"))
-        return "\n".join(parts)
-    extract_date = ingest.get("extract_date", DASH)
-    parts.append(
-        f"<p><strong>Extract date:</strong> {esc(extract_date)} "
-        f"(source: {esc(ingest.get('extract_date_source', DASH))}).</p>"
-    )
+        return {"question": question, "tables": None}
     rows = []
     checked = checked_ingest(results, cfg) or {}
     for name in sorted(ingest.get("tables", {})):
@@ -101,53 +95,50 @@ def section_question(results: Path, cfg: dict) -> str:
                 "warnings": "; ".join(_without_examples(str(w)) for w in c.get("warnings", [])),
             }
         )
-    parts.append("<h3>Extract, by table</h3>")
-    parts.append(
-        html_table(
-            pd.DataFrame(rows),
-            [
-                Col("table"),
-                Col("path", "file"),
-                Col("rows_read", "rows read", **COUNT),
-                Col("rows_written", "rows written", **COUNT),
-                Col("rows_dropped", "rows dropped", **COUNT),
-                Col("reasons", "drop reasons (rows)", **NOTE),
-                Col("warnings", **NOTE),
-            ],
-        )
+    tables = table_data(
+        pd.DataFrame(rows),
+        [
+            Col("table"),
+            Col("path", "file"),
+            Col("rows_read", "rows read", **COUNT),
+            Col("rows_written", "rows written", **COUNT),
+            Col("rows_dropped", "rows dropped", **COUNT),
+            Col("reasons", "drop reasons (rows)", **NOTE),
+            Col("warnings", **NOTE),
+        ],
     )
-    return "\n".join(parts)
+    return {
+        "question": question,
+        "extract_date": ingest.get("extract_date", DASH),
+        "extract_date_source": ingest.get("extract_date_source", DASH),
+        "tables": tables,
+    }
 
 
-def flow_diagram(flow: pd.DataFrame) -> str:
-    """The flow.csv steps as an HTML/CSS box diagram: main boxes down, exclusions to the side."""
-    out = ['<div class="flow">']
-    first = True
+def section_question(results: Path, cfg: dict) -> str:
+    return render("section-question-and-data.html.j2", s=question_context(results, cfg))
+
+
+def flow_steps(flow: pd.DataFrame) -> list[dict[str, Any]]:
+    """The flow.csv steps for the ``flow`` macro: main boxes down (n remaining), exclusions to the side."""
+    steps = []
     for rec in flow.to_dict("records"):
         step = str(rec.get("step", ""))
-        reason = "" if _is_missing(rec.get("reason")) else str(rec.get("reason"))
-        n_rem, n_exc = rec.get("n_remaining"), rec.get("n_excluded")
-        if step in ("excluded", "unmatched", "recoded"):
-            out.append(
-                '<div class="flow-row"><div class="flow-arrow">&#8595;</div>'
-                f'<div class="flow-excl">{esc(step)}: <strong>{esc(fmt_count(n_exc))}</strong>'
-                f" &#8212; {esc(reason)}</div></div>"
-            )
-        else:
-            if not first:
-                out.append('<div class="flow-row"><div class="flow-arrow">&#8595;</div></div>')
-            out.append(
-                f'<div class="flow-row"><div class="flow-box">{esc(step)}<br>'
-                f'<span class="flow-n">n = {esc(fmt_count(n_rem))}</span></div></div>'
-            )
-        first = False
-    out.append("</div>")
-    return "\n".join(out)
+        excluded = step in ("excluded", "unmatched", "recoded")
+        steps.append(
+            {
+                "step": step,
+                "excluded": excluded,
+                "n": fmt_count(rec.get("n_excluded") if excluded else rec.get("n_remaining")),
+                "reason": "" if _is_missing(rec.get("reason")) else str(rec.get("reason")),
+            }
+        )
+    return steps
 
 
-def questionnaire_reliability(results: Path, cfg: dict) -> str:
+def questionnaire_reliability(results: Path, cfg: dict) -> dict[str, Any] | None:
     """Internal consistency of the questionnaires (cohort/questionnaire_reliability.csv): Cronbach's
-    alpha with Feldt's interval and McDonald's omega per entry and administration; nothing when no
+    alpha with Feldt's interval and McDonald's omega per entry and administration, as a table; None when no
     questionnaire is configured (the table is empty)."""
     from deepvalue.publish.disclosure import check_table
     from deepvalue.publish.html import _read_csv
@@ -155,189 +146,145 @@ def questionnaire_reliability(results: Path, cfg: dict) -> str:
     rel = "cohort/questionnaire_reliability.csv"
     raw = _read_csv(Path(results) / rel)
     if raw is None or raw.empty:
-        return ""
+        return None
     # n_items is the instrument's number of items, not a count of clients: not a disclosure cell
     min_cell, allow_zero = disclosure_settings(cfg, results)
     table = check_table(raw.rename(columns={"n_items": "items"}), rel, min_cell=min_cell, allow_zero=allow_zero)[0]
-    return "\n".join(
+    return table_data(
+        table,
         [
-            "<h3>Questionnaires: internal consistency</h3>",
-            "<p>Cronbach's alpha with Feldt's 95% interval and McDonald's omega (one-factor ML fit; "
-            "'fits' when RMSEA &lt;= 0.08 and no Heywood case) over the complete answers of each chosen "
-            "administration (docs/design.md, Questionnaires).</p>",
-            html_table(
-                table,
-                [
-                    Col("questionnaire"),
-                    Col("administration"),
-                    Col("n", "n administrations", **COUNT),
-                    Col("items", **COUNT),
-                    Col("alpha", "alpha", **NUM),
-                    Col("alpha_ci_lower", "alpha 95% CI lower", **NUM),
-                    Col("alpha_ci_upper", "alpha 95% CI upper", **NUM),
-                    Col("omega", "omega", **NUM),
-                    Col("rmsea", "RMSEA", **NUM),
-                    Col("one_factor_fits", "one factor fits"),
-                    Col("notes", **NOTE),
-                ],
-            ),
-        ]
+            Col("questionnaire"),
+            Col("administration"),
+            Col("n", "n administrations", **COUNT),
+            Col("items", **COUNT),
+            Col("alpha", "alpha", **NUM),
+            Col("alpha_ci_lower", "alpha 95% CI lower", **NUM),
+            Col("alpha_ci_upper", "alpha 95% CI upper", **NUM),
+            Col("omega", "omega", **NUM),
+            Col("rmsea", "RMSEA", **NUM),
+            Col("one_factor_fits", "one factor fits"),
+            Col("notes", **NOTE),
+        ],
     )
+
+
+def cohort_flow_context(results: Path, cfg: dict) -> dict[str, Any]:
+    flow = checked_table(results, "cohort/flow.csv", cfg)
+    oflow = checked_table(results, "cohort/outcome_flow.csv", cfg)
+    mflow = checked_table(results, "match/flow.csv", cfg)
+    step_cols = [
+        Col("n_remaining", "n remaining", **COUNT),
+        Col("n_excluded", "n excluded", **COUNT),
+        Col("reason", **NOTE),
+    ]
+    return {
+        "flow": None if flow is None else flow_steps(flow),
+        "outcome_flow": None if oflow is None else table_data(oflow, [Col("outcome"), Col("step"), *step_cols]),
+        "reliability": questionnaire_reliability(results, cfg),
+        "match_flow": None if mflow is None else table_data(mflow, [Col("step"), *step_cols]),
+    }
 
 
 def section_cohort_flow(results: Path, cfg: dict) -> str:
-    parts = []
-    flow = checked_table(results, "cohort/flow.csv", cfg)
-    if flow is None:
-        parts.append(missing("cohort/flow.csv"))
-    else:
-        parts.append("<h3>From the extract to the analysis cohort</h3>")
-        parts.append(flow_diagram(flow))
-    oflow = checked_table(results, "cohort/outcome_flow.csv", cfg)
-    parts.append("<h3>Outcome flow</h3>")
-    if oflow is None:
-        parts.append(missing("cohort/outcome_flow.csv"))
-    else:
-        parts.append(
-            html_table(
-                oflow,
-                [
-                    Col("outcome"),
-                    Col("step"),
-                    Col("n_remaining", "n remaining", **COUNT),
-                    Col("n_excluded", "n excluded", **COUNT),
-                    Col("reason", **NOTE),
-                ],
-            )
-        )
-    parts.append(questionnaire_reliability(results, cfg))
-    mflow = checked_table(results, "match/flow.csv", cfg)
-    if mflow is not None:
-        parts.append("<h3>Matching flow (treated clients)</h3>")
-        parts.append(
-            html_table(
-                mflow,
-                [
-                    Col("step"),
-                    Col("n_remaining", "n remaining", **COUNT),
-                    Col("n_excluded", "n excluded", **COUNT),
-                    Col("reason", **NOTE),
-                ],
-            )
-        )
-    return "\n".join(parts)
+    return render("section-cohort-flow.html.j2", s=cohort_flow_context(results, cfg))
+
+
+def exposure_context(results: Path, cfg: dict) -> dict[str, Any]:
+    k = disclosure_settings(cfg, results)[0]
+    arms = cohort_arms(results, cfg)  # as balance_summary.csv publishes them
+    shares = None
+    if arms is not None:
+        nt, nc = arms
+        shares = {
+            "share": fmt_num(nt / (nt + nc) if nt + nc else float("nan")),
+            "treated": fmt_count(nt),
+            "total": fmt_count(nt + nc),
+            "control": fmt_count(nc),
+        }
+    fig = results / "cohort" / "figures"
+    return {
+        "arms": shares,
+        "figures": [
+            figure_data(
+                fig / "continuity_by_service.png",
+                "Continuity index by service",
+                f"Continuity index by service. An index value with fewer than {k} clients in a service is merged "
+                f"with a neighbouring value; a service with fewer than {k} clients is not drawn.",
+            ),
+            figure_data(
+                fig / "continuous_share_by_site.png",
+                "Share with continuous care by site",
+                f"Share of clients with continuous care, by site. A site with fewer than {k} clients, treated or "
+                "controls is pooled into 'other sites', or left out when the pool is still below that (the note "
+                "under the axis says which).",
+            ),
+        ],
+    }
 
 
 def section_exposure(results: Path, cfg: dict) -> str:
-    k = disclosure_settings(cfg, results)[0]
-    parts = []
-    arms = cohort_arms(results, cfg)  # as balance_summary.csv publishes them
-    if arms is not None:
-        nt, nc = arms
-        share = nt / (nt + nc) if nt + nc else float("nan")
-        parts.append(
-            f'<p class="info"><strong>Treated (continuous care) share:</strong> {esc(fmt_num(share))} '
-            f"({esc(fmt_count(nt))} treated of {esc(fmt_count(nt + nc))} in the cohort; "
-            f"{esc(fmt_count(nc))} controls).</p>"
-        )
-    else:
-        parts.append(missing("match/balance_summary.csv (treated share)"))
-    fig = results / "cohort" / "figures"
-    parts.append(
-        img_tag(
-            fig / "continuity_by_service.png",
-            "Continuity index by service",
-            f"Continuity index by service. An index value with fewer than {k} clients in a service is merged "
-            f"with a neighbouring value; a service with fewer than {k} clients is not drawn.",
-        )
-    )
-    parts.append(
-        img_tag(
-            fig / "continuous_share_by_site.png",
-            "Share with continuous care by site",
-            f"Share of clients with continuous care, by site. A site with fewer than {k} clients, treated or "
-            "controls is pooled into 'other sites', or left out when the pool is still below that (the note "
-            "under the axis says which).",
-        )
-    )
-    return "\n".join(parts)
+    return render("section-exposure.html.j2", s=exposure_context(results, cfg))
 
 
-def section_balance(results: Path, cfg: dict) -> str:
+def balance_context(results: Path, cfg: dict) -> dict[str, Any]:
     k = disclosure_settings(cfg, results)[0]
-    parts = []
     fig = results / "match" / "figures"
-    parts.append(
-        img_tag(
+    figures = [
+        figure_data(
             fig / "love_plot.png",
             "Love plot of standardised mean differences",
             "Love plot: standardised mean differences before and after adjustment.",
-        )
-    )
-    parts.append(
-        img_tag(
+        ),
+        figure_data(
             fig / "propensity_overlap.png",
             "Propensity score overlap",
             f"Propensity score distributions, treated and control; score bins of fewer than {k} clients are "
             "merged with their neighbours.",
-        )
-    )
+        ),
+    ]
     summary = _read_json(results / "match" / "summary.json")
-    if summary is None:
-        parts.append(missing("match/summary.json"))
-    else:
+    shown = None
+    if summary is not None:
         th = summary.get("thresholds", {})
-        parts.append(
-            f"<p>Thresholds: |SMD| &gt; {esc(fmt_num(th.get('smd')))}; variance ratio outside "
-            f"{esc(' to '.join(fmt_num(v) for v in th.get('variance_ratio', [])) or DASH)}.</p>"
-        )
-        constant = summary.get("dropped_constant") or []
-        if constant:
-            parts.append(
-                '<p class="notice" id="dropped-constant">Left out of every model because they take one value in '
-                f"the cohort: {esc(', '.join(constant))}.</p>"
-            )
         smd = summary.get("max_abs_smd", {})
         flagged = summary.get("flagged", {})
         rows = [
             {"adjustment": k, "max_abs_smd": smd[k], "flagged": ", ".join(flagged.get(k, [])) if k in flagged else ""}
             for k in sorted(smd)
         ]
-        parts.append("<h3>Maximum |SMD| before and after adjustment</h3>")
-        parts.append(
-            html_table(
+        shown = {
+            "smd": fmt_num(th.get("smd")),
+            "variance_ratio": " to ".join(fmt_num(v) for v in th.get("variance_ratio", [])) or DASH,
+            "constant": ", ".join(summary.get("dropped_constant") or []),
+            "max_smd": table_data(
                 pd.DataFrame(rows),
                 [
                     Col("adjustment"),
                     Col("max_abs_smd", "max |SMD|", **NUM),
                     Col("flagged", "flagged covariates", **NOTE),
                 ],
-            )
-        )
+            ),
+        }
     bal = checked_table(results, "match/balance.csv", cfg)
-    if bal is None:
-        parts.append(missing("match/balance.csv"))
-    else:
-        flag = bal[bal["flagged"].map(_as_bool)] if "flagged" in bal else bal.iloc[0:0]
-        parts.append("<h3>Flagged covariates</h3>")
-        if flag.empty:
-            parts.append("<p>No covariate flagged under any adjustment.</p>")
-        else:
-            parts.append(
-                html_table(
-                    flag,
-                    [
-                        Col("covariate"),
-                        Col("adjustment"),
-                        Col("mean_treated", "mean treated", **NUM),
-                        Col("mean_control", "mean control", **NUM),
-                        Col("smd", "SMD", **NUM),
-                        Col("variance_ratio", "variance ratio", **NUM),
-                        Col("ks", "KS", **NUM),
-                    ],
-                )
-            )
-    return "\n".join(parts)
+    flag = None
+    if bal is not None:
+        flag = table_data(
+            bal[bal["flagged"].map(_as_bool)] if "flagged" in bal else bal.iloc[0:0],
+            [
+                Col("covariate"),
+                Col("adjustment"),
+                Col("mean_treated", "mean treated", **NUM),
+                Col("mean_control", "mean control", **NUM),
+                Col("smd", "SMD", **NUM),
+                Col("variance_ratio", "variance ratio", **NUM),
+                Col("ks", "KS", **NUM),
+            ],
+        )
+    return {"figures": figures, "summary": shown, "flagged": flag}
+
+
+def section_balance(results: Path, cfg: dict) -> str:
+    return render("section-balance.html.j2", s=balance_context(results, cfg))
 
 
 def _whole_cohort(frame: pd.DataFrame) -> pd.DataFrame:
@@ -352,15 +299,15 @@ def _is_skipped(frame: pd.DataFrame) -> pd.Series:
     return notes.str.startswith("skipped") | frame["estimate"].isna()
 
 
-def section_estimates(results: Path, cfg: dict) -> str:
-    parts = [
-        img_tag(
+def estimates_context(results: Path, cfg: dict) -> dict[str, Any]:
+    figures = [
+        figure_data(
             results / "figures" / "forest.png",
             "Forest plot of effect estimates",
             "Forest plot of the effect estimates with 95% confidence intervals; an estimate the published "
             "estimates.csv hides is not drawn.",
         ),
-        img_tag(
+        figure_data(
             results / "figures" / "km_curves.png",
             "Weighted Kaplan-Meier curves by arm",
             "km_ipw: IPW-weighted cumulative incidence by arm for each time-to-event outcome (ATT and ATE "
@@ -370,14 +317,17 @@ def section_estimates(results: Path, cfg: dict) -> str:
     ]
     est = checked_table(results, "estimates.csv", cfg)
     if est is None:
-        parts.append(missing("estimates.csv"))
-        return "\n".join(parts)
+        return {"figures": figures, "whole": None}
     skipped = _is_skipped(est)
     whole = _whole_cohort(est[~skipped]).copy()
     whole["ci"] = [fmt_ci(lo, hi) for lo, hi in zip(whole["ci_lower"], whole["ci_upper"])]
-    parts.append("<h3>Whole-cohort estimates</h3>")
-    parts.append(
-        html_table(
+    sk = est[skipped].copy()
+    if not sk.empty:
+        sk["reason"] = sk["notes"].fillna("").astype(str).str.replace(r"^skipped:\s*", "", regex=True)
+        sk["subgroup"] = sk["subgroup"].fillna("").astype(str).replace("", "whole cohort")
+    return {
+        "figures": figures,
+        "whole": table_data(
             whole,
             [
                 Col("outcome"),
@@ -392,29 +342,28 @@ def section_estimates(results: Path, cfg: dict) -> str:
                 Col("scale"),
                 Col("notes", **NOTE),
             ],
-        )
-    )
-    parts.append(_instrument_balance(results, cfg))
-    n_sub = int((~skipped).sum() - len(whole))
-    if n_sub:
-        parts.append(f"<p>{esc(fmt_count(n_sub))} subgroup estimates are in estimates.csv (not repeated here).</p>")
-    parts.append("<h3>Skipped methods</h3>")
-    sk = est[skipped].copy()
-    if sk.empty:
-        parts.append("<p>No method was skipped.</p>")
-    else:
-        sk["reason"] = sk["notes"].fillna("").astype(str).str.replace(r"^skipped:\s*", "", regex=True)
-        sk["subgroup"] = sk["subgroup"].fillna("").astype(str).replace("", "whole cohort")
-        parts.append(
-            html_table(sk, [Col("outcome"), Col("subgroup"), Col("method"), Col("estimand"), Col("reason", **NOTE)])
-        )
-    return "\n".join(parts)
+        ),
+        "instrument": _instrument_balance(results, cfg),
+        "n_subgroup": fmt_count(n_sub) if (n_sub := int((~skipped).sum() - len(whole))) else "",
+        "skipped": table_data(
+            sk, [Col("outcome"), Col("subgroup"), Col("method"), Col("estimand"), Col("reason", **NOTE)]
+        ),
+    }
+
+
+def section_estimates(results: Path, cfg: dict) -> str:
+    return render("section-estimates.html.j2", s=estimates_context(results, cfg))
 
 
 def _pass_fail(x: Any) -> str:
     if _is_missing(x):
         return DASH
-    return '<span class="pass">PASS</span>' if _as_bool(x) else '<span class="fail">FAIL</span>'
+    return "PASS" if _as_bool(x) else "FAIL"
+
+
+def _pass_fail_mark(x: Any) -> str:
+    """The class that colours a refuter's result (none for a missing one)."""
+    return "" if _is_missing(x) else ("pass" if _as_bool(x) else "fail")
 
 
 _SUBSAMPLE = re.compile(r"stratified subsample of (\d+) of (\d+) rows")
@@ -484,43 +433,33 @@ def _analysed_clients(estimates: pd.DataFrame | None) -> dict[str, int]:
     }
 
 
-def section_refutations(results: Path, cfg: dict) -> str:
-    parts = ["<h3>Refutations (DoWhy)</h3>"]
+def refutations_context(results: Path, cfg: dict) -> dict[str, Any]:
     ref = checked_table(results, "refutations.csv", cfg)
-    note = subsample_note(checked_table(results, "estimates.csv", cfg), ref)
-    if note:
-        parts.append(f'<p class="info">{esc(note)}</p>')
-    if ref is None:
-        parts.append(missing("refutations.csv"))
-    else:
-        n_pass = int(ref["passed"].map(_as_bool).sum())
-        parts.append(f"<p>{esc(fmt_count(n_pass))} of {esc(fmt_count(len(ref)))} refutation checks passed.</p>")
-        parts.append(
-            html_table(
-                ref,
-                [
-                    Col("outcome"),
-                    Col("refuter"),
-                    Col("estimate", **NUM),
-                    Col("new_effect", "new effect", **NUM),
-                    Col("p_value", "p", **NUM),
-                    Col("passed", "result", fmt=_pass_fail, raw=True),
-                    Col("n_used", "n used", **COUNT),
-                    Col("simulations", **COUNT),
-                    Col("reading", **NOTE),
-                ],
-            )
+    out: dict[str, Any] = {
+        "subsample_note": subsample_note(checked_table(results, "estimates.csv", cfg), ref),
+        "refutations": None,
+        "sensitivity": None,
+    }
+    if ref is not None:
+        out["n_passed"] = fmt_count(int(ref["passed"].map(_as_bool).sum()))
+        out["n_checks"] = fmt_count(len(ref))
+        out["refutations"] = table_data(
+            ref,
+            [
+                Col("outcome"),
+                Col("refuter"),
+                Col("estimate", **NUM),
+                Col("new_effect", "new effect", **NUM),
+                Col("p_value", "p", **NUM),
+                Col("passed", "result", fmt=_pass_fail, mark=_pass_fail_mark),
+                Col("n_used", "n used", **COUNT),
+                Col("simulations", **COUNT),
+                Col("reading", **NOTE),
+            ],
         )
-    parts.append("<h3>Sensitivity to unmeasured confounding</h3>")
     sens = checked_table(results, "sensitivity.csv", cfg)
     if sens is None:
-        parts.append(missing("sensitivity.csv"))
-        return "\n".join(parts)
-    parts.append(
-        "<p>E-value (point and CI limit nearest the null; VanderWeele &amp; Ding 2017), Rosenbaum "
-        "Gamma (matched pairs: 1:1 pairs without replacement, smallest Gamma at which the two-sided test stops rejecting) and robustness "
-        "value RV (Cinelli &amp; Hazlett 2020; q = 1, and at alpha = 0.05).</p>"
-    )
+        return out
     measures = ["evalue_point", "evalue_ci", "rosenbaum_gamma", "rv_q1", "rv_q1_alpha"]
     keys = ["outcome", "method", "estimand"]
     order = list(dict.fromkeys(tuple(r) for r in sens[keys].itertuples(index=False, name=None)))
@@ -539,35 +478,34 @@ def section_refutations(results: Path, cfg: dict) -> str:
         "rv_q1": "RV",
         "rv_q1_alpha": "RV (alpha 0.05)",
     }
-    parts.append(html_table(pd.DataFrame(rows), [Col(k) for k in keys] + [Col(m, headers[m], **NUM) for m in measures]))
+    out["sensitivity"] = table_data(
+        pd.DataFrame(rows), [Col(k) for k in keys] + [Col(m, headers[m], **NUM) for m in measures]
+    )
     gamma = sens[sens["measure"] == "rosenbaum_gamma"]
-    if not gamma.empty:
-        parts.append("<p>Rosenbaum bounds, how each was computed:</p>")
-        parts.append(
-            html_table(gamma, [Col("outcome"), Col("method"), Col("value", "Gamma", **NUM), Col("notes", **NOTE)])
-        )
-    parts.append(_dml_sensitivity(results, cfg))
-    return "\n".join(parts)
+    out["gamma"] = (
+        None
+        if gamma.empty
+        else table_data(gamma, [Col("outcome"), Col("method"), Col("value", "Gamma", **NUM), Col("notes", **NOTE)])
+    )
+    out["dml"] = _dml_sensitivity(results, cfg)
+    return out
 
 
-def _instrument_balance(results: Path, cfg: dict) -> str:
+def section_refutations(results: Path, cfg: dict) -> str:
+    return render("section-refutations-and-sensitivity.html.j2", s=refutations_context(results, cfg))
+
+
+def _instrument_balance(results: Path, cfg: dict) -> dict[str, Any] | None:
     """The departure instrument's balance table (results/instrument_balance.csv), when there is one."""
     table = checked_table(results, "instrument_balance.csv", cfg)
     if table is None or table.empty:
-        return ""
+        return None
     table = table.sort_values("smd", key=lambda s: -s.abs(), kind="stable")
     worst = table[table["covariate"] != "treatment"].head(1)
-    lead = (
-        f"The largest difference is in {esc(str(worst['covariate'].iloc[0]))} (SMD {fmt_num(worst['smd'].iloc[0])})."
-        if len(worst)
-        else ""
-    )
-    return (
-        "<h3>Is a departure as good as random?</h3><p>The departure designs (iv, departure_reduced_form) "
-        "need the allocated worker's leaving in the exposure window to be unrelated to the clients' outcomes "
-        "except through continuity. The confounders, the window length and continuity itself (the row "
-        f"treatment: the first stage) by departure, unadjusted. {lead}</p>"
-        + html_table(
+    return {
+        "worst": str(worst["covariate"].iloc[0]) if len(worst) else "",
+        "worst_smd": fmt_num(worst["smd"].iloc[0]) if len(worst) else "",
+        "table": table_data(
             table,
             [
                 Col("covariate"),
@@ -575,23 +513,15 @@ def _instrument_balance(results: Path, cfg: dict) -> str:
                 Col("mean_control", "mean, worker stayed", **NUM),
                 Col("smd", "SMD", **NUM),
             ],
-        )
-    )
+        ),
+    }
 
 
-def _dml_sensitivity(results: Path, cfg: dict) -> str:
+def _dml_sensitivity(results: Path, cfg: dict) -> dict[str, Any] | None:
     """DoubleML's omitted-variable bounds for the dml rows, with the benchmarked confounders."""
     table = checked_table(results, "dml/sensitivity.csv", cfg)
     if table is None or table.empty:
-        return ""
-    intro = (
-        "<h3>Omitted-variable bounds for the DML estimates (DoubleML)</h3><p>Chernozhukov, Cinelli, Newey, "
-        "Sharma &amp; Syrgkanis (2022): the range an unobserved confounder could move the dml estimate to "
-        "(bounds), with confidence bounds for that range (one-sided 95% each), and the robustness value RV "
-        "(the strength, as a share of residual variation of outcome and treatment, that would bring the "
-        "estimate to 0). Rows with a benchmark: a confounder as strong as that observed covariate, whose "
-        "strength (cf_y, cf_d, rho) DoubleML measures by leaving it out and refitting.</p>"
-    )
+        return None
     cols = [
         Col("outcome"),
         Col("estimand"),
@@ -607,7 +537,7 @@ def _dml_sensitivity(results: Path, cfg: dict) -> str:
         Col("rv", "RV", **NUM),
         Col("notes", **NOTE),
     ]
-    return intro + html_table(table.fillna({"benchmark": ""}), cols)
+    return table_data(table.fillna({"benchmark": ""}), cols)
 
 
 def _without_examples(text: str) -> str:

@@ -1,13 +1,13 @@
 """Jinja2 templates of the published documents (``publish/templates/``), rendered with autoescape.
 
-Every value a template shows is escaped by Jinja2 (``autoescape=True``) unless it is marked
-:class:`markupsafe.Markup`, which only this package does, for HTML it built from escaped pieces;
-an undefined name is an error (``StrictUndefined``), not an empty string. The templates are package
+Every value a template shows is escaped by Jinja2 (``autoescape=True``); nothing in this package marks a
+value :class:`markupsafe.Markup`, so only the templates' own text is markup. An undefined name is an error
+(``StrictUndefined``), not an empty string. The templates are package
 data (pyproject's ``package-data``), found through the installed package by
 :class:`jinja2.PackageLoader`, so an editable and a regular install read the same files.
 
-Today the report's summary section and the PDF brief are rendered here from one template
-(``summary.html.j2``); docs/design.md says how the rest of the report moves.
+The report (``report.html.j2``, one ``section-<id>.html.j2`` per section, ``macros.html.j2``) and the PDF
+brief (``brief.html.j2``) are rendered here; both show the summary from one template (``summary.html.j2``).
 """
 
 from __future__ import annotations
@@ -37,6 +37,11 @@ def render(name: str, **context: Any) -> str:
     True
     """
     return environment().get_template(name).render(**context)
+
+
+def macro(name: str, *args: Any) -> str:
+    """Call the macro `name` of ``templates/macros.html.j2`` (a table, a figure, Markdown) on plain data."""
+    return str(getattr(environment().get_template("macros.html.j2").module, name)(*args))
 
 
 #: A summary context with nothing in it (the doctest above, and the shape the template expects).

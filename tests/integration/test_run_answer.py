@@ -65,7 +65,7 @@ def test_the_answer_is_printed_from_the_tables(small_run):
         lowered = row["estimate"] < 0
         assert (" lowered " in line) == lowered and (" raised " in line) == (not lowered), line
     assert out.count("agreement: ") == len(outcomes) and out.count("robustness: E-value ") == len(outcomes)
-    assert "Rosenbaum Gamma" in out and "DoWhy refuters passed" in out
+    assert "Rosenbaum Gamma" in out and "refuters (DoWhy's) passed" in out
     value = pd.read_csv(results / "publish" / "value.csv")
     net = value[(value["level"] == "per_client") & (value["outcome"] == "total") & (value["quantity"] == "net_benefit")]
     assert f"net benefit {money(net['value'].iloc[0])} per treated client" in out

@@ -298,7 +298,7 @@ def robustness_words(o: OutcomeAnswer) -> str:
     if np.isfinite(o.gamma):
         parts.append(f"Rosenbaum Gamma {o.gamma:.2f} (matched pairs)")
     if o.refuted_total:
-        parts.append(f"{o.refuted_passed} of {o.refuted_total} DoWhy refuters passed")
+        parts.append(f"{o.refuted_passed} of {o.refuted_total} refuters (DoWhy's) passed")
     return "; ".join(parts) if parts else "no robustness figures"
 
 

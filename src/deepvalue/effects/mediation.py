@@ -481,7 +481,7 @@ def run_mediation(
             settings, covariates=tuple(settings.covariates) + (_numeric(base),)
         )
         X = covariate_design(rows_q, adjusted.covariates, structural=STRUCTURAL).X
-        few = too_few_rows(len(rows_q), 4 + X.shape[1], settings.estimation.min_rows_per_parameter, "with the outcome, its baseline and the mediator measured")
+        few = too_few_rows(len(rows_q), 4 + 2 * X.shape[1], settings.estimation.min_rows_per_parameter, "with the outcome, its baseline and the mediator measured")
         if few or min(n_t, n_c) < 2:
             skip_all(q.name, few or f"{n_t} continuous and {n_c} fragmented clients with the outcome, its baseline and the mediator measured (at least 2 of each)", n_t, n_c)
             continue

@@ -79,6 +79,7 @@ from deepvalue.effects.base import (
 log = logging.getLogger("deepvalue")
 
 MediationEstimand = Literal["ATE", "ATT"]
+SEMethod = Literal["sandwich", "jackknife"]
 EFFECTS = ("total", "natural_direct", "natural_indirect", "proportion_mediated")
 MEDIATION_COLUMNS = (
     "outcome",
@@ -170,6 +171,66 @@ def _ols_pieces(
     return coef, keep, resid, psi
 
 
+def _effects_of(b: FloatArray, t: FloatArray, cbar: FloatArray, p: int, interaction: bool, by_covariate: bool):
+    """NDE, NIE of the *uncentred* fits (coefficients in design order, 0 where dropped) at covariates ``cbar``:
+    NDE = theta_1 + theta_3 (beta_0 + beta_2'c) + theta_5'c, NIE = (theta_2 + theta_3)(beta_1 + beta_3'c)."""
+    beta3 = b[2 + p : 2 + 2 * p] if by_covariate else 0.0 * cbar
+    theta3 = t[3] if interaction else 0.0
+    at = 4 if interaction else 3
+    theta5 = t[at + p : at + 2 * p] if by_covariate else 0.0 * cbar
+    nde = t[1] + theta3 * (b[0] + b[2 : 2 + p] @ cbar) + theta5 @ cbar
+    nie = (t[2] + theta3) * (b[1] + beta3 @ cbar)
+    return float(nde), float(nie)
+
+
+def _solve(gram: FloatArray, rhs: FloatArray) -> FloatArray:
+    """Least squares from a Gram matrix, with unit-norm columns; a column the deleted cluster emptied gets 0."""
+    norms = np.sqrt(np.clip(np.diag(gram), 0.0, None))
+    safe = np.where(norms > 0, norms, 1.0)
+    sol = np.linalg.lstsq(gram / np.outer(safe, safe), rhs / safe, rcond=None)[0] / safe
+    return np.where(norms > 0, sol, 0.0)
+
+
+def _cluster_jackknife(
+    mv, y, d, x, codes, target, interaction: bool, by_covariate: bool
+) -> dict[str, FloatArray]:
+    """The effects refitted without each cluster in turn (both regressions and the covariate mean): per effect
+    the G delete-one-cluster estimates. The Gram matrices are downdated, so a refit costs one small solve."""
+    p = x.shape[1]
+    dx = x * d[:, None]
+    Mm = _design(1.0, d, x, dx) if by_covariate else _design(1.0, d, x)
+    blocks: list = [1.0, d, mv] + ([d * mv] if interaction else []) + [x] + ([dx] if by_covariate else [])
+    Wy = _design(*blocks)
+    Mk, gram_m, keep_m = _prune(Mm)
+    Wk, gram_w, keep_w = _prune(Wy)
+    rhs_m, rhs_w = Mk.T @ mv, Wk.T @ y
+    tx, tn = (x * target[:, None]).sum(axis=0), target.sum()
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(int(codes.max()) + 2))
+    out: dict[str, list[float]] = {"natural_direct": [], "natural_indirect": []}
+    b, t = np.zeros(keep_m.size), np.zeros(keep_w.size)
+    for g in range(bounds.size - 1):
+        rows = order[bounds[g] : bounds[g + 1]]
+        mg, wg = Mk[rows], Wk[rows]
+        b[keep_m] = _solve(gram_m - mg.T @ mg, rhs_m - mg.T @ mv[rows])
+        t[keep_w] = _solve(gram_w - wg.T @ wg, rhs_w - wg.T @ y[rows])
+        left = tn - target[rows].sum()
+        cbar = (tx - (x[rows] * target[rows, None]).sum(axis=0)) / left if left > 0 else tx / tn
+        nde, nie = _effects_of(b, t, cbar, p, interaction, by_covariate)
+        out["natural_direct"].append(nde)
+        out["natural_indirect"].append(nie)
+    res = {k: np.asarray(v) for k, v in out.items()}
+    res["total"] = res["natural_direct"] + res["natural_indirect"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        res["proportion_mediated"] = res["natural_indirect"] / res["total"]
+    return res
+
+
+def _jackknife_se(values: FloatArray) -> float:
+    g = values.size
+    return float(math.sqrt((g - 1) / g * np.sum((values - values.mean()) ** 2)))
+
+
 def natural_effects(
     y: ArrayLike,
     d: ArrayLike,
@@ -180,6 +241,7 @@ def natural_effects(
     *,
     interaction: bool = True,
     by_covariate: bool = True,
+    se: SEMethod = "sandwich",
     outcome: str | None = None,
     mediator: str = "",
     notes: Sequence[str] = (),
@@ -213,6 +275,9 @@ def natural_effects(
     """
     if estimand not in ("ATE", "ATT"):
         raise ValueError(f"estimand must be 'ATE' or 'ATT', got {estimand!r}")
+    if se not in ("sandwich", "jackknife"):
+        raise ValueError(f"se must be 'sandwich' or 'jackknife', got {se!r}")
+    se_method = se
     mm = np.asarray(m, dtype=float)
     s = _sample(
         y, d, "mediation", outcome, "", extra_keep=~np.isnan(mm), extra_reason="with the mediator not measured"
@@ -270,13 +335,17 @@ def natural_effects(
         est["proportion_mediated"] = nie / te
         psi["proportion_mediated"] = (psi["natural_indirect"] - nie / te * psi["total"]) / te
     se = {k: math.sqrt(_variance_of_mean(psi[k], codes)) for k in psi}
+    if se_method == "jackknife" and codes is not None:
+        target = s.d if estimand == "ATT" else np.ones(n)
+        jack = _cluster_jackknife(mv, s.y, s.d, x, codes, target, interaction, by_covariate)
+        se = {k: _jackknife_se(jack[k]) for k in se}
     common = [
         *s.notes,
         *notes,
         "regression-based natural effects (VanderWeele and Vansteelandt 2009)"
         + (" with the exposure-mediator interaction" if interaction else ", no exposure-mediator interaction"),
         f"covariates at the {'treated' if estimand == 'ATT' else 'analysed clients'}' means",
-        _se_note(codes),
+        _se_note(codes, se_method),
     ]
     if by_covariate:
         common.append("both models with treatment x covariate terms (effects may vary with the covariates)")
@@ -320,8 +389,13 @@ def natural_effects(
 _OVERLAP = "the treated and control groups must overlap in the confounders, and the mediator must vary"
 
 
-def _se_note(codes: npt.NDArray[np.int64] | None) -> str:
+def _se_note(codes: npt.NDArray[np.int64] | None, method: str = "sandwich") -> str:
     what = "delta method on the stacked influence functions of both models and the covariate means"
+    if codes is not None and method == "jackknife":
+        return (
+            f"SE: delete-one-cluster jackknife by {CLUSTER_NAME} ({int(codes.max()) + 1} clusters; both models "
+            "and the covariate means refitted)"
+        )
     if codes is None:
         return f"SE: {what} (robust, HC0)"
     return f"SE: {what}, cluster-robust by {CLUSTER_NAME} ({int(codes.max()) + 1} clusters)"
@@ -491,7 +565,18 @@ def run_mediation(
         note = f"{name} measured within {spec.measured_within_days} days after the index date; {base} among the confounders of both models{sign}"
         for estimand in ("ATE", "ATT"):
             try:
-                fit = natural_effects(y, d, rows_q[name].to_numpy(dtype=float), X, cluster, estimand, outcome=q.name, mediator=name, notes=[note])
+                fit = natural_effects(
+                    y,
+                    d,
+                    rows_q[name].to_numpy(dtype=float),
+                    X,
+                    cluster,
+                    estimand,
+                    se="jackknife",
+                    outcome=q.name,
+                    mediator=name,
+                    notes=[note],
+                )
             except AnalysisError as exc:
                 why = "; ".join(p.message for p in exc.problems)
                 log.warning("mediation of %s %s: not estimated: %s", q.name, estimand, why)

@@ -85,7 +85,9 @@ def test_with_covariate_terms_is_g_computation(estimand):
     df, _, _ = simulate(2000, 3, heterogeneity=0.4)
     fit = natural_effects(df.y, df.d, df.m, df[["x1", "x2"]], None, estimand)
     X = df[["x1", "x2"]].to_numpy()
-    mm = sm.OLS(df.m, np.column_stack([np.ones(len(df)), df.d, X, df.d.to_numpy()[:, None] * X])).fit().params.to_numpy()
+    mm = (
+        sm.OLS(df.m, np.column_stack([np.ones(len(df)), df.d, X, df.d.to_numpy()[:, None] * X])).fit().params.to_numpy()
+    )
     wy = np.column_stack([np.ones(len(df)), df.d, df.m, df.d * df.m, X, df.d.to_numpy()[:, None] * X])
     ty = sm.OLS(df.y, wy).fit().params.to_numpy()
 
@@ -184,7 +186,10 @@ def test_dowhy_two_stage_regression_agrees():
                 method_name="mediation.two_stage_regression",
                 confidence_intervals=False,
                 test_significance=False,
-                method_params={"first_stage_model": LinearRegressionEstimator, "second_stage_model": LinearRegressionEstimator},
+                method_params={
+                    "first_stage_model": LinearRegressionEstimator,
+                    "second_stage_model": LinearRegressionEstimator,
+                },
             )
             assert fit.row(effect).estimate == pytest.approx(found.value, abs=1e-8), effect
 
@@ -295,10 +300,21 @@ def _settings(mediator: str | None) -> Settings:
         {
             "covariates": [{"name": "age", "type": "numeric"}],
             "questionnaires": [
-                {"name": "wellbeing", "instrument": "swemwbs", "questionnaire": "S", "items": list("abcdefg"),
-                 "follow_up_days": 182},
-                {"name": "alliance", "instrument": "wai_sr", "questionnaire": "W", "items": [f"w{i}" for i in range(12)],
-                 "role": "mediator", "measured_within_days": 60},
+                {
+                    "name": "wellbeing",
+                    "instrument": "swemwbs",
+                    "questionnaire": "S",
+                    "items": list("abcdefg"),
+                    "follow_up_days": 182,
+                },
+                {
+                    "name": "alliance",
+                    "instrument": "wai_sr",
+                    "questionnaire": "W",
+                    "items": [f"w{i}" for i in range(12)],
+                    "role": "mediator",
+                    "measured_within_days": 60,
+                },
             ],
             "mediation": {"mediator": mediator},
             "estimation": {"min_rows_per_parameter": 5},
@@ -336,7 +352,10 @@ def test_run_mediation_always_gives_a_table(mediator, n, reason):
 def test_config_mediator_must_be_a_mediator_entry():
     base = load_config("config/config.yaml")
     assert base["mediation"] == {"mediator": "alliance"}
-    for wrong, says in (("wellbeing", "role: outcome, not a mediator"), ("allyance", "is not among the questionnaires")):
+    for wrong, says in (
+        ("wellbeing", "role: outcome, not a mediator"),
+        ("allyance", "is not among the questionnaires"),
+    ):
         with pytest.raises(ConfigError) as err:
             load_config({**base, "mediation": {"mediator": wrong}})
         assert says in str(err.value) and "configured mediators: alliance" in str(err.value)

@@ -53,14 +53,18 @@ def mediation_replicate(seed: int, n_clients: int, scenario: str = "default") ->
     extract = generate_extract(n_clients, seed=seed, scenario=scenario)
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_extract(extract, tmp)
-        cfg = Settings.from_sections(load_config(_merge(load_config(paths["config"]), {"mediation": {"mediator": "alliance"}})))
+        cfg = Settings.from_sections(
+            load_config(_merge(load_config(paths["config"]), {"mediation": {"mediator": "alliance"}}))
+        )
         ingested = ingest_extract(cfg)
     cohort = build_cohort(ingested.tables, cfg, ingested.extract_date)
     table, _ = run_mediation(cohort.analysis, cfg)
     truth = true_effects(extract.truth)
     table = table.drop(columns=["notes"])
     table.insert(0, "seed", seed)
-    table["truth"] = [truth.get((o, e, s), np.nan) for o, e, s in zip(table["outcome"], table["effect"], table["estimand"])]
+    table["truth"] = [
+        truth.get((o, e, s), np.nan) for o, e, s in zip(table["outcome"], table["effect"], table["estimand"])
+    ]
     return table
 
 
@@ -94,7 +98,9 @@ def coverage(replicates: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m deepvalue.simulate.mediation_study", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m deepvalue.simulate.mediation_study", description=__doc__.splitlines()[0]
+    )
     p.add_argument("--scenario", default="default")
     p.add_argument("--reps", type=int, default=200)
     p.add_argument("--first-seed", type=int, default=1)

@@ -379,3 +379,36 @@ def test_disclosure_hides_small_arms_and_the_sensitivity_rows_follow():
 def test_frame_types_are_stable():
     frame = mediation_frame([])
     assert list(frame.columns) == list(MEDIATION_COLUMNS) and frame["n_treated"].dtype == "int64"
+
+
+def test_cross_table_protects_the_clients_without_the_mediator():
+    """mediation.csv's arms are subsets of the outcome's arms in estimates.csv: 5 treated without the alliance
+    measured (100 - 95) is a small hidden difference, so one of the two counts must go."""
+    est = pd.DataFrame(
+        {
+            "outcome": ["wellbeing"],
+            "subgroup": [""],
+            "method": ["regression"],
+            "estimand": ["ATE"],
+            "estimate": [1.0],
+            "std_error": [0.1],
+            "ci_lower": [0.8],
+            "ci_upper": [1.2],
+            "p_value": [0.001],
+            "n_treated": [100],
+            "n_control": [80],
+            "scale": ["points"],
+            "notes": [""],
+        }
+    )
+    rows = [
+        dict(zip(MEDIATION_COLUMNS, ("wellbeing", "alliance", e, "ATE", 0.5, 0.1, 0.3, 0.7, 0.001, 95, 60, "")))
+        for e in ("total", "natural_indirect")
+    ]
+    med = pd.DataFrame(rows)
+    checked = check_tables({"estimates.csv": est, "mediation.csv": med}, min_cell=10)
+    shown = {name: frame["n_treated"].notna().all() for name, (frame, _) in checked.items() if name != "mediation_sens"}
+    assert not all(shown.values()), shown
+    # 15 without the mediator is not small: nothing hidden
+    ok = check_tables({"estimates.csv": est, "mediation.csv": med.assign(n_treated=85)}, min_cell=10)
+    assert all(frame["n_treated"].notna().all() for frame, _ in ok.values())

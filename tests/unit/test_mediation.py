@@ -105,26 +105,31 @@ def test_with_covariate_terms_is_g_computation(estimand):
     assert fit.row("natural_indirect").estimate == pytest.approx(nie, abs=1e-8)
 
 
+@pytest.mark.parametrize("by_covariate", [False, True])
 @pytest.mark.parametrize("clustered", [False, True])
-def test_se_is_the_stacked_sandwich(clustered):
-    """The slow obvious version: every estimating equation of both regressions and the covariate mean,
-    the sandwich A^-1 B A^-T with A from the Jacobian, and the delta method's gradient by hand."""
-    df, _, _ = simulate(800, 4, clusters=40 if clustered else 0)
+def test_se_is_the_stacked_sandwich(clustered, by_covariate):
+    """The slow obvious version: every estimating equation of both (uncentred) regressions and the covariate
+    mean, the sandwich A^-1 B A^-T with A the Jacobian, and the delta method's gradient written out:
+    NDE = t1 + t3 (b0 + b2'c) + t5'c, NIE = (t2 + t3)(b1 + b3'c), with b3 = t5 = 0 without D x C terms."""
+    df, _, _ = simulate(800, 4, clusters=40 if clustered else 0, heterogeneity=0.3)
     cluster = df["cluster"] if clustered else None
-    fit = natural_effects(df.y, df.d, df.m, df[["x1", "x2"]], cluster, by_covariate=False)
+    fit = natural_effects(df.y, df.d, df.m, df[["x1", "x2"]], cluster, by_covariate=by_covariate)
     n = len(df)
-    X = np.column_stack([np.ones(n), df.d, df.x1, df.x2])
-    W = np.column_stack([np.ones(n), df.d, df.m, df.d * df.m, df.x1, df.x2])
     C = df[["x1", "x2"]].to_numpy()
-    b = np.linalg.lstsq(X, df.m, rcond=None)[0]
+    d, m = df.d.to_numpy(), df.m.to_numpy()
+    dc = [d[:, None] * C] if by_covariate else []
+    X = np.column_stack([np.ones(n), d, C, *dc])
+    W = np.column_stack([np.ones(n), d, m, d * m, C, *dc])
+    kx, kw = X.shape[1], W.shape[1]
+    b = np.linalg.lstsq(X, m, rcond=None)[0]
     t = np.linalg.lstsq(W, df.y, rcond=None)[0]
     c = C.mean(axis=0)
-    scores = np.column_stack([X * (df.m - X @ b).to_numpy()[:, None], W * (df.y - W @ t).to_numpy()[:, None], C - c])
+    scores = np.column_stack([X * (m - X @ b)[:, None], W * (df.y - W @ t).to_numpy()[:, None], C - c])
     k = scores.shape[1]
     A = np.zeros((k, k))
-    A[:4, :4] = -X.T @ X / n
-    A[4:10, 4:10] = -W.T @ W / n
-    A[10:, 10:] = -np.eye(2)
+    A[:kx, :kx] = -X.T @ X / n
+    A[kx : kx + kw, kx : kx + kw] = -W.T @ W / n
+    A[kx + kw :, kx + kw :] = -np.eye(2)
     if clustered:
         g = df["cluster"].to_numpy()
         sums = np.array([scores[g == j].sum(axis=0) for j in np.unique(g)])
@@ -134,14 +139,21 @@ def test_se_is_the_stacked_sandwich(clustered):
         B = scores.T @ scores / n
     Ainv = np.linalg.inv(A)
     V = Ainv @ B @ Ainv.T / n
-    grad_nde = np.zeros(k)
-    grad_nde[[0, 2, 3]] = t[3] * np.r_[1.0, c]  # beta_0, beta_2
-    grad_nde[5] = 1.0  # theta_1
-    grad_nde[7] = b[0] + b[2:] @ c  # theta_3
-    grad_nde[10:] = t[3] * b[2:]  # c-bar
-    grad_nie = np.zeros(k)
-    grad_nie[1] = t[2] + t[3]
-    grad_nie[6] = grad_nie[7] = b[1]
+    b2, t1, t2, t3 = b[2:4], t[1], t[2], t[3]
+    b3 = b[4:6] if by_covariate else np.zeros(2)
+    t5 = t[6:8] if by_covariate else np.zeros(2)
+    grad_nde, grad_nie = np.zeros(k), np.zeros(k)
+    grad_nde[0], grad_nde[2:4] = t3, t3 * c  # beta_0, beta_2
+    grad_nde[kx + 1] = 1.0  # theta_1
+    grad_nde[kx + 3] = b[0] + b2 @ c  # theta_3
+    grad_nde[kx + kw :] = t3 * b2 + t5  # c-bar
+    grad_nie[1] = t2 + t3  # beta_1
+    grad_nie[kx + 2] = grad_nie[kx + 3] = b[1] + b3 @ c  # theta_2, theta_3
+    grad_nie[kx + kw :] = (t2 + t3) * b3
+    if by_covariate:
+        grad_nde[kx + 6 : kx + 8] = c  # theta_5
+        grad_nie[4:6] = (t2 + t3) * c  # beta_3
+    assert t1 + t3 * (b[0] + b2 @ c) + t5 @ c == pytest.approx(fit.row("natural_direct").estimate, abs=1e-10)
     for effect, grad in (("natural_direct", grad_nde), ("natural_indirect", grad_nie)):
         assert fit.row(effect).std_error == pytest.approx(float(np.sqrt(grad @ V @ grad)), rel=1e-8), effect
 

@@ -18,10 +18,16 @@ continuity (D = 1) against fragmented service (D = 0), at the covariates :math:`
     NDE = \\theta_1 + \\theta_3 \\beta_0, \\qquad NIE = (\\theta_2 + \\theta_3) \\beta_1, \\qquad
     TE = NDE + NIE, \\qquad PM = NIE / TE
 
-(:math:`\\beta_0 = E[M | D=0, \\bar c]` because C is centred). NIE does not depend on the covariates
-(the mediator model is linear without D x C terms); NDE does, through :math:`\\theta_3\\beta_2'c`,
-so :math:`\\bar c` is the mean over the analysed clients (``ATE``) or over the analysed treated
-(``ATT``). These are the population natural effects E[Y(1, M(0)) - Y(0, M(0))] and
+(:math:`\\beta_0 = E[M | D=0, \\bar c]` because C is centred), with :math:`\\bar c` the mean over the
+analysed clients (``ATE``) or over the analysed treated (``ATT``). By default (``by_covariate``) both
+models also carry the terms :math:`D (C - \\bar c)`, as Lin's regression does, so the effects may vary
+with C and are g-computation averages over the target population; with C centred the formulas above
+stay as they are (:math:`\\theta_1`, :math:`\\beta_0` and :math:`\\beta_1` are then the effects at
+:math:`\\bar c`), and the influence functions below gain the terms of the D x C coefficients
+(:math:`(\\theta_5 + \\theta_3\\beta_2)'(C_i - \\bar c) w_i` for NDE,
+:math:`(\\theta_2 + \\theta_3)\\beta_3'(C_i - \\bar c) w_i` for NIE).
+
+These are the population natural effects E[Y(1, M(0)) - Y(0, M(0))] and
 E[Y(1, M(1)) - Y(1, M(0))] of truth.json's ``natural_direct_effect_with_mediator`` and
 ``natural_indirect_effect_with_mediator`` (``ate`` and ``att``): the analysed clients are those
 with the mediator measured.
@@ -43,7 +49,8 @@ normal 95% intervals. The stage (:func:`run_mediation`) uses instead the delete-
 jackknife (both models and the covariate means refitted without each worker's clients, by downdating
 the Gram matrices), 6-7% wider and closer to the estimates' spread over synthetic extracts
 (docs/validation.md, Mediation). The delta method for NIE, a product, is the Sobel-type interval of Valeri
-and VanderWeele; tested against a nonparametric cluster bootstrap (tests/unit/test_mediation.py).
+and VanderWeele. Both are tested (tests/unit/test_mediation.py): the sandwich against the stacked
+M-estimation sandwich written out by hand, the jackknife against refitting without each cluster.
 The proportion mediated is a ratio: when the total effect's interval includes 0 its row says the
 proportion is not interpretable (its delta-method interval is then meaningless).
 
@@ -141,7 +148,7 @@ class MediationFit:
     """The effects of one outcome and estimand, their influence functions and the fitted pieces."""
 
     rows: tuple[MediationRow, ...]
-    psi: dict[str, FloatArray]
+    psi: dict[str, FloatArray]  # the sandwich's influence functions (mean scale), whatever ``se`` the rows use
     theta: FloatArray  # theta_1, theta_2, theta_3
     beta: FloatArray  # beta_0, beta_1
     outcome_sd: float  # residual SD of the outcome model (the sensitivity grid's unit)

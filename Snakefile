@@ -23,6 +23,7 @@ include: "workflow/rules/cohort.smk"
 include: "workflow/rules/match.smk"
 include: "workflow/rules/estimate.smk"
 include: "workflow/rules/heterogeneity.smk"
+include: "workflow/rules/mediation.smk"
 include: "workflow/rules/value.smk"
 include: "workflow/rules/sensitivity.smk"
 include: "workflow/rules/publish.smk"
@@ -49,6 +50,7 @@ rule all:
         rules.value_effects.output,
         rules.analyse_sensitivity.output,
         rules.estimate_heterogeneity.output,
+        rules.estimate_mediation.output,
         rules.evaluate_targeting.output,
         rules.adjust_multiplicity.output,
         rules.publish_results.output,

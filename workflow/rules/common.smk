@@ -113,6 +113,8 @@ def get_publishable_tables(wildcards):
         "targeting.csv": rules.evaluate_targeting.output.targeting,
         "targeting_rules.csv": rules.evaluate_targeting.output.rules,
         "multiplicity.csv": rules.adjust_multiplicity.output[0],
+        "mediation.csv": rules.estimate_mediation.output.mediation,
+        "mediation_sensitivity.csv": rules.estimate_mediation.output.sensitivity,
         "value.csv": rules.value_effects.output[0],
         "value_tornado.csv": rules.value_effects.output.tornado,
         "cohort/flow.csv": rules.build_cohort.output.flow,
@@ -146,6 +148,7 @@ def get_report_inputs(wildcards):
         *rules.estimate_heterogeneity.output,
         *rules.evaluate_targeting.output,
         *rules.adjust_multiplicity.output,
+        *rules.estimate_mediation.output,
         *rules.publish_results.output,
     ]
 

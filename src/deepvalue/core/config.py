@@ -256,6 +256,31 @@ def _questionnaire_problems(cfg: dict, source: str) -> list[Problem]:
     return problems
 
 
+def _mediation_problems(cfg: dict, source: str) -> list[Problem]:
+    """``mediation.mediator`` names a questionnaires entry with role mediator."""
+    mediator = (cfg.get("mediation") or {}).get("mediator") if isinstance(cfg.get("mediation"), dict) else None
+    if mediator is None:
+        return []
+    entries = {q.get("name"): q.get("role", "outcome") for q in cfg.get("questionnaires") or [] if isinstance(q, dict)}
+    if entries.get(mediator) == "mediator":
+        return []
+    mediators = sorted(str(n) for n, r in entries.items() if r == "mediator")
+    if mediator in entries:
+        message = f"{mediator!r} is a questionnaires entry with role: {entries[mediator]}, not a mediator"
+    else:
+        message = f"{mediator!r} is not among the questionnaires"
+    hint = f" (configured mediators: {', '.join(mediators)})" if mediators else ""
+    return [
+        Problem(
+            "config",
+            "mediation.mediator",
+            message + hint,
+            "name a questionnaires entry with role: mediator and measured_within_days, or set mediator: null",
+            path=source,
+        )
+    ]
+
+
 def load_config(config: str | Path | Mapping[str, Any], source: str | None = None) -> dict:
     """Validate a study configuration and return it with every default filled in.
 
@@ -299,6 +324,7 @@ def load_config(config: str | Path | Mapping[str, Any], source: str | None = Non
         cfg = config
     cfg = copy.deepcopy(dict(cfg or {}))
     problems = _schema_problems(cfg, source) + _cross_problems(cfg, source) + _questionnaire_problems(cfg, source)
+    problems += _mediation_problems(cfg, source)
     if problems:
         raise ConfigError(problems, headline="the configuration is invalid")
     return cfg

@@ -338,6 +338,14 @@ class EstimationSettings:
 
 
 @dataclass(frozen=True)
+class MediationSettings:
+    """Mediation of the questionnaire outcomes (deepvalue.effects.mediation): the ``questionnaires`` entry
+    with ``role: mediator`` that carries part of the effect (None: no mediation analysis)."""
+
+    mediator: str | None = None
+
+
+@dataclass(frozen=True)
 class ValueSettings:
     file: str | None = None
     draws: int = 10_000
@@ -372,6 +380,7 @@ SECTIONS = (
     "weighting",
     "balance",
     "estimation",
+    "mediation",
     "value",
     "disclosure",
     "seed",
@@ -468,6 +477,7 @@ _PARSERS = {
     "weighting": lambda raw: _plain(WeightingSettings, raw),
     "balance": lambda raw: _plain(BalanceSettings, raw),
     "estimation": _estimation,
+    "mediation": lambda raw: _plain(MediationSettings, raw),
     "value": lambda raw: _plain(ValueSettings, raw),
     "disclosure": lambda raw: _plain(DisclosureSettings, raw),
     "seed": int,
@@ -489,6 +499,7 @@ class Settings:
     weighting: WeightingSettings
     balance: BalanceSettings
     estimation: EstimationSettings
+    mediation: MediationSettings
     value: ValueSettings
     disclosure: DisclosureSettings
     seed: int

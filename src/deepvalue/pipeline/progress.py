@@ -23,6 +23,7 @@ STAGE_DONE = {
     "estimate_dml": "double machine learning and its sensitivity bounds done (results/dml/)",
     "estimate_heterogeneity": "best linear predictor and sorted group effects (results/heterogeneity.csv)",
     "evaluate_targeting": "policy tree's gain under each capacity (results/targeting.csv)",
+    "estimate_mediation": "natural direct and indirect effects through the mediator (results/mediation.csv)",
     "adjust_multiplicity": "primary analysis stated, Holm-adjusted p-values (results/multiplicity.csv)",
     "instrument_balance": "the departure instrument's balance tabled (results/instrument_balance.csv)",
     "dowhy_bootstrap": "DoWhy bootstrap replicates drawn",

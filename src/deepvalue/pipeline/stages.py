@@ -337,6 +337,23 @@ def heterogeneity_stage(
     write_csv(groups, groups_path)
 
 
+def mediation_stage(
+    config: Mapping[str, Any] | str | Path,
+    analysis_path: str | Path,
+    out_path: str | Path,
+    sensitivity_path: str | Path,
+) -> None:
+    """results/mediation.csv (natural direct and indirect effects) and results/mediation_sensitivity.csv."""
+    import pandas as pd
+
+    from deepvalue.core.tabular import write_csv
+    from deepvalue.effects.mediation import run_mediation
+
+    table, sensitivity = run_mediation(pd.read_parquet(analysis_path), _settings(config))
+    write_csv(table, out_path)
+    write_csv(sensitivity, sensitivity_path)
+
+
 def unit_present_values(values_path: str | Path, outcomes: Sequence[str]) -> dict[str, float]:
     """Per outcome the GBP of one unit of effect per client: the value stage's unit value uprated to
     the price year, times its present-value factor, (1 - deadweight) and (1 - attribution)."""

@@ -31,7 +31,7 @@ published, chosen deterministically among the published counts its identities re
 fewest published cells first (the count printed in one place before the cohort size printed in twenty), then
 the smallest value, then table and row order. The tables are recognised by their names under publish/
 (``cohort/flow.csv``, ``cohort/outcome_flow.csv``, ``match/flow.csv``, ``match/balance_summary.csv``,
-``estimates.csv``, ``refutations.csv``).
+``estimates.csv``, ``refutations.csv``, ``mediation.csv``).
 """
 
 from __future__ import annotations
@@ -256,7 +256,25 @@ def _annotate_refutations(name: str, frame: pd.DataFrame, rel: _Relations) -> No
             rel.nests.append((("outcome", k, "", "all"), child, False))
 
 
+def _annotate_mediation(name: str, frame: pd.DataFrame, rel: _Relations) -> None:
+    """mediation.csv counts, per outcome, the arms of the outcome's analysed clients with the mediator
+    measured: a subset of the outcome's whole-cohort arms in estimates.csv, whose difference (the
+    clients without the mediator) is a hidden count to protect."""
+    if not {"outcome", "n_treated", "n_control"} <= set(frame.columns):
+        return
+    for row, k in enumerate(frame["outcome"].map(_text)):
+        if not k:
+            continue
+        for column, arm in (("n_treated", "treated"), ("n_control", "control")):
+            v = _value(frame, row, column)
+            if v is not None:
+                child = ("outcome", k, "", arm, "mediator_measured", v)
+                rel.keys[(name, row, column)] = child
+                rel.nests.append((("outcome", k, "", arm), child, True))
+
+
 ANNOTATORS = {
+    "mediation.csv": _annotate_mediation,
     "cohort/flow.csv": _annotate_cohort_flow,
     "cohort/outcome_flow.csv": _annotate_outcome_flow,
     "match/flow.csv": _annotate_match_flow,

@@ -477,13 +477,18 @@ def _group_effects_follow_their_groups(checkers: dict[str, _Checker]) -> None:
 
 
 #: a table whose rows repeat rows of another (without its counts), and the columns that name a row
-ROW_LINKED = {"multiplicity.csv": ("estimates.csv", ("outcome", "subgroup", "method", "estimand"))}
+ROW_LINKED = {
+    "multiplicity.csv": ("estimates.csv", ("outcome", "subgroup", "method", "estimand")),
+    # the indirect effect corrected for an unmeasured mediator-outcome confounder repeats mediation.csv's
+    "mediation_sensitivity.csv": ("mediation.csv", ("outcome", "effect", "estimand")),
+}
 
 
 def _copies_follow_their_source(checkers: dict[str, _Checker]) -> None:
     """A row of multiplicity.csv (an estimate and its p-values, no counts) loses its statistics when the
     estimates.csv row it repeats lost its estimate or p-value (rule ``derived_from_suppressed_count``):
-    the copy must not show what the source hides."""
+    the copy must not show what the source hides. The same for mediation_sensitivity.csv's rows (the
+    indirect effect shifted by a bias) and the mediation.csv row of their effect."""
     for copy_name, (source_name, keys) in ROW_LINKED.items():
         if copy_name not in checkers or source_name not in checkers:
             continue

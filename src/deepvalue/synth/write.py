@@ -135,7 +135,15 @@ def _workflow_config(extract: SyntheticExtract, out: Path, paths: dict[str, Path
         if extract.responses is None
         else {"responses": table("responses", ["client_id", "questionnaire", "item", "response", "response_date"])}
     )
-    questionnaires = {} if extract.responses is None else {"questionnaires": [dict(q) for q in SYNTH_QUESTIONNAIRES]}
+    questionnaires = (
+        {}
+        if extract.responses is None
+        else {
+            "questionnaires": [dict(q) for q in SYNTH_QUESTIONNAIRES],
+            # the alliance carries part of the effect on wellbeing (truth.json's mediation keys)
+            "mediation": {"mediator": "alliance"},
+        }
+    )
     return {
         "extract": {
             "clients": table("clients", ["client_id", "service", "site", "start_date"]),

@@ -150,3 +150,34 @@ def test_the_check_sees_markup_built_in_python(tmp_path):
     strings = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
     assert any(_TAG.search(s) for s in strings)
     assert any(isinstance(n, ast.Name) and n.id == "esc" for n in ast.walk(tree))
+
+
+def test_the_mediation_rows_reach_the_section_and_a_small_cell_is_hidden(tmp_path):
+    from deepvalue.publish.heterogeneity_section import section_heterogeneity
+
+    results = tmp_path / "results"
+    results.mkdir()
+    base = {"mediator": "alliance", "estimand": "ATE", "std_error": 0.07, "p_value": 1e-6, "notes": "jackknife"}
+    rows = [
+        {**base, "outcome": "wellbeing", "effect": e, "estimate": v, "ci_lower": v - 0.14, "ci_upper": v + 0.14}
+        | {"n_treated": 1017, "n_control": 744}
+        for e, v in (
+            ("total", 1.53),
+            ("natural_direct", 0.96),
+            ("natural_indirect", 0.571),
+            ("proportion_mediated", 0.37),
+        )
+    ]
+    rows.append({**rows[2], "outcome": EVIL, "estimate": 0.9876, "n_treated": 4})  # below the threshold of 10
+    pd.DataFrame(rows).to_csv(results / "mediation.csv", index=False)
+    pd.DataFrame(
+        [{"outcome": "wellbeing", "estimand": "ATE", "estimate": 0.571, "bias": 0.43,
+          "notes": "explain-away: gamma x delta that moves the lower limit to 0"}]
+    ).to_csv(results / "mediation_sensitivity.csv", index=False)  # fmt: skip
+    html = section_heterogeneity(results, {"disclosure": {"min_cell_count": 10}})
+    body = html[html.index("How: mediation") :]
+    assert "natural_indirect" in body and "0.571" in body and "1,017" in body
+    assert "bias that explains it away" in body and "0.43" in body
+    assert EVIL not in html and ESCAPED in body
+    assert "0.9876" not in body  # the row of 4 treated clients lost its statistics
+    assert section_heterogeneity(tmp_path, {}).count("mediation.csv") >= 1  # a missing table is said

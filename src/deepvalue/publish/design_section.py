@@ -66,7 +66,7 @@ def design_rows(estimates: pd.DataFrame) -> pd.DataFrame:
     """One row per outcome and design (whole cohort), with the test against the reference."""
     if estimates is None or estimates.empty:
         return pd.DataFrame()
-    whole = estimates[estimates["subgroup"].fillna("").astype(str).str.strip() == ""]
+    whole = estimates[estimates["subgroup"].astype(object).fillna("").astype(str).str.strip() == ""]
     whole = whole[whole["method"].isin(DESIGNS) & whole["estimate"].notna()]
     if "scale" in whole:  # a questionnaire outcome on its points scale (its other scales are in the estimates)
         whole = whole[~whole["scale"].isin(["baseline_sd", "share_meaningful_change"])]

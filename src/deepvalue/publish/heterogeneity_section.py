@@ -1,7 +1,8 @@
-"""The report's heterogeneity section: for whom continuity works best, and the value of targeting it.
+"""The report's heterogeneity section: for whom continuity works best, the value of targeting it, and how
+it works (mediation through the working alliance).
 
 Read from the disclosure-checked tables (heterogeneity.csv, heterogeneity_groups.csv,
-targeting.csv, targeting_rules.csv), never recomputed; the figure (sorted group effects with
+targeting.csv, targeting_rules.csv, mediation.csv, mediation_sensitivity.csv), never recomputed; the figure (sorted group effects with
 their 95% CIs, one panel per outcome on its own scale) is inline SVG drawn from the published rows,
 so a suppressed GATE is not drawn.
 """
@@ -82,7 +83,7 @@ def heterogeneity_context(results: Path, cfg: dict) -> dict[str, Any]:
     """BLP test, GATE figures and table, the fifths' characteristics, the targeting gains and the rule."""
     het = checked_table(results, "heterogeneity.csv", cfg)
     if het is None:
-        return {"statistics": None}
+        return {"statistics": None, **_mediation(results, cfg)}
     out: dict[str, Any] = {
         "gates": [gates_figure(str(outcome), rows) for outcome, rows in het.groupby("outcome", sort=False)],
         "statistics": table_data(het, _stat_cols()),
@@ -107,6 +108,51 @@ def heterogeneity_context(results: Path, cfg: dict) -> dict[str, Any]:
         noted = groups[groups["notes"].astype(object).fillna("").astype(str) != ""]
         out["group_notes"] = [(str(r["outcome"]), str(r["notes"])) for r in noted.to_dict("records")]
     out.update(_targeting(results, cfg))
+    out.update(_mediation(results, cfg))
+    return out
+
+
+def _mediation(results: Path, cfg: dict) -> dict[str, Any]:
+    """mediation.csv's rows, and the sensitivity table's explain-away rows (the confounding, as bias in the
+    outcome's units, that would bring the indirect effect's nearer CI limit to 0)."""
+    table = checked_table(results, "mediation.csv", cfg)
+    if table is None:
+        return {"mediation": None}
+    out: dict[str, Any] = {
+        "mediation": table_data(
+            table,
+            [
+                Col("outcome"),
+                Col("mediator"),
+                Col("effect"),
+                Col("estimand"),
+                Col("estimate", **NUM),
+                Col("std_error", "SE", **NUM),
+                Col("ci_lower", "95% CI lower", **NUM),
+                Col("ci_upper", "95% CI upper", **NUM),
+                Col("p_value", "p", **NUM),
+                Col("n_treated", "treated", **NUM),
+                Col("n_control", "control", **NUM),
+            ],
+        ),
+        "mediation_notes": sorted({str(n) for n in table.get("notes", pd.Series(dtype=object)).dropna() if str(n)}),
+        "explain_away": None,
+    }
+    sens = checked_table(results, "mediation_sensitivity.csv", cfg)
+    if sens is not None and not sens.empty:
+        notes = sens["notes"].astype(object).fillna("").astype(str)
+        away = sens[notes.str.startswith("explain-away")]
+        if not away.empty:
+            out["explain_away"] = table_data(
+                away,
+                [
+                    Col("outcome"),
+                    Col("estimand"),
+                    Col("estimate", "indirect effect", **NUM),
+                    Col("bias", "bias that explains it away", **NUM),
+                    Col("notes"),
+                ],
+            )
     return out
 
 

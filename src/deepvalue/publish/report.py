@@ -57,7 +57,7 @@ SECTION_TITLES = {
     "estimates": "Estimates",
     "design": "Design: beyond selection on observables",
     "refutations-and-sensitivity": "Refutations and sensitivity",
-    "heterogeneity": "Heterogeneity and targeting (exploratory)",
+    "heterogeneity": "Heterogeneity, targeting and mediation (exploratory)",
     "value": "Value",
     "validation": "Validation against known truth",
     "disclosure": "Disclosure control",

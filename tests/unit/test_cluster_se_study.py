@@ -6,6 +6,8 @@
   ``feols(..., vcov={"CRV3": "g"}, ssc=pf.ssc(k_adj=False, G_adj=False))`` (the delete-one-cluster
   jackknife centred at the estimate), to 1e-8 relative;
 - the summary by hand on four replicates.
+- one small extract: the study's estimate and today's SE are the pipeline's regression row's (checked
+  inside ``one_extract``), for the full design and the site-only one.
 """
 
 import numpy as np
@@ -14,7 +16,7 @@ import pyfixest as pf
 import pytest
 import statsmodels.api as sm
 
-from deepvalue.simulate.cluster_se_study import _adjusted_resid, _cluster_var, _lin_parts, summarise
+from deepvalue.simulate.cluster_se_study import _adjusted_resid, _cluster_var, _lin_parts, one_extract, summarise
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +78,14 @@ def test_summary_by_hand():
     assert out.loc[("site", "t(G-1)"), "coverage"] == 1.0
     assert out.loc[("jackknife", "normal"), "coverage"] == 1.0  # 1.96 * 0.6 = 1.18
     assert out.loc[("today", "normal"), "rejects_zero"] == 1.0  # every estimate is far from 0
+
+
+@pytest.mark.parametrize("design, k", [("site", 12), ("full", None)])
+def test_one_small_extract(design, k):
+    # one_extract itself checks that its estimate and today's SE are the pipeline's regression row's
+    out = one_extract(3, 800, "income_gain_gbp", "null", "measured", jackknife=design == "full", design=design)
+    assert list(out["estimand"]) == ["ATT", "ATE"]
+    if k is not None:
+        assert (out["k"] == k).all()  # 1, D, 5 site dummies and their interactions
+    assert (out["se_hc3"] > out["se_hc0"]).all() and (out["se_cr3"] > out["se_cr2"]).all()
+    assert np.isfinite(out["se_jackknife"]).all() == (design == "full")

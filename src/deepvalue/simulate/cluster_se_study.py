@@ -16,7 +16,8 @@ on one outcome and computes, on each extract, the same estimate's SE in several 
   ``(G-1)/G sum_g (theta_(-g) - mean)^2``;
 
 and each with normal and with t(G-1) critical values (t(5) for site), so that coverage and rejection can
-be read per variant. The results are in docs/validation.md, "Why the clustered SEs fall short".
+be read per variant. ``--design site`` adjusts for the site dummies only (K = 12 instead of 54), to
+see how much of the shortfall the number of columns makes. The results are in docs/validation.md, "Why the clustered SEs fall short".
 
     python -m deepvalue.simulate.cluster_se_study --scenario null --clients 2000 --reps 200 \
         --outcome job_start --out results/cluster_se_null.csv
@@ -92,15 +93,26 @@ def _cluster_var(psi: np.ndarray, codes: np.ndarray) -> float:
 
 
 def one_extract(
-    seed: int, n_clients: int, outcome: str, scenario: str, recording: str, jackknife: bool = True
+    seed: int,
+    n_clients: int,
+    outcome: str,
+    scenario: str,
+    recording: str,
+    jackknife: bool = True,
+    design: str = "full",
 ) -> pd.DataFrame:
+    """The SE variants of the ATT and ATE of one extract. ``design="site"`` adjusts for the site dummies
+    only (a small K, to isolate leverage; the estimate is then confounded, so read only SE / SD)."""
     extract = generate_extract(n_clients, seed=seed, scenario=scenario, recording=recording)
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Settings.from_sections(load_config(load_config(write_extract(extract, tmp)["config"])))
         ingested = ingest_extract(cfg)
     analysis = build_cohort(ingested.tables, cfg, ingested.extract_date).analysis
     rows = analysis[analysis[outcome].notna()].reset_index(drop=True)
-    X = covariate_design(rows, cfg.covariates).X
+    if design == "site":
+        X = covariate_design(rows, [], structural=("site",)).X
+    else:
+        X = covariate_design(rows, cfg.covariates).X
     y = rows[outcome].to_numpy(dtype=float)
     d = rows["treatment"].to_numpy(dtype=float)
     worker = pd.factorize(rows["first_worker"])[0]
@@ -196,12 +208,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scenario", default="null")
     p.add_argument("--recording", choices=("events", "measured"), default="measured")
     p.add_argument("--no-jackknife", action="store_true", help="skip the delete-one-worker refits (slow at 5,000)")
+    p.add_argument("--design", choices=("full", "site"), default="full", help="site: site dummies only")
     p.add_argument("--out", required=True, help="replicates CSV (written after every extract)")
     args = p.parse_args(argv)
     parts = []
     for seed in range(args.first_seed, args.first_seed + args.reps):
         jack = not args.no_jackknife
-        parts.append(one_extract(seed, args.clients, args.outcome, args.scenario, args.recording, jack))
+        parts.append(one_extract(seed, args.clients, args.outcome, args.scenario, args.recording, jack, args.design))
         pd.concat(parts).to_csv(args.out, index=False)
     with pd.option_context("display.width", 200):
         print(summarise(pd.concat(parts)).to_string(index=False, float_format=lambda v: f"{v:.3f}"))

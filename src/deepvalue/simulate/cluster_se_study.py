@@ -17,7 +17,8 @@ on one outcome and computes, on each extract, the same estimate's SE in several 
 
 and each with normal and with t(G-1) critical values (t(5) for site), so that coverage and rejection can
 be read per variant. ``--design site`` adjusts for the site dummies only (K = 12 instead of 54), to
-see how much of the shortfall the number of columns makes. The results are in docs/validation.md, "Why the clustered SEs fall short".
+see how much of the shortfall the number of columns makes. The results are in docs/validation.md,
+"Why the clustered SEs fall short".
 
     python -m deepvalue.simulate.cluster_se_study --scenario null --clients 2000 --reps 200 \
         --outcome job_start --out results/cluster_se_null.csv

@@ -199,6 +199,45 @@ def _items(latent: FloatArray, noise: FloatArray, low: int, high: int, offsets=0
     return np.clip(np.rint(latent[:, None] + np.asarray(offsets) + noise), low, high)
 
 
+def wellbeing_trait(site: IntArray, complexity: FloatArray, z_trait: FloatArray) -> FloatArray:
+    """The wellbeing trait ``t`` of the module docstring (item scale)."""
+    cc = np.asarray(complexity, dtype=np.float64) - COMPLEXITY_REF
+    return WB_MEAN + np.asarray(WB_SITE)[site] - WB_COMPLEXITY * cc + WB_TRAIT_SD * z_trait
+
+
+def life_satisfaction_answers(
+    trait: FloatArray, complexity: FloatArray, z_ls: FloatArray, e_base: FloatArray, e_fu: FloatArray, effect: float
+) -> tuple[FloatArray, dict[int, FloatArray]]:
+    """The ONS4 life-satisfaction baseline and potential follow-up answers (module docstring), from
+    the wellbeing trait and the standard normal draws (trait, baseline and follow-up occasions)."""
+    c = np.asarray(complexity, dtype=np.float64)
+    cc = c - COMPLEXITY_REF
+    ls_trait = LS_MEAN + LS_PER_WB * (trait - WB_MEAN) - LS_COMPLEXITY * cc + LS_TRAIT_SD * z_ls
+    base = np.clip(np.rint(ls_trait + LS_OCCASION_SD * e_base), 0, 10)
+    follow = {
+        dd: np.clip(
+            np.rint(ls_trait + LS_GROWTH + effect * (LS_TAU + LS_TAU_COMPLEXITY * c) * dd + LS_OCCASION_SD * e_fu),
+            0,
+            10,
+        )
+        for dd in (0, 1)
+    }
+    return base, follow
+
+
+def life_satisfaction_draws(seed: int, n: int) -> dict[str, FloatArray]:
+    """The standard normal draws behind the life-satisfaction answers of extract ``seed`` (``n`` clients,
+    in the generator's order), replayed from the stream in :func:`draw_responses`' order: the wellbeing
+    trait's ``z_trait``, and ``z_ls``, ``e_base``, ``e_fu`` (diagnostics: ``simulate.redraw_study``)."""
+    rng = np.random.default_rng([int(seed), RESPONSES_STREAM])
+    z_trait = rng.standard_normal((3, n))[0]
+    rng.standard_normal((2, n, 7))
+    rng.standard_normal(n)
+    rng.standard_normal((n, 12))
+    z_ls, e_base, e_fu = rng.standard_normal((3, n))
+    return {"z_trait": z_trait, "z_ls": z_ls, "e_base": e_base, "e_fu": e_fu}
+
+
 def _blank_one(items: FloatArray, blank: BoolArray, which: FloatArray) -> FloatArray:
     """The items with one (uniformly chosen) item left unanswered where ``blank``."""
     out = items.copy()
@@ -279,7 +318,7 @@ def draw_responses(
     u_al_missed, u_al_day = rng.random((2, n))
 
     # --- potential answers ----------------------------------------------------------------------
-    trait = WB_MEAN + np.asarray(WB_SITE)[site] - WB_COMPLEXITY * cc + WB_TRAIT_SD * z_trait
+    trait = wellbeing_trait(site, c, z_trait)
     base_sw = _items(trait + WB_OCCASION_SD * e_base, WB_ITEM_SD * e_base_items, 1, 5, WB_ITEM_OFFSETS)
     al_latent = AL_MEAN + AL_QUALITY * np.asarray(quality) - AL_COMPLEXITY * cc + AL_SD * z_al
     al_items = {dd: _items(al_latent + effect * AL_TAU * dd, AL_ITEM_SD * e_al_items, 1, 5) for dd in (0, 1)}
@@ -299,16 +338,7 @@ def draw_responses(
     s_base = _score("swemwbs", base_sw)
     s_fu = {dd: _score("swemwbs", fu_sw[dd]) for dd in (0, 1)}
     s_cross = _score("swemwbs", follow_sw(1, al_score[0]))  # Y(1, A(0))
-    ls_trait = LS_MEAN + LS_PER_WB * (trait - WB_MEAN) - LS_COMPLEXITY * cc + LS_TRAIT_SD * z_ls
-    ls_base = np.clip(np.rint(ls_trait + LS_OCCASION_SD * e_ls_base), 0, 10)
-    ls_fu = {
-        dd: np.clip(
-            np.rint(ls_trait + LS_GROWTH + effect * (LS_TAU + LS_TAU_COMPLEXITY * c) * dd + LS_OCCASION_SD * e_ls_fu),
-            0,
-            10,
-        )
-        for dd in (0, 1)
-    }
+    ls_base, ls_fu = life_satisfaction_answers(trait, c, z_ls, e_ls_base, e_ls_fu, effect)
 
     # --- administrations at the realised continuity -----------------------------------------------
     missed_intake = u_intake_kind < INTAKE_MISSED_SHARE

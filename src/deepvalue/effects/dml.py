@@ -71,23 +71,20 @@ class DmlFit:
     propensity: np.ndarray | None = None
 
 
+#: LightGBM settings every learner of the project shares: silent, one thread (Snakemake's job has one
+#: core) and bit-reproducible for a seed (deterministic, row-wise histograms).
+LGBM_REPRODUCIBLE = {"verbose": -1, "n_jobs": 1, "deterministic": True, "force_row_wise": True}
+
+
 def learners(name: str, binary_outcome: bool, seed: int) -> tuple[Any, Any]:
     """(ml_g, ml_m): the outcome learner and the propensity learner, seeded and single-threaded."""
     if name == "lightgbm":
         from lightgbm import LGBMClassifier, LGBMRegressor
 
         kw = dict(
-            n_estimators=200,
-            learning_rate=0.05,
-            num_leaves=15,
-            min_child_samples=20,
-            subsample=1.0,
-            verbose=-1,
-            n_jobs=1,
-            random_state=seed,
-            deterministic=True,
-            force_row_wise=True,
+            n_estimators=200, learning_rate=0.05, num_leaves=15, min_child_samples=20, subsample=1.0, random_state=seed
         )
+        kw.update(LGBM_REPRODUCIBLE)
         return (LGBMClassifier(**kw) if binary_outcome else LGBMRegressor(**kw)), LGBMClassifier(**kw)
     if name == "hist_gradient_boosting":
         from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor

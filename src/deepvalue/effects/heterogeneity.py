@@ -57,16 +57,15 @@ def proxy_learner(name: str, seed: int) -> Any:
     if name == "lightgbm":
         from lightgbm import LGBMRegressor
 
+        from deepvalue.effects.dml import LGBM_REPRODUCIBLE
+
         return LGBMRegressor(
             n_estimators=100,
             learning_rate=0.05,
             num_leaves=7,
             min_child_samples=50,
-            verbose=-1,
-            n_jobs=1,
             random_state=seed,
-            deterministic=True,
-            force_row_wise=True,
+            **LGBM_REPRODUCIBLE,
         )
     if name == "elastic_net":
         from sklearn.linear_model import ElasticNetCV

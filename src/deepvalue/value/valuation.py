@@ -30,7 +30,7 @@ the sampling uncertainty of the effects only, not the uncertainty of the (illust
 from __future__ import annotations
 
 import math
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -187,20 +187,10 @@ def cohort_counts(analysis: pd.DataFrame, outcomes: Iterable[str]) -> tuple[int,
     }
 
 
-def value_table(
-    estimates: pd.DataFrame,
-    values: Mapping,
-    n_clients: int | None = None,
-    seed: int = 0,
-    draws: int = 10000,
-    applies_to: Mapping[str, int] | None = None,
-    outcomes: Iterable[str] | None = None,
-    joint: pd.DataFrame | None = None,
-    instruments: Mapping[str, str] | None = None,
-) -> pd.DataFrame:
-    """Benefit, cost, net benefit and benefit-cost ratio, per client and for the cohort
-    (:func:`value_analysis`, without its tornado table)."""
-    return value_analysis(estimates, values, n_clients, seed, draws, applies_to, outcomes, joint, instruments)[0]
+def value_table(estimates: pd.DataFrame, values: Mapping, **options: Any) -> pd.DataFrame:
+    """Benefit, cost, net benefit and benefit-cost ratio, per client and for the cohort: the first table of
+    :func:`value_analysis` (same keyword options), without its tornado table."""
+    return value_analysis(estimates, values, **options)[0]
 
 
 def value_analysis(

@@ -115,7 +115,7 @@ def test_naive_difference_matches_scipy_welch(sim):
 def test_regression_adjustment_coefficient_matches_statsmodels_and_linearmodels(sim, estimand):
     # the point estimate is the D coefficient of the centred, fully interacted regression
     y, d, x, cl = sim["y"], sim["d"], sim["x"], sim["cluster"]
-    est = regression_adjustment(y, d, sim["X"], cl, estimand)
+    est = regression_adjustment(y, d, sim["X"], cl, estimand, leverage=False)
     centre = x[d == 1].mean(axis=0) if estimand == "ATT" else x.mean(axis=0)
     xc = x - centre
     M = np.column_stack([np.ones(len(y)), d, xc, d[:, None] * xc])
@@ -169,7 +169,7 @@ def test_regression_adjustment_se_matches_numerical_stacked_sandwich(sim, estima
     # clusters the moments are summed within clusters and scaled by G/(G-1)
     y, d, Z = sim["y"], sim["d"], sim["Z"]
     cl = sim["cluster"] if clustered else None
-    est = regression_adjustment(y, d, sim["X"], cl, estimand)
+    est = regression_adjustment(y, d, sim["X"], cl, estimand, leverage=False)
     b1 = np.linalg.lstsq(Z[d == 1], y[d == 1], rcond=None)[0]
     b0 = np.linalg.lstsq(Z[d == 0], y[d == 0], rcond=None)[0]
     k = Z.shape[1]
@@ -195,7 +195,7 @@ def test_regression_adjustment_se_with_a_dropped_interaction_matches_stacked_lin
     d[site == 1] = 0
     y = y + 0.7 * site
     xs = np.column_stack([x, site])
-    est = regression_adjustment(y, d, pd.DataFrame(xs), cl, estimand)
+    est = regression_adjustment(y, d, pd.DataFrame(xs), cl, estimand, leverage=False)
     p = xs.shape[1]
     w = d / d.mean() if estimand == "ATT" else np.ones(n)
     cols = [j for j in range(2 + 2 * p) if j != 2 + 2 * p - 1]  # all but D x site
@@ -227,7 +227,7 @@ def test_regression_adjustment_matches_statsmodels_treatment_effect_ra(sim, esti
     ref = TreatmentEffect(sm.OLS(y, sim["Z"]), d.astype(int), results_select=sim["ps_fit"]).ra(
         effect_group=effect_group
     )
-    est = regression_adjustment(y, d, sim["X"], None, estimand)
+    est = regression_adjustment(y, d, sim["X"], None, estimand, leverage=False)
     assert_allclose([est.estimate, est.std_error], [ref.effect[0], ref.sd[0]], rtol=TIGHT)
     assert "(robust, HC0)" in est.notes
 
@@ -319,12 +319,12 @@ def test_ipw_matches_statsmodels_treatment_effect(sim, estimand, effect_group):
     y, d, ps = sim["y"], sim["d"], sim["ps"]
     assert ps.min() > 0.01 and ps.max() < 0.99
     ref = TreatmentEffect(sm.OLS(y, sim["Z"]), d, results_select=sim["ps_fit"]).ipw(effect_group=effect_group)
-    est = ipw(y, d, ps, estimand, sim["X"])
+    est = ipw(y, d, ps, estimand, sim["X"], leverage=False)
     assert_allclose(est.estimate, ref.effect[0], rtol=1e-10)
     assert_allclose(est.std_error, ref.sd[0], rtol=1e-6)
     assert "estimated ps" in est.notes
     # without X the score is treated as known: a different (here larger) SE, same estimate
-    known = ipw(y, d, ps, estimand)
+    known = ipw(y, d, ps, estimand, leverage=False)
     assert known.estimate == est.estimate and known.std_error > est.std_error
     assert "ps treated as known" in known.notes
 
@@ -349,7 +349,8 @@ def test_weighting_se_matches_numerical_stacked_sandwich(sim, method, tilt):
     # IPW (ATE, ATT) and overlap weights (ATO, Li, Morgan and Zaslavsky 2018); tolerance 1e-5
     # covers central-difference error in J
     y, d, ps, Z = sim["y"], sim["d"], sim["ps"], sim["Z"]
-    est = overlap_weighted(y, d, ps, sim["X"]) if method == "ATO" else ipw(y, d, ps, method, sim["X"])
+    kw = {"leverage": False}
+    est = overlap_weighted(y, d, ps, sim["X"], **kw) if method == "ATO" else ipw(y, d, ps, method, sim["X"], **kw)
     t = tilt(ps)
     w1, w0 = d * t / ps, (1 - d) * t / (1 - ps)
     mu1, mu0 = w1 @ y / w1.sum(), w0 @ y / w0.sum()
@@ -368,8 +369,8 @@ def test_aipw_ate_matches_statsmodels_treatment_effect(sim):
     # right, and is within 2% here.
     y, d, ps = sim["y"], sim["d"], sim["ps"]
     ref = TreatmentEffect(sm.OLS(y, sim["Z"]), d, results_select=sim["ps_fit"]).aipw()
-    full = aipw(y, d, sim["X"], ps, "ATE", ps_design=sim["X"])
-    plain = aipw(y, d, sim["X"], ps, "ATE")
+    full = aipw(y, d, sim["X"], ps, "ATE", ps_design=sim["X"], leverage=False)
+    plain = aipw(y, d, sim["X"], ps, "ATE", leverage=False)
     assert_allclose([full.estimate, plain.estimate], ref.effect[0], rtol=1e-10)
     assert_allclose(full.std_error, ref.sd[0], rtol=1e-6)
     assert_allclose(plain.std_error, ref.sd[0], rtol=0.02)
@@ -385,8 +386,8 @@ def test_aipw_att_matches_formula_and_numerical_stacked_sandwich(sim):
     m0 = Z @ g0
     odds = ps / (1 - ps)
     tau = np.sum(d * (y - m0) - (1 - d) * odds * (y - m0)) / d.sum()
-    full = aipw(y, d, sim["X"], ps, "ATT", ps_design=sim["X"])
-    plain = aipw(y, d, sim["X"], ps, "ATT")
+    full = aipw(y, d, sim["X"], ps, "ATT", ps_design=sim["X"], leverage=False)
+    plain = aipw(y, d, sim["X"], ps, "ATT", leverage=False)
     assert_allclose([full.estimate, plain.estimate], tau, rtol=1e-10)
     psi = (d * (y - m0) - (1 - d) * odds * (y - m0) - tau * d) / d.mean()
     assert_allclose(plain.std_error, np.sqrt(psi @ psi) / len(y), rtol=1e-10)
@@ -704,10 +705,10 @@ def test_cluster_robust_weighting_se_sums_influence_within_clusters(sim):
     # with every unit its own cluster the clustered IF variance is the unclustered one times n/(n-1)
     y, d, ps, X = sim["y"], sim["d"], sim["ps"], sim["X"]
     n = len(y)
-    own = ipw(y, d, ps, "ATE", X, cluster=np.arange(n))
-    plain = ipw(y, d, ps, "ATE", X)
+    own = ipw(y, d, ps, "ATE", X, cluster=np.arange(n), leverage=False)
+    plain = ipw(y, d, ps, "ATE", X, leverage=False)
     assert_allclose(own.std_error, plain.std_error * np.sqrt(n / (n - 1)), rtol=1e-12)
-    clustered = aipw(y, d, X, ps, "ATE", cluster=sim["cluster"])
+    clustered = aipw(y, d, X, ps, "ATE", cluster=sim["cluster"], leverage=False)
     assert "clustered (60 clusters)" in clustered.notes
 
 

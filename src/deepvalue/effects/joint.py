@@ -80,7 +80,7 @@ def cluster_sums(records: Sequence[Influence], cluster_of: pd.Series) -> Cluster
         sums[:, j] = np.bincount(codes, weights=rec.psi, minlength=n_groups)
         n = rec.psi.size
         g = int(np.unique(codes).size)
-        scale[j] = (np.sqrt(g / (g - 1)) if rec.clustered else 1.0) / n
+        scale[j] = (np.sqrt(g / (g - 1)) if rec.clustered and not rec.cr2 else 1.0) / n
     keys = pd.DataFrame(
         {
             "outcome": [r.outcome for r in records],

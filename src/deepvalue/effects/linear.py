@@ -26,6 +26,9 @@ from deepvalue.effects.base import (
     FloatArray,
     WeightingEstimand,
     _check_clusters,
+    _cr2_df,
+    _cr2_note,
+    _cr2_residuals,
     _default_scale,
     _design,
     _expit,
@@ -34,6 +37,7 @@ from deepvalue.effects.base import (
     _linear_note,
     _prune,
     _sample,
+    _variance_cr2,
     _variance_of_mean,
     _wald,
 )
@@ -99,6 +103,7 @@ def regression_adjustment(
     outcome: str | None = None,
     subgroup: str = "",
     scale: str | None = None,
+    leverage: bool = True,
 ) -> EffectEstimate:
     r"""Fully interacted linear regression (Lin 2013) with an influence-function SE.
 
@@ -134,8 +139,15 @@ def regression_adjustment(
     estimators (:func:`_variance_of_mean`). They are computed in the equivalent form read off
     the interacted regression, :math:`\phi_i = [(M'M)^{-1} M_i]_D\, e_i + \hat\gamma'(X_i - \bar X) w_i`
     with :math:`w_i = D_i/n_1` (ATT) or :math:`1/n` (ATE), which stays consistent with the
-    coefficient when collinear columns are dropped. Without clusters this is the SE of
-    statsmodels ``TreatmentEffect.ra`` (equality tested), the analogue of Stata ``teffects ra``.
+    coefficient when collinear columns are dropped. With ``leverage=False`` and without clusters
+    this is the SE of statsmodels ``TreatmentEffect.ra`` (equality tested), the analogue of Stata
+    ``teffects ra``.
+
+    With ``leverage=True`` (the default) the residuals are CR2-adjusted first (HC2 without
+    clusters; :func:`_lin_influence`), the variance has no ``G/(G-1)`` factor and the interval
+    and p-value use t(G-1): the interacted design has many columns per arm (54 on about 900
+    clients in a small extract), and the unadjusted sandwich was 11-12% low there
+    (docs/validation.md, "Why the clustered SEs fall short").
     """
     if estimand not in get_args(WeightingEstimand):
         raise ValueError(f"estimand must be 'ATT' or 'ATE', got {estimand!r}")
@@ -156,15 +168,16 @@ def regression_adjustment(
             "is collinear with the confounders",
             "the treated and control groups must overlap in the confounders",
         )
-    est, psi = _lin_influence(s.y, s.d, M, gram, keep, p, estimand)
-    se = math.sqrt(_variance_of_mean(psi, codes))
+    est, psi = _lin_influence(s.y, s.d, M, gram, keep, p, estimand, codes if leverage else _NO_ADJUSTMENT)
+    se = math.sqrt(_variance_cr2(psi, codes) if leverage else _variance_of_mean(psi, codes))
     notes = [
         f"fully interacted OLS (Lin 2013), X centred at the {'treated' if estimand == 'ATT' else 'sample'} means",
-        _ra_note(codes),
+        _ra_note(codes, leverage),
     ]
     if (~keep).any():
         notes.append(f"{int((~keep).sum())} collinear columns dropped")
-    return s.result(estimand, est, se, scale or _default_scale(s.y), notes, influence=psi)
+    df = _cr2_df(codes) if leverage else None
+    return s.result(estimand, est, se, scale or _default_scale(s.y), notes, influence=psi, cr2=leverage, df=df)
 
 
 def _lin_influence(
@@ -175,6 +188,7 @@ def _lin_influence(
     keep: npt.NDArray[np.bool_],
     p: int,
     estimand: WeightingEstimand,
+    codes: npt.NDArray[np.int64] | None | object = None,
 ) -> tuple[float, FloatArray]:
     r"""The D coefficient of the interacted regression and its influence function (mean scale).
 
@@ -191,6 +205,10 @@ def _lin_influence(
 
     The coefficient of a dropped column is 0; an interaction is kept only if its main effect
     is, so :math:`\hat\gamma'(X_i - c)` is a product with the kept columns of ``M``.
+
+    Unless ``codes`` is ``_NO_ADJUSTMENT``, :math:`e` is replaced by the CR2-adjusted residuals of
+    the interacted regression (:func:`_cr2_residuals`, clusters ``codes``; HC2 with ``None``), so
+    the OLS part of the variance is Bell and McCaffrey's CR2; the centring term is not adjusted.
     """
     n = y.size
     norms = np.sqrt(np.diag(gram))
@@ -205,12 +223,21 @@ def _lin_influence(
     slope[2 : 2 + p] = coef[2 + p :]
     fitted, lever, shift = (M @ np.column_stack([beta, row, slope[keep]])).T
     weight = d / d.mean() if estimand == "ATT" else 1.0
-    psi = n * lever * (y - fitted) + shift * weight
+    resid = y - fitted
+    if codes is not _NO_ADJUSTMENT:
+        resid = _cr2_residuals(codes, M, resid, gram)  # type: ignore[arg-type]
+    psi = n * lever * resid + shift * weight
     return float(beta[1]), psi
 
 
-def _ra_note(codes: npt.NDArray[np.int64] | None) -> str:
+# Passed as ``codes`` to :func:`_lin_influence`: no leverage adjustment (the HC0/CR1-type sandwich).
+_NO_ADJUSTMENT = object()
+
+
+def _ra_note(codes: npt.NDArray[np.int64] | None, leverage: bool = False) -> str:
     what = "influence function including the variability of the covariate means"
+    if leverage:
+        return _cr2_note(codes, what)
     if codes is None:
         return f"SE: {what} (robust, HC0)"
     return f"SE: {what}, cluster-robust by {CLUSTER_NAME} ({int(codes.max()) + 1} clusters)"

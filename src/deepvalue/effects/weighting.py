@@ -5,7 +5,7 @@ stacked M-estimation SEs that account for the estimated logit propensity score.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import get_args
 
 import numpy as np
@@ -20,6 +20,9 @@ from deepvalue.effects.base import (
     FloatArray,
     WeightingEstimand,
     _check_clusters,
+    _cr2_df,
+    _cr2_note,
+    _cr2_residuals,
     _default_scale,
     _design,
     _independent_columns,
@@ -27,6 +30,7 @@ from deepvalue.effects.base import (
     _Sample,
     _sample,
     _se_note,
+    _variance_cr2,
     _variance_of_mean,
 )
 
@@ -55,6 +59,12 @@ class _PsModel:
     Z: FloatArray  # [1, X] with collinear columns dropped
     info_inv: FloatArray  # (Z' diag(e(1-e)) Z / n)^{-1}
     resid: FloatArray  # d - e: the logit score of unit i is resid_i * Z_i
+    weighted: FloatArray  # Z' diag(e(1-e)) Z, the information (unscaled)
+
+    def adjusted(self, codes: npt.NDArray[np.int64] | None, e: FloatArray) -> _PsModel:
+        """The same model with its score residuals CR2-adjusted (the logit's working weights e(1-e))."""
+        resid = _cr2_residuals(codes, self.Z, self.resid, self.weighted, weights=e * (1 - e))
+        return replace(self, resid=resid)
 
 
 def _ps_model(sample: _Sample, e: FloatArray, X: pd.DataFrame | None, notes: list[str]) -> _PsModel | None:
@@ -75,7 +85,7 @@ def _ps_model(sample: _Sample, e: FloatArray, X: pd.DataFrame | None, notes: lis
     if float(ratio.max()) > PS_SCORE_TOL:
         notes.append("ps is not the logit MLE on X (scores do not sum to zero): SE treats ps as known")
         return None
-    return _PsModel(Z, np.linalg.inv(info), resid)
+    return _PsModel(Z, np.linalg.inv(info), resid, weighted)
 
 
 def _ps_correction(model: _PsModel, dphi_de: FloatArray, e: FloatArray) -> FloatArray:
@@ -91,7 +101,12 @@ def _ps_correction(model: _PsModel, dphi_de: FloatArray, e: FloatArray) -> Float
 
 
 def _hajek(
-    sample: _Sample, e: FloatArray, estimand: Estimand, psm: _PsModel | None, codes: npt.NDArray[np.int64] | None
+    sample: _Sample,
+    e: FloatArray,
+    estimand: Estimand,
+    psm: _PsModel | None,
+    codes: npt.NDArray[np.int64] | None,
+    leverage: bool = True,
 ) -> tuple[float, float, list[str], FloatArray]:
     r"""Normalised weighting estimator with tilting function t(e) and its sandwich SE.
 
@@ -100,6 +115,11 @@ def _hajek(
     :math:`\sum_i w_{di}(Y_i - \mu_d) = 0`; influence function
     :math:`\psi_i = w_{1i}(Y_i-\hat\mu_1)/\bar w_1 - w_{0i}(Y_i-\hat\mu_0)/\bar w_0`
     plus, with the propensity model, its correction term.
+
+    With ``leverage`` every residual the influence function contains is CR2-adjusted by the
+    model that produced it (:func:`_cr2_residuals`): :math:`Y - \hat\mu_d` by the arm's weighted
+    mean (a weighted regression on a constant, whose leverage in cluster g is the cluster's share
+    of the arm's weight) and :math:`D - e` by the logit; the variance then has no ``G/(G-1)``.
     """
     y, d = sample.y, sample.d
     if estimand == "ATE":
@@ -113,14 +133,24 @@ def _hajek(
         dw1, dw0 = -d, 1 - d
     m1, m0 = w1.mean(), w0.mean()
     mu1, mu0 = float(w1 @ y / w1.sum()), float(w0 @ y / w0.sum())
-    r1, r0 = (y - mu1) / m1, (y - mu0) / m0
+    r1, r0 = y - mu1, y - mu0
+    if leverage:
+        r1, r0 = _mean_residuals(codes, w1, r1), _mean_residuals(codes, w0, r0)
+        psm = None if psm is None else psm.adjusted(codes, e)
+    r1, r0 = r1 / m1, r0 / m0
     psi = w1 * r1 - w0 * r0
     if psm is not None:
         psi = psi + _ps_correction(psm, dw1 * r1 - dw0 * r0, e)
-    se = math.sqrt(_variance_of_mean(psi, codes))
+    se = math.sqrt(_variance_cr2(psi, codes) if leverage else _variance_of_mean(psi, codes))
     ess = [float(w.sum() ** 2 / (w @ w)) for w in (w1, w0)]
     notes = [f"effective sample size treated {ess[0]:.0f}, control {ess[1]:.0f}"]
     return mu1 - mu0, se, notes, psi
+
+
+def _mean_residuals(codes: npt.NDArray[np.int64] | None, w: FloatArray, resid: FloatArray) -> FloatArray:
+    """CR2-adjusted residuals of a weighted mean (``resid`` where ``w`` is 0)."""
+    u = _cr2_residuals(codes, np.ones((w.size, 1)), w * resid, np.array([[w.sum()]]), weights=w)
+    return np.divide(u, w, out=resid.astype(float, copy=True), where=w > 0)
 
 
 def ipw(
@@ -134,6 +164,7 @@ def ipw(
     outcome: str | None = None,
     subgroup: str = "",
     scale: str | None = None,
+    leverage: bool = True,
 ) -> EffectEstimate:
     r"""Inverse probability weighting, Hajek (normalised) form, for the ATE or ATT.
 
@@ -150,12 +181,14 @@ def ipw(
     which is checked). Without ``X`` the score is treated as known, which overstates the
     variance of the ATE (Hirano, Imbens and Ridder 2003) but can understate it for the ATT.
     ``cluster`` sums the influence function within clusters. Scores must be strictly in (0, 1);
-    trimming is the caller's decision.
+    trimming is the caller's decision. ``leverage`` (default) CR2-adjusts the residuals
+    (:func:`_hajek`) and gives t(G-1) intervals; ``leverage=False`` is the sandwich of statsmodels
+    and Stata (with ``G/(G-1)`` when clustered).
     """
     if estimand not in get_args(WeightingEstimand):
         raise ValueError(f"estimand must be 'ATT' or 'ATE', got {estimand!r}")
     s = _sample(y, d, "ipw", outcome, subgroup)
-    return _weighted_estimate(s, ps, X, cluster, estimand, "Hajek IPW", scale)
+    return _weighted_estimate(s, ps, X, cluster, estimand, "Hajek IPW", scale, leverage)
 
 
 def _weighted_estimate(
@@ -166,6 +199,7 @@ def _weighted_estimate(
     estimand: Estimand,
     label: str,
     scale: str | None,
+    leverage: bool = True,
 ) -> EffectEstimate:
     """The Hajek weighting estimate (IPW or overlap) with its stacked or known-score SE."""
     e = _scores(s, ps)
@@ -173,10 +207,11 @@ def _weighted_estimate(
     _check_clusters(s, codes, "cluster")
     notes = [label]
     psm = _ps_model(s, e, X, notes)
-    est, se, more, psi = _hajek(s, e, estimand, psm, codes)
+    est, se, more, psi = _hajek(s, e, estimand, psm, codes, leverage)
     what = "sandwich with estimated ps (logit scores stacked)" if psm else "influence function, ps treated as known"
-    notes = [*notes, _se_note(codes, what), *more]
-    return s.result(estimand, est, se, scale or _default_scale(s.y), notes, influence=psi)
+    notes = [*notes, (_cr2_note if leverage else _se_note)(codes, what), *more]
+    df = _cr2_df(codes) if leverage else None
+    return s.result(estimand, est, se, scale or _default_scale(s.y), notes, influence=psi, cr2=leverage, df=df)
 
 
 def overlap_weighted(
@@ -189,6 +224,7 @@ def overlap_weighted(
     outcome: str | None = None,
     subgroup: str = "",
     scale: str | None = None,
+    leverage: bool = True,
 ) -> EffectEstimate:
     r"""Average treatment effect in the overlap population (ATO) with overlap weights.
 
@@ -199,7 +235,7 @@ def overlap_weighted(
     variance of Li et al. 2018), otherwise ``ps`` is treated as known.
     """
     s = _sample(y, d, "overlap_weights", outcome, subgroup)
-    return _weighted_estimate(s, ps, X, cluster, "ATO", "overlap weights (Hajek)", scale)
+    return _weighted_estimate(s, ps, X, cluster, "ATO", "overlap weights (Hajek)", scale, leverage)
 
 
 @dataclass(frozen=True)
@@ -236,6 +272,11 @@ def _ols_correction(fit: _ArmFit, Z: FloatArray, resid: FloatArray, dphi_dm: Flo
     return np.where(fit.arm, resid, 0.0) * (Z @ v)
 
 
+def _arm_residuals(fit: _ArmFit, Z: FloatArray, resid: FloatArray, codes: npt.NDArray[np.int64] | None) -> FloatArray:
+    """An arm OLS's residuals, CR2-adjusted on the arm's rows (unchanged elsewhere)."""
+    return _cr2_residuals(codes, Z[:, fit.keep], resid, fit.gram, rows=fit.arm)
+
+
 def aipw(
     y: ArrayLike,
     d: ArrayLike,
@@ -248,6 +289,7 @@ def aipw(
     outcome: str | None = None,
     subgroup: str = "",
     scale: str | None = None,
+    leverage: bool = True,
 ) -> EffectEstimate:
     r"""Augmented IPW (doubly robust) for the ATE or ATT, with influence-function SE.
 
@@ -279,6 +321,11 @@ def aipw(
     statsmodels ``TreatmentEffect.aipw`` and Stata ``teffects aipw``. Columns constant within an
     arm are dropped from that arm's model, so its prediction for the other arm ignores them (an
     overlap problem that the balance stage reports).
+
+    ``leverage`` (default): each residual is CR2-adjusted by the model that produced it
+    (:func:`_cr2_residuals`): :math:`Y - \hat m_d` by arm d's OLS, :math:`D - e` by the logit and,
+    for the ATT, the treated term by the treated mean; the variance has no ``G/(G-1)`` and the
+    interval uses t(G-1). ``leverage=False`` is the sandwich of statsmodels and Stata.
     """
     if estimand not in get_args(WeightingEstimand):
         raise ValueError(f"estimand must be 'ATT' or 'ATE', got {estimand!r}")
@@ -290,33 +337,42 @@ def aipw(
     notes = ["AIPW with OLS outcome models by arm"]
     psm = _ps_model(s, e, ps_design, notes)
     y, dd = s.y, s.d
+    if leverage and psm is not None:
+        psm = psm.adjusted(codes, e)
     fit0 = _arm_ols(Z, y, dd == 0)
     m0 = Z @ fit0.coef
+    r0 = _arm_residuals(fit0, Z, y - m0, codes) if leverage else y - m0  # used on arm 0 only
     if estimand == "ATE":
         fit1 = _arm_ols(Z, y, dd == 1)
         m1 = Z @ fit1.coef
+        r1 = _arm_residuals(fit1, Z, y - m1, codes) if leverage else y - m1
         phi = m1 - m0 + dd * (y - m1) / e - (1 - dd) * (y - m0) / (1 - e)
         est = float(phi.mean())
-        psi = phi - est
+        psi = m1 - m0 + dd * r1 / e - (1 - dd) * r0 / (1 - e) - est
         if psm is not None:
-            psi = psi + _ols_correction(fit1, Z, y - m1, 1 - dd / e)
-            psi = psi + _ols_correction(fit0, Z, y - m0, -(1 - (1 - dd) / (1 - e)))
-            dphi_de = -dd * (y - m1) / e**2 - (1 - dd) * (y - m0) / (1 - e) ** 2
+            psi = psi + _ols_correction(fit1, Z, r1, 1 - dd / e)
+            psi = psi + _ols_correction(fit0, Z, r0, -(1 - (1 - dd) / (1 - e)))
+            dphi_de = -dd * r1 / e**2 - (1 - dd) * r0 / (1 - e) ** 2
             psi = psi + _ps_correction(psm, dphi_de, e)
     else:
         odds = e / (1 - e)
         phi = dd * (y - m0) - (1 - dd) * odds * (y - m0)
         pbar = dd.mean()
         est = float(phi.sum() / dd.sum())
-        psi = (phi - est * dd) / pbar
+        treated = dd * (y - m0 - est)  # the treated mean's residual
+        if leverage:
+            treated = _mean_residuals(codes, dd, y - m0 - est) * dd
+        psi = (treated - (1 - dd) * odds * r0) / pbar
         if psm is not None:
-            psi = psi + _ols_correction(fit0, Z, y - m0, -dd + (1 - dd) * odds) / pbar
-            dphi_de = -(1 - dd) * (y - m0) / (1 - e) ** 2
+            psi = psi + _ols_correction(fit0, Z, r0, -dd + (1 - dd) * odds) / pbar
+            dphi_de = -(1 - dd) * r0 / (1 - e) ** 2
             psi = psi + _ps_correction(psm, dphi_de, e) / pbar
-    se = math.sqrt(_variance_of_mean(psi, codes))
+    se = math.sqrt(_variance_cr2(psi, codes) if leverage else _variance_of_mean(psi, codes))
     what = (
         "sandwich stacking the logit and outcome-model equations"
         if psm
         else "influence function, nuisance models treated as fixed"
     )
-    return s.result(estimand, est, se, scale or _default_scale(s.y), [*notes, _se_note(codes, what)], influence=psi)
+    notes = [*notes, (_cr2_note if leverage else _se_note)(codes, what)]
+    df = _cr2_df(codes) if leverage else None
+    return s.result(estimand, est, se, scale or _default_scale(s.y), notes, influence=psi, cr2=leverage, df=df)

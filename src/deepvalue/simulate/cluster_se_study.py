@@ -123,7 +123,7 @@ def one_extract(
     truth = extract.truth["outcomes"][outcome]
     out = []
     for estimand in ("ATT", "ATE"):
-        row = regression_adjustment(y, d, X, worker, estimand)
+        row = regression_adjustment(y, d, X, worker, estimand, leverage=False)
         est, M, bread, lever, resid, shift = _lin_parts(y, d, x, estimand)
         assert abs(est - row.estimate) < 1e-8
         k = M.shape[1]

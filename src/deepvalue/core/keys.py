@@ -44,5 +44,7 @@ def positions_in(values, keys) -> np.ndarray:
     k = keys if isinstance(keys, (pa.Array, pa.ChunkedArray)) else pa.array(keys)
     if isinstance(k, pa.ChunkedArray):
         k = k.combine_chunks()
+    if len(k) == 0:  # no keys (e.g. no questionnaire configured): an empty list has arrow's null type
+        return np.full(len(v), -1, dtype=np.int64)
     idx = pc.fill_null(pc.cast(pc.index_in(v, value_set=k), pa.int64()), -1)
     return np.asarray(idx.to_numpy(zero_copy_only=False))

@@ -87,17 +87,20 @@ def _world(n, seed, censor_share=0.0, horizon=182, effect=-0.5):
     return X, d, T, E, truth
 
 
+@pytest.mark.parametrize("leverage", [False, True])
 @pytest.mark.parametrize("estimand", ["ATT", "ATE"])
-def test_without_censoring_risk_difference_and_se_equal_ipw(estimand):
+def test_without_censoring_risk_difference_and_se_equal_ipw(estimand, leverage):
     """With no censoring before the horizon the weighted KM incidence is the Hajek mean, so the
-    estimate and the stacked SE (clustered) equal ipw's on the same clients to 1e-10."""
+    estimate and the stacked SE (clustered; with and without the CR2 adjustment) and the interval
+    equal ipw's on the same clients to 1e-10."""
     X, d, T, E, _ = _world(3000, 7)
     ps = fit_propensity(X, d.astype(int)).score
     cluster = np.arange(d.size) % 40
-    risk, _ = km_ipw(T, E, d, ps, 182, estimand, X, cluster=cluster)
-    ref = ipw(E, d, ps, estimand, X, cluster=cluster, leverage=False)
+    risk, _ = km_ipw(T, E, d, ps, 182, estimand, X, cluster=cluster, leverage=leverage)
+    ref = ipw(E, d, ps, estimand, X, cluster=cluster, leverage=leverage)
     assert abs(risk.estimate - ref.estimate) < 1e-10
     assert abs(risk.std_error - ref.std_error) < 1e-10
+    assert abs(risk.ci_lower - ref.ci_lower) < 1e-10
     assert "logit scores stacked" in risk.notes
 
 

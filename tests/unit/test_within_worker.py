@@ -43,7 +43,7 @@ def data() -> dict:
 @pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore:The inplace keyword")
 def test_within_worker_regression_equals_pyfixest(data):
     y, d, X, w = data["y"], data["d"], data["X"], data["w"]
-    est = within_worker_regression(y, d, X, w, "ATT")
+    est = within_worker_regression(y, d, X, w, "ATT", leverage=False)
     c = X[d == 1].mean()
     frame = pd.DataFrame({"y": y, "d": d, "w": w, "x1c": X.x1 - c.x1, "x2c": X.x2 - c.x2})
     ref = pf.feols(
@@ -55,7 +55,9 @@ def test_within_worker_regression_equals_pyfixest(data):
     )
     assert_allclose(est.estimate, ref.coef()["d"], rtol=1e-10)
     # the SE without the centring term: n [(M'M)^-1 M_i]_D e_i only, as pyfixest computes it
-    fixed = within_worker_regression(y, d, X * 0 + 1.0, w, "ATT")  # constant X, absorbed: no centring term
+    fixed = within_worker_regression(
+        y, d, X * 0 + 1.0, w, "ATT", leverage=False
+    )  # constant X, absorbed: no centring term
     assert fixed.std_error > 0
     ref_plain = pf.feols(
         "y ~ d | w", data=frame, vcov={"CRV1": "w"}, ssc=pf.ssc(k_adj=False, G_adj=True), fixef_rm="none"
@@ -71,7 +73,7 @@ def test_within_worker_regression_se_equals_a_stacked_sandwich_with_worker_dummi
     rng = np.random.default_rng(4)
     s = _draw(rng, n=600, workers=12)
     y, d, X, w = s["y"], s["d"], s["X"].to_numpy(), s["w"]
-    est = within_worker_regression(y, d, pd.DataFrame(X), w, "ATT")
+    est = within_worker_regression(y, d, pd.DataFrame(X), w, "ATT", leverage=False)
     W = (w[:, None] == np.arange(12)).astype(float)
     p = X.shape[1]
 

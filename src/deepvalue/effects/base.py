@@ -620,6 +620,14 @@ def _cr2_residuals(
     return out
 
 
+def _cr2_mean_residuals(codes: npt.NDArray[np.int64] | None, w: FloatArray, resid: FloatArray) -> FloatArray:
+    """CR2-adjusted residuals of a weighted mean (a regression on a constant with weights ``w``;
+    ``resid`` is returned where ``w`` is 0). Cluster g's leverage is its share of the weight, so
+    this multiplies the cluster's residuals by ``(1 - share_g)^{-1/2}``."""
+    u = _cr2_residuals(codes, np.ones((w.size, 1)), w * resid, np.array([[w.sum()]]), weights=w)
+    return np.divide(u, w, out=resid.astype(float, copy=True), where=w > 0)
+
+
 # Eigenvalues of H_gg within this of 1 are treated as 1 (the residuals carry none of them).
 _CR2_FLOOR = 1e-10
 

@@ -28,9 +28,14 @@ from deepvalue.effects.base import (
     EffectEstimate,
     WeightingEstimand,
     _check_clusters,
+    _cr2_df,
+    _cr2_mean_residuals,
+    _cr2_note,
+    _cr2_residuals,
     _design,
     _prune,
     _sample,
+    _variance_cr2,
     _variance_of_mean,
 )
 
@@ -45,6 +50,7 @@ def poisson_regression_adjustment(
     outcome: str | None = None,
     subgroup: str = "",
     scale: str | None = None,
+    leverage: bool = True,
 ) -> EffectEstimate:
     r"""Poisson regression adjustment (ATT or ATE) with an influence-function SE.
 
@@ -75,6 +81,11 @@ def poisson_regression_adjustment(
     \psi_i)^2/n^2` clustered by ``cluster`` (the allocated worker), as for
     :func:`~deepvalue.effects.linear.regression_adjustment`. The outcome must be non-negative;
     it need not be an integer (quasi-likelihood).
+
+    ``leverage`` (default): each arm's residuals are CR2-adjusted by its Poisson fit (working
+    weights :math:`\hat m`; :func:`~deepvalue.effects.base._cr2_residuals`) and, for the ATT, the
+    treated term by the treated mean; no ``G/(G-1)``, t(G-1) intervals. ``leverage=False`` is the
+    statsmodels sandwich above.
     """
     if estimand not in get_args(WeightingEstimand):
         raise ValueError(f"estimand must be 'ATT' or 'ATE', got {estimand!r}")
@@ -119,21 +130,31 @@ def poisson_regression_adjustment(
         hessian = (xa * m[rows][:, None]).T @ xa
         lever = xk[rows] @ np.linalg.solve(hessian, g)  # g_d' H_d^{-1} x_i
         sign = 1.0 if arm == 1 else -1.0
-        psi[rows] += sign * n * lever * (s.y[rows] - m[rows])
+        resid = s.y - m
+        if leverage:  # the Poisson fit's working weights are its means
+            resid = _cr2_residuals(codes, xk, resid, hessian, weights=m, rows=rows)
+        psi[rows] += sign * n * lever * resid[rows]
     if estimand == "ATT":
         est = float(np.mean(s.y[treated] - mean_pred[0][treated]))
-        psi[treated] += (s.y[treated] - mean_pred[0][treated] - est) / treated.mean()
+        gap = s.y - mean_pred[0] - est
+        if leverage:
+            gap = _cr2_mean_residuals(codes, treated.astype(float), gap)
+        psi[treated] += gap[treated] / treated.mean()
     else:
         diff = mean_pred[1] - mean_pred[0]
         est = float(diff.mean())
         psi += diff - est
-    se = math.sqrt(_variance_of_mean(psi, codes))
-    notes.append(_se_note(codes))
-    return s.result(estimand, est, se, scale or "mean_difference", notes, influence=psi)
+    se = math.sqrt(_variance_cr2(psi, codes) if leverage else _variance_of_mean(psi, codes))
+    notes.append(_cr2_note(codes, _WHAT) if leverage else _se_note(codes))
+    df = _cr2_df(codes) if leverage else None
+    return s.result(estimand, est, se, scale or "mean_difference", notes, influence=psi, cr2=leverage, df=df)
+
+
+_WHAT = "influence function of the stacked arm fits and target mean"
 
 
 def _se_note(codes: npt.NDArray[np.int64] | None) -> str:
-    what = "influence function of the stacked arm fits and target mean"
+    what = _WHAT
     if codes is None:
         return f"SE: {what} (robust, HC0)"
     return f"SE: {what}, cluster-robust by {CLUSTER_NAME} ({int(codes.max()) + 1} clusters)"

@@ -39,9 +39,13 @@ from deepvalue.effects.base import (
     FloatArray,
     WeightingEstimand,
     _check_clusters,
+    _cr2_df,
+    _cr2_mean_residuals,
+    _cr2_note,
     _floats,
     _sample,
     _se_note,
+    _variance_cr2,
     _variance_of_mean,
     skipped_estimate,
 )
@@ -179,6 +183,7 @@ def km_ipw(
     cluster: ArrayLike | None = None,
     outcome: str | None = None,
     subgroup: str = "",
+    leverage: bool = True,
 ) -> tuple[EffectEstimate, EffectEstimate]:
     r"""IPW-weighted Kaplan-Meier by arm: risk difference at the horizon and RMST difference.
 
@@ -199,6 +204,12 @@ def km_ipw(
     the M-estimation sandwich the ipw rows use; ``cluster`` sums it within clusters. This is the
     IPW Kaplan-Meier's asymptotic variance (Xie and Liu 2005 give it with the weights known).
 
+    ``leverage`` (default): CR2 as for :func:`~deepvalue.effects.weighting.ipw`. Each arm's terms
+    :math:`w_i \cdot n\,\partial\hat\tau/\partial w_i` are adjusted as the residuals of a weighted
+    mean (cluster g's leverage is its share of the arm's weight; without censoring they are the
+    Hajek residuals, so the SE stays ipw's), the logit's residuals by the logit; no ``G/(G-1)``,
+    t(G-1) intervals.
+
     Returns the risk-difference row (scale ``risk_difference_at_horizon``) and the RMST row
     (``rmst_difference_days``, in the units of ``durations``).
     """
@@ -214,6 +225,8 @@ def km_ipw(
     _check_clusters(s, codes, "cluster")
     notes = [f"Kaplan-Meier weighted by IPW ({estimand} weights) by arm, horizon {horizon:g} days"]
     psm = _ps_model(s, e, X, notes)
+    if leverage and psm is not None:
+        psm = psm.adjusted(codes, e)
     dd = s.d
     w, dw = _weights(dd, e, estimand)
     n = dd.size
@@ -230,14 +243,20 @@ def km_ipw(
         grad = np.empty(n)
         grad[treated] = getattr(t1, "d_" + field)
         grad[~treated] = -getattr(t0, "d_" + field)
-        psi = n * w * grad
+        r = n * grad
+        if leverage:
+            for mask in (treated, ~treated):
+                r = _cr2_mean_residuals(codes, np.where(mask, w, 0.0), r)
+        psi = w * r
         if psm is not None:
-            psi = psi + _ps_correction(psm, n * dw * grad, e)
-        se = math.sqrt(_variance_of_mean(psi, codes))
+            psi = psi + _ps_correction(psm, dw * r, e)
+        se = math.sqrt(_variance_cr2(psi, codes) if leverage else _variance_of_mean(psi, codes))
         est = getattr(t1, field) - getattr(t0, field)
         mean = f"treated {getattr(t1, field):.4g}, control {getattr(t0, field):.4g}"
         what_of = "cumulative incidence" if field == "risk" else "restricted mean days to event"
-        rows.append(s.result(estimand, est, se, scale, [*notes, f"{what_of} {mean}", _se_note(codes, what)]))
+        se_note = (_cr2_note if leverage else _se_note)(codes, what)
+        df = _cr2_df(codes) if leverage else None
+        rows.append(s.result(estimand, est, se, scale, [*notes, f"{what_of} {mean}", se_note], df=df))
     return rows[0], rows[1]
 
 

@@ -21,6 +21,7 @@ from deepvalue.effects.base import (
     WeightingEstimand,
     _check_clusters,
     _cr2_df,
+    _cr2_mean_residuals,
     _cr2_note,
     _cr2_residuals,
     _default_scale,
@@ -135,7 +136,7 @@ def _hajek(
     mu1, mu0 = float(w1 @ y / w1.sum()), float(w0 @ y / w0.sum())
     r1, r0 = y - mu1, y - mu0
     if leverage:
-        r1, r0 = _mean_residuals(codes, w1, r1), _mean_residuals(codes, w0, r0)
+        r1, r0 = _cr2_mean_residuals(codes, w1, r1), _cr2_mean_residuals(codes, w0, r0)
         psm = None if psm is None else psm.adjusted(codes, e)
     r1, r0 = r1 / m1, r0 / m0
     psi = w1 * r1 - w0 * r0
@@ -145,12 +146,6 @@ def _hajek(
     ess = [float(w.sum() ** 2 / (w @ w)) for w in (w1, w0)]
     notes = [f"effective sample size treated {ess[0]:.0f}, control {ess[1]:.0f}"]
     return mu1 - mu0, se, notes, psi
-
-
-def _mean_residuals(codes: npt.NDArray[np.int64] | None, w: FloatArray, resid: FloatArray) -> FloatArray:
-    """CR2-adjusted residuals of a weighted mean (``resid`` where ``w`` is 0)."""
-    u = _cr2_residuals(codes, np.ones((w.size, 1)), w * resid, np.array([[w.sum()]]), weights=w)
-    return np.divide(u, w, out=resid.astype(float, copy=True), where=w > 0)
 
 
 def ipw(
@@ -361,7 +356,7 @@ def aipw(
         est = float(phi.sum() / dd.sum())
         treated = dd * (y - m0 - est)  # the treated mean's residual
         if leverage:
-            treated = _mean_residuals(codes, dd, y - m0 - est) * dd
+            treated = _cr2_mean_residuals(codes, dd, y - m0 - est) * dd
         psi = (treated - (1 - dd) * odds * r0) / pbar
         if psm is not None:
             psi = psi + _ols_correction(fit0, Z, r0, -dd + (1 - dd) * odds) / pbar

@@ -33,10 +33,15 @@ from deepvalue.effects.base import (
     EffectEstimate,
     FloatArray,
     WeightingEstimand,
+    _cr2_df,
+    _cr2_mean_residuals,
+    _cr2_note,
+    _cr2_residuals,
     _default_scale,
     _design,
     _prune,
     _sample,
+    _variance_cr2,
     _variance_of_mean,
 )
 
@@ -83,6 +88,7 @@ def within_worker_regression(
     outcome: str | None = None,
     subgroup: str = "",
     scale: str | None = None,
+    leverage: bool = True,
 ) -> EffectEstimate:
     r"""Interacted regression adjustment with allocated-worker fixed effects (ATT or ATE).
 
@@ -102,6 +108,12 @@ def within_worker_regression(
     whether or not the worker effects are absorbed), and :math:`\widehat{Var} = \frac{G}{G-1}
     \sum_g (\sum_{i\in g}\psi_i)^2 / n^2` clustered by worker. Columns constant within every worker
     (the worker's site) are absorbed and dropped.
+
+    ``leverage`` (default): :math:`\tilde e` is CR2-adjusted with the demeaned design
+    (:func:`~deepvalue.effects.base._cr2_residuals`), no ``G/(G-1)``, t(G-1) intervals. The
+    worker effects are nested in the clusters, so their hat-matrix block is the within-worker
+    mean, whose directions the demeaned residuals do not carry: the demeaned design gives the
+    CR2 of the full dummy regression (Pustejovsky and Tipton 2018, on absorbed fixed effects).
     """
     if estimand not in get_args(WeightingEstimand):
         raise ValueError(f"estimand must be 'ATT' or 'ATE', got {estimand!r}")
@@ -133,17 +145,22 @@ def within_worker_regression(
     resid = yt - M @ beta
     n = s.y.size
     weight = s.d / s.d.mean() if estimand == "ATT" else np.ones(n)
+    if leverage:
+        resid = _cr2_residuals(codes, M, resid, gram)
     psi = n * (M @ row) * resid + (xc @ gamma) * weight
-    se = math.sqrt(_variance_of_mean(psi, codes))
+    se = math.sqrt(_variance_cr2(psi, codes) if leverage else _variance_of_mean(psi, codes))
     notes = [
         f"interacted OLS with allocated-worker fixed effects, X centred at the "
         f"{'treated' if estimand == 'ATT' else 'sample'} means",
         _support_note(s.d, codes),
-        f"SE: influence function, cluster-robust by allocated worker ({int(codes.max()) + 1} clusters)",
+        _cr2_note(codes, "influence function by allocated worker")
+        if leverage
+        else f"SE: influence function, cluster-robust by allocated worker ({int(codes.max()) + 1} clusters)",
     ]
     if (~keep).any():
         notes.append(f"{int((~keep).sum())} columns constant within workers or collinear dropped")
-    return s.result(estimand, float(beta[0]), se, scale or _default_scale(s.y), notes)
+    df = _cr2_df(codes) if leverage else None
+    return s.result(estimand, float(beta[0]), se, scale or _default_scale(s.y), notes, df=df)
 
 
 def within_worker_aipw(
@@ -156,6 +173,7 @@ def within_worker_aipw(
     outcome: str | None = None,
     subgroup: str = "",
     scale: str | None = None,
+    leverage: bool = True,
 ) -> EffectEstimate:
     r"""AIPW within allocated workers (ATT or ATE) on the clients of workers with both arms.
 
@@ -169,6 +187,10 @@ def within_worker_aipw(
     (\sum_{i\in g}\psi_i)^2}/n` clustered by worker, treating the nuisance fits as fixed, which
     the estimating function's orthogonality justifies when both models are right. Scores are
     clipped to [0.01, 0.99] (counted in the notes).
+
+    ``leverage`` (default): each arm's residuals are CR2-adjusted by its fixed-effects OLS (with
+    the demeaned design, as in :func:`within_worker_regression`) and, for the ATT, the treated
+    term by the treated mean; no ``G/(G-1)``, t(G-1) intervals.
     """
     from deepvalue.adjust.propensity import fit_propensity
 
@@ -195,34 +217,47 @@ def within_worker_aipw(
     ps = fit_propensity(pd.DataFrame(Z), dd.astype(int)).score  # the project's logit (= statsmodels Logit)
     clipped = int(((ps < 0.01) | (ps > 0.99)).sum())
     ps = np.clip(ps, 0.01, 0.99)
-    m = {}
+    m, r = {}, {}
     for arm in (0, 1):
         rows = dd == arm
-        xa, _, keep = _prune(_demean(x[rows], codes[rows]))
+        xa, gram, keep = _prune(_demean(x[rows], codes[rows]))
         b = np.linalg.lstsq(xa, _demean(yy[rows], codes[rows]), rcond=None)[0]
         slope = x[:, keep] @ b
         alpha = np.bincount(codes[rows], weights=(yy - slope)[rows], minlength=counts.size) / np.bincount(
             codes[rows], minlength=counts.size
         )
         m[arm] = alpha[codes] + slope
+        r[arm] = yy - m[arm]
+        if leverage and xa.shape[1]:
+            placed = np.zeros((yy.size, xa.shape[1]))
+            placed[rows] = xa
+            r[arm] = _cr2_residuals(codes, placed, r[arm], gram, rows=rows)
     if estimand == "ATE":
         phi = m[1] - m[0] + dd * (yy - m[1]) / ps - (1 - dd) * (yy - m[0]) / (1 - ps)
         est = float(phi.mean())
-        psi = phi - est
+        psi = m[1] - m[0] + dd * r[1] / ps - (1 - dd) * r[0] / (1 - ps) - est
     else:
         r0 = yy - m[0]
         num = dd * r0 - (1 - dd) * ps / (1 - ps) * r0
         est = float(num.sum() / dd.sum())
-        psi = (num - est * dd) / dd.mean()
-    se = math.sqrt(_variance_of_mean(psi, codes))
+        treated = dd * (r0 - est)
+        if leverage:
+            treated = _cr2_mean_residuals(codes, dd, r0 - est) * dd
+        psi = (treated - (1 - dd) * ps / (1 - ps) * r[0]) / dd.mean()
+    se = math.sqrt(_variance_cr2(psi, codes) if leverage else _variance_of_mean(psi, codes))
     notes = [
         "AIPW with arm-specific worker fixed effects in the outcome models and a Mundlak propensity score "
         "(worker means of X, leave-one-out share of continuous clients)",
         f"{n_both} of {n_workers} allocated workers have both continuous and fragmented clients; "
         f"their {int(support.sum())} clients are the sample ({int((~support).sum())} others left out)",
-        f"SE: influence function (nuisances fixed), cluster-robust by allocated worker ({n_both} clusters)",
+        _cr2_note(codes, "influence function (nuisances fixed) by allocated worker")
+        if leverage
+        else f"SE: influence function (nuisances fixed), cluster-robust by allocated worker ({n_both} clusters)",
     ]
     if clipped:
         notes.append(f"{clipped} propensity scores clipped to [0.01, 0.99]")
     n_t = int(dd.sum())
-    return s.result(estimand, est, se, scale or _default_scale(s.y), notes, n_treated=n_t, n_control=int(dd.size - n_t))
+    df = _cr2_df(codes) if leverage else None
+    return s.result(
+        estimand, est, se, scale or _default_scale(s.y), notes, n_treated=n_t, n_control=int(dd.size - n_t), df=df
+    )

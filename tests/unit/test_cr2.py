@@ -15,7 +15,8 @@ import statsmodels.api as sm
 from numpy.testing import assert_allclose
 from scipy import linalg, stats
 
-from deepvalue.effects.base import Influence, _cr2_residuals
+from deepvalue.effects.base import Influence
+from deepvalue.effects.cr2 import _cr2_residuals
 from deepvalue.effects.joint import cluster_sums
 from deepvalue.effects.linear import regression_adjustment
 from deepvalue.effects.weighting import aipw, ipw

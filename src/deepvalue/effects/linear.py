@@ -26,9 +26,6 @@ from deepvalue.effects.base import (
     FloatArray,
     WeightingEstimand,
     _check_clusters,
-    _cr2_df,
-    _cr2_note,
-    _cr2_residuals,
     _default_scale,
     _design,
     _expit,
@@ -37,10 +34,10 @@ from deepvalue.effects.base import (
     _linear_note,
     _prune,
     _sample,
-    _variance_cr2,
     _variance_of_mean,
     _wald,
 )
+from deepvalue.effects.cr2 import _cr2_df, _cr2_note, _cr2_residuals, _variance_cr2
 
 # ----------------------------------------------------------------------------------------------
 # naive comparison and outcome regressions

@@ -28,16 +28,12 @@ from deepvalue.effects.base import (
     EffectEstimate,
     WeightingEstimand,
     _check_clusters,
-    _cr2_df,
-    _cr2_mean_residuals,
-    _cr2_note,
-    _cr2_residuals,
     _design,
     _prune,
     _sample,
-    _variance_cr2,
     _variance_of_mean,
 )
+from deepvalue.effects.cr2 import _cr2_df, _cr2_mean_residuals, _cr2_note, _cr2_residuals, _variance_cr2
 
 
 def poisson_regression_adjustment(

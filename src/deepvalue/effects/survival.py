@@ -39,16 +39,13 @@ from deepvalue.effects.base import (
     FloatArray,
     WeightingEstimand,
     _check_clusters,
-    _cr2_df,
-    _cr2_mean_residuals,
-    _cr2_note,
     _floats,
     _sample,
     _se_note,
-    _variance_cr2,
     _variance_of_mean,
     skipped_estimate,
 )
+from deepvalue.effects.cr2 import _cr2_df, _cr2_mean_residuals, _cr2_note, _variance_cr2
 from deepvalue.effects.weighting import _ps_correction, _ps_model, _scores
 
 RISK_SCALE = "risk_difference_at_horizon"

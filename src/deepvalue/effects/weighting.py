@@ -20,10 +20,6 @@ from deepvalue.effects.base import (
     FloatArray,
     WeightingEstimand,
     _check_clusters,
-    _cr2_df,
-    _cr2_mean_residuals,
-    _cr2_note,
-    _cr2_residuals,
     _default_scale,
     _design,
     _independent_columns,
@@ -31,9 +27,9 @@ from deepvalue.effects.base import (
     _Sample,
     _sample,
     _se_note,
-    _variance_cr2,
     _variance_of_mean,
 )
+from deepvalue.effects.cr2 import _cr2_df, _cr2_mean_residuals, _cr2_note, _cr2_residuals, _variance_cr2
 
 # ----------------------------------------------------------------------------------------------
 # weighting estimators (propensity score given by the caller)

@@ -33,17 +33,13 @@ from deepvalue.effects.base import (
     EffectEstimate,
     FloatArray,
     WeightingEstimand,
-    _cr2_df,
-    _cr2_mean_residuals,
-    _cr2_note,
-    _cr2_residuals,
     _default_scale,
     _design,
     _prune,
     _sample,
-    _variance_cr2,
     _variance_of_mean,
 )
+from deepvalue.effects.cr2 import _cr2_df, _cr2_mean_residuals, _cr2_note, _cr2_residuals, _variance_cr2
 
 
 def _demean(A: FloatArray, codes: npt.NDArray[np.int64]) -> FloatArray:
@@ -153,7 +149,7 @@ def within_worker_regression(
         f"interacted OLS with allocated-worker fixed effects, X centred at the "
         f"{'treated' if estimand == 'ATT' else 'sample'} means",
         _support_note(s.d, codes),
-        _cr2_note(codes, "influence function by allocated worker")
+        _cr2_note(codes, "influence function")
         if leverage
         else f"SE: influence function, cluster-robust by allocated worker ({int(codes.max()) + 1} clusters)",
     ]
@@ -250,7 +246,7 @@ def within_worker_aipw(
         "(worker means of X, leave-one-out share of continuous clients)",
         f"{n_both} of {n_workers} allocated workers have both continuous and fragmented clients; "
         f"their {int(support.sum())} clients are the sample ({int((~support).sum())} others left out)",
-        _cr2_note(codes, "influence function (nuisances fixed) by allocated worker")
+        _cr2_note(codes, "influence function (nuisances fixed)")
         if leverage
         else f"SE: influence function (nuisances fixed), cluster-robust by allocated worker ({n_both} clusters)",
     ]

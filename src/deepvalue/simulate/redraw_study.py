@@ -87,8 +87,8 @@ def analysed_rows(seed: int, n_clients: int) -> tuple[pd.DataFrame, pd.DataFrame
 
 def _fits(y: np.ndarray, d: np.ndarray, X: pd.DataFrame, cluster: np.ndarray, out: dict, tag: str) -> None:
     for estimand in ("ATT", "ATE"):
-        cr = regression_adjustment(y, d, X, cluster, estimand)
-        hc = regression_adjustment(y, d, X, None, estimand)
+        cr = regression_adjustment(y, d, X, cluster, estimand, leverage=False)
+        hc = regression_adjustment(y, d, X, None, estimand, leverage=False)
         out[f"{tag}{estimand}_estimate"] = cr.estimate
         out[f"{tag}{estimand}_se_cluster"] = cr.std_error
         out[f"{tag}{estimand}_se_hc0"] = hc.std_error

@@ -1,0 +1,114 @@
+"""The CR2 (Bell-McCaffrey) leverage adjustment of the influence-function SEs (issues 14 and 16).
+
+Every residual an influence function contains is replaced, cluster by cluster, by its
+leverage-adjusted value from the model that produced it (:func:`_cr2_residuals`); the clustered
+variance then has no ``G/(G-1)`` factor (:func:`_variance_cr2`) and the interval uses t(G-1)
+(:func:`_cr2_df`). docs/design.md, "Standard errors: the CR2 leverage adjustment", says which
+residuals each estimator adjusts and why CR2.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from scipy import linalg
+
+from deepvalue.effects.base import CLUSTER_NAME, FloatArray
+
+
+def _variance_cr2(psi: FloatArray, codes: npt.NDArray[np.int64] | None) -> float:
+    """Variance of a mean of leverage-adjusted influence functions (:func:`_cr2_residuals`).
+
+    The CR2 (HC2 without clusters) sum ``sum_g (sum_{i in g} psi_i)^2 / n^2`` with no
+    ``G/(G-1)`` factor: the adjustment of the residuals replaces it (Bell and McCaffrey 2002)."""
+    n = psi.size
+    if codes is None:
+        return float(psi @ psi) / n**2
+    sums = np.bincount(codes, weights=psi)
+    return float(sums @ sums) / n**2
+
+
+def _cr2_residuals(
+    codes: npt.NDArray[np.int64] | None,
+    Z: FloatArray,
+    u: FloatArray,
+    gram: FloatArray,
+    *,
+    weights: FloatArray | None = None,
+    rows: npt.NDArray[np.bool_] | None = None,
+) -> FloatArray:
+    r"""A fitted model's score residuals with the Bell-McCaffrey (CR2) leverage adjustment.
+
+    The model's score of unit i is :math:`Z_i u_i` and its information ``gram`` is
+    :math:`\sum_i a_i Z_i Z_i'` over ``rows`` (OLS: :math:`a = 1`, :math:`u` the residual; WLS
+    with weights :math:`w`: :math:`a = w`, :math:`u = w e`; logit: :math:`a = e(1-e)`,
+    :math:`u = D - e`). With :math:`\tilde Z = \sqrt a Z` and :math:`\tilde e = u/\sqrt a`,
+    the residuals of cluster g are replaced by
+
+    .. math::
+        \tilde e_g^* = (I - H_{gg})^{-1/2}\, \tilde e_g, \qquad
+        H_{gg} = \tilde Z_g (\textstyle\sum a Z Z')^{-1} \tilde Z_g'
+
+    and :math:`u^* = \sqrt a\, \tilde e^*` is returned (``u`` outside ``rows`` unchanged).
+    For OLS this is CR2 of Bell and McCaffrey (2002) with the symmetric square root
+    (Pustejovsky and Tipton 2018, JBES 36(4):672-683, whose R package clubSandwich is the
+    reference in the tests; for ``lm`` and ``glm`` fits the variance from :math:`u^*` equals
+    its ``vcovCR(type = "CR2")``), and HC2 without clusters (each unit its own cluster:
+    :math:`u_i^* = u_i/\sqrt{1-h_{ii}}`). :math:`H_{gg}` is taken from the thin SVD of
+    :math:`\tilde Z_g (\sum a Z Z')^{-1/2}` (at most k eigenvalues are not 0), so a cluster costs
+    :math:`O(n_g k^2)` and no :math:`n_g \times n_g` matrix is formed. An eigenvalue of 1 (a
+    column that only this cluster's units carry) leaves that direction unchanged: the residuals
+    are orthogonal to it anyway.
+    """
+    sel = np.ones(u.size, dtype=bool) if rows is None else rows.copy()
+    if weights is not None:
+        sel &= weights > 0
+    idx = np.flatnonzero(sel)
+    a = np.ones(idx.size) if weights is None else weights[idx]
+    ra = np.sqrt(a)
+    norms = np.sqrt(np.diag(gram))
+    chol = linalg.cholesky(gram / np.outer(norms, norms), lower=True)
+    # F F' = Z~ gram^{-1} Z~' (the hat matrix of the model's rows)
+    F = linalg.solve_triangular(chol, (Z[idx] * ra[:, None] / norms).T, lower=True).T
+    e = u[idx] / ra
+    out = u.astype(float, copy=True)
+    if codes is None:
+        h = np.einsum("ij,ij->i", F, F)
+        out[idx] = ra * e / np.sqrt(np.clip(1.0 - h, _CR2_FLOOR, None))
+        return out
+    c = codes[idx]
+    order = np.argsort(c, kind="stable")
+    bounds = np.flatnonzero(np.diff(c[order])) + 1
+    adjusted = np.empty(idx.size)
+    for block in np.split(order, bounds):  # one small SVD per cluster, not per unit
+        U, sv, _ = np.linalg.svd(F[block], full_matrices=False)
+        lam = sv**2
+        factor = np.where(lam < 1.0 - _CR2_FLOOR, 1.0 / np.sqrt(np.clip(1.0 - lam, _CR2_FLOOR, None)), 1.0) - 1.0
+        eb = e[block]
+        adjusted[block] = eb + U @ (factor * (U.T @ eb))
+    out[idx] = ra * adjusted
+    return out
+
+
+def _cr2_mean_residuals(codes: npt.NDArray[np.int64] | None, w: FloatArray, resid: FloatArray) -> FloatArray:
+    """CR2-adjusted residuals of a weighted mean (a regression on a constant with weights ``w``;
+    ``resid`` is returned where ``w`` is 0). Cluster g's leverage is its share of the weight, so
+    this multiplies the cluster's residuals by ``(1 - share_g)^{-1/2}``."""
+    u = _cr2_residuals(codes, np.ones((w.size, 1)), w * resid, np.array([[w.sum()]]), weights=w)
+    return np.divide(u, w, out=resid.astype(float, copy=True), where=w > 0)
+
+
+# Eigenvalues of H_gg within this of 1 are treated as 1 (the residuals carry none of them).
+_CR2_FLOOR = 1e-10
+
+
+def _cr2_note(codes: npt.NDArray[np.int64] | None, what: str) -> str:
+    if codes is None:
+        return f"SE: {what}, leverage-adjusted (HC2)"
+    g = int(codes.max()) + 1
+    return f"SE: {what}, cluster-robust by {CLUSTER_NAME} ({g} clusters), leverage-adjusted (CR2), t({g - 1}) intervals"
+
+
+def _cr2_df(codes: npt.NDArray[np.int64] | None) -> float | None:
+    """Degrees of freedom of a CR2 interval: G - 1 with clusters, normal without."""
+    return None if codes is None else float(int(codes.max()))

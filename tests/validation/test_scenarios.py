@@ -54,7 +54,11 @@ def test_within_worker_survives_worker_quality(quality_study):
     assert len(within) == 12
     assert (within["bias_over_se"].abs() < 0.6).all(), shown
     assert (within["coverage"] >= 0.8).all(), shown
-    assert (within["mean_se"] / within["sd_estimate"]).between(0.7, 1.4).all(), shown
+    # the upper bound was 1.4: the CR2 adjustment (docs/design.md) widens these rows by 1-12% at
+    # 3,000 clients, and on seeds 501-520 crisis_contacts' within_worker_regression had SE / SD 1.35
+    # before it (the SD of 20 estimates is uncertain by about +-16%), 1.48 after. An SE off by a
+    # factor of two still fails; the anti-conservative side keeps its bound.
+    assert (within["mean_se"] / within["sd_estimate"]).between(0.7, 1.6).all(), shown
 
 
 def test_selection_on_observables_fails_under_worker_quality(quality_study):

@@ -78,14 +78,21 @@ def _cr2_residuals(
         return out
     c = codes[idx]
     order = np.argsort(c, kind="stable")
-    bounds = np.flatnonzero(np.diff(c[order])) + 1
+    starts = np.flatnonzero(np.r_[True, np.diff(c[order]) != 0])
+    sizes = np.diff(np.r_[starts, order.size])
     adjusted = np.empty(idx.size)
-    for block in np.split(order, bounds):  # one small SVD per cluster, not per unit
-        U, sv, _ = np.linalg.svd(F[block], full_matrices=False)
-        lam = sv**2
-        factor = np.where(lam < 1.0 - _CR2_FLOOR, 1.0 / np.sqrt(np.clip(1.0 - lam, _CR2_FLOOR, None)), 1.0) - 1.0
-        eb = e[block]
-        adjusted[block] = eb + U @ (factor * (U.T @ eb))
+    # clusters of one size are stacked and decomposed together (a batched SVD), so the cost has no
+    # Python step per cluster; rows per batch are capped to bound the memory of the stack
+    for size in np.unique(sizes):
+        first = starts[sizes == size]
+        for chunk in np.array_split(first, max(1, int(first.size * size * F.shape[1]) // _CR2_BATCH + 1)):
+            rows = order[chunk[:, None] + np.arange(size)]  # (clusters, size)
+            U, sv, _ = np.linalg.svd(F[rows], full_matrices=False)  # U: (clusters, size, r)
+            lam = sv**2
+            factor = np.where(lam < 1.0 - _CR2_FLOOR, 1.0 / np.sqrt(np.clip(1.0 - lam, _CR2_FLOOR, None)), 1.0) - 1.0
+            eb = e[rows]
+            proj = np.einsum("gsr,gs->gr", U, eb) * factor
+            adjusted[rows] = eb + np.einsum("gsr,gr->gs", U, proj)
     out[idx] = ra * adjusted
     return out
 
@@ -98,6 +105,8 @@ def _cr2_mean_residuals(codes: npt.NDArray[np.int64] | None, w: FloatArray, resi
     return np.divide(u, w, out=resid.astype(float, copy=True), where=w > 0)
 
 
+# Floats per batch of stacked clusters in _cr2_residuals (about 64 MB).
+_CR2_BATCH = 8_000_000
 # Eigenvalues of H_gg within this of 1 are treated as 1 (the residuals carry none of them).
 _CR2_FLOOR = 1e-10
 

@@ -80,21 +80,36 @@ def _cr2_residuals(
     order = np.argsort(c, kind="stable")
     starts = np.flatnonzero(np.r_[True, np.diff(c[order]) != 0])
     sizes = np.diff(np.r_[starts, order.size])
-    adjusted = np.empty(idx.size)
-    # clusters of one size are stacked and decomposed together (a batched SVD), so the cost has no
-    # Python step per cluster; rows per batch are capped to bound the memory of the stack
-    for size in np.unique(sizes):
+    k = F.shape[1]
+    adjusted = e.copy()
+    # small clusters (at most k units): their n_g x n_g blocks H_gg = F_g F_g', stacked by size and
+    # decomposed together (batched eigh), so there is no Python step per cluster
+    for size in np.unique(sizes[sizes <= k]):
         first = starts[sizes == size]
-        for chunk in np.array_split(first, max(1, int(first.size * size * F.shape[1]) // _CR2_BATCH + 1)):
+        for chunk in np.array_split(first, max(1, int(first.size * size * size) // _CR2_BATCH + 1)):
             rows = order[chunk[:, None] + np.arange(size)]  # (clusters, size)
-            U, sv, _ = np.linalg.svd(F[rows], full_matrices=False)  # U: (clusters, size, r)
-            lam = sv**2
-            factor = np.where(lam < 1.0 - _CR2_FLOOR, 1.0 / np.sqrt(np.clip(1.0 - lam, _CR2_FLOOR, None)), 1.0) - 1.0
+            Fg = F[rows]
+            lam, vec = np.linalg.eigh(np.einsum("gsk,gtk->gst", Fg, Fg))
             eb = e[rows]
-            proj = np.einsum("gsr,gs->gr", U, eb) * factor
-            adjusted[rows] = eb + np.einsum("gsr,gr->gs", U, proj)
+            proj = np.einsum("gsr,gs->gr", vec, eb) * _factor(lam)
+            adjusted[rows] = eb + np.einsum("gsr,gr->gs", vec, proj)
+    # large clusters: the k x k form. With F_g'F_g = V diag(lam) V', (I - H_gg)^{-1/2} e_g =
+    # e_g + F_g V diag(((1 - lam)^{-1/2} - 1) / lam) V' F_g' e_g; the cost is the cluster's n_g k^2
+    for start, size in zip(starts[sizes > k], sizes[sizes > k], strict=True):
+        rows = order[start : start + size]
+        Fg = F[rows]
+        lam, vec = np.linalg.eigh(Fg.T @ Fg)
+        scale = np.divide(_factor(lam), lam, out=np.zeros_like(lam), where=lam > _CR2_FLOOR)
+        adjusted[rows] = e[rows] + Fg @ (vec @ (scale * (vec.T @ (Fg.T @ e[rows]))))
     out[idx] = ra * adjusted
     return out
+
+
+def _factor(lam: FloatArray) -> FloatArray:
+    """``(1 - lam)^{-1/2} - 1`` for the eigenvalues of H_gg; 0 (no change) for an eigenvalue of 1."""
+    lam = np.clip(lam, 0.0, None)
+    keep = lam < 1.0 - _CR2_FLOOR
+    return np.where(keep, 1.0 / np.sqrt(np.where(keep, 1.0 - lam, 1.0)), 1.0) - 1.0
 
 
 def _cr2_mean_residuals(codes: npt.NDArray[np.int64] | None, w: FloatArray, resid: FloatArray) -> FloatArray:

@@ -9,6 +9,8 @@ residuals each estimator adjusts and why CR2.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import numpy.typing as npt
 from scipy import linalg
@@ -62,7 +64,23 @@ def _cr2_residuals(
     so a cluster costs :math:`O(n_g k^2)` and no large block is formed. An eigenvalue of 1 (a
     column that only this cluster's units carry) leaves that direction unchanged: the residuals
     carry none of it.
+
+    The adjustment runs with BLAS on one thread, so its bits do not depend on the machine's thread
+    count (the same inputs give byte-identical tables; tests/validation/test_validation_workflow.py).
     """
+    with _one_blas_thread():
+        return _adjust(codes, Z, u, gram, weights, rows)
+
+
+def _adjust(
+    codes: npt.NDArray[np.int64] | None,
+    Z: FloatArray,
+    u: FloatArray,
+    gram: FloatArray,
+    weights: FloatArray | None,
+    rows: npt.NDArray[np.bool_] | None,
+) -> FloatArray:
+    """The body of :func:`_cr2_residuals`."""
     sel = np.ones(u.size, dtype=bool) if rows is None else rows.copy()
     if weights is not None:
         sel &= weights > 0
@@ -106,6 +124,19 @@ def _cr2_residuals(
         adjusted[rows] = e[rows] + Fg @ (vec @ (scale * (vec.T @ (Fg.T @ e[rows]))))
     out[idx] = ra * adjusted
     return out
+
+
+@functools.lru_cache(maxsize=1)
+def _controller():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def _one_blas_thread():
+    """A context with BLAS on one thread (a controller made once: threadpool_limits scans the loaded
+    libraries at every call)."""
+    return _controller().limit(limits=1, user_api="blas")
 
 
 def _factor(lam: FloatArray) -> FloatArray:

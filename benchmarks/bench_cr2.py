@@ -16,15 +16,12 @@ import argparse
 import os
 import platform
 
-import pandas as pd
-import pyarrow.parquet as pq
 from bench_common import time_call
-from bench_designs import COVARIATES, DEFAULT
+from bench_designs import COVARIATES, DEFAULT, job_start_population
 
 from deepvalue.adjust.design import covariate_design
 from deepvalue.adjust.propensity import fit_propensity
 from deepvalue.effects.linear import regression_adjustment
-from deepvalue.effects.table import _cluster_codes
 from deepvalue.effects.weighting import aipw, ipw
 from deepvalue.effects.within import within_worker_regression
 
@@ -35,13 +32,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=None, help="random subsample of the cohort (default: all)")
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    read_best, _ = time_call(lambda: pq.read_table(args.analysis), args.repeats)
-    cohort = pd.read_parquet(args.analysis)
-    if args.n is not None and args.n < len(cohort):
-        cohort = cohort.sample(n=args.n, random_state=1).reset_index(drop=True)
-    pop = cohort.loc[cohort["job_start"].notna()].reset_index(drop=True)
-    y, d = pop["job_start"].to_numpy(float), pop["treatment"].to_numpy(float)
-    worker = _cluster_codes(pop["first_worker"])
+    read_best, _, pop, y, d, worker = job_start_population(args.analysis, args.n, args.repeats)
     X = covariate_design(pop, COVARIATES).X
     ps = fit_propensity(X, d.astype(int)).score
     calls = {

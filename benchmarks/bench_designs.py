@@ -46,6 +46,18 @@ COVARIATES = [
 ]
 
 
+def job_start_population(analysis, n: int | None, repeats: int):
+    """(best pyarrow read time of the cohort, the cohort, job_start's population, y, d, allocated-worker
+    codes), with ``n`` a random subsample of the cohort (None: all)."""
+    read_best, _ = time_call(lambda: pq.read_table(analysis), repeats)
+    cohort = pd.read_parquet(analysis)
+    if n is not None and n < len(cohort):
+        cohort = cohort.sample(n=n, random_state=1).reset_index(drop=True)
+    pop = cohort.loc[cohort["job_start"].notna()].reset_index(drop=True)
+    y, d = pop["job_start"].to_numpy(float), pop["treatment"].to_numpy(float)
+    return read_best, cohort, pop, y, d, _cluster_codes(pop["first_worker"])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--analysis", type=Path, default=DEFAULT)
@@ -53,13 +65,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--dml-rows", type=int, default=50_000)
     args = ap.parse_args()
-    read_best, _ = time_call(lambda: pq.read_table(args.analysis), args.repeats)
-    cohort = pd.read_parquet(args.analysis)
-    if args.n is not None and args.n < len(cohort):
-        cohort = cohort.sample(n=args.n, random_state=1).reset_index(drop=True)
-    pop = cohort.loc[cohort["job_start"].notna()].reset_index(drop=True)
-    y, d = pop["job_start"].to_numpy(float), pop["treatment"].to_numpy(float)
-    worker = _cluster_codes(pop["first_worker"])
+    read_best, cohort, pop, y, d, worker = job_start_population(args.analysis, args.n, args.repeats)
     design_best, _ = time_call(lambda: covariate_design(pop, COVARIATES), args.repeats)
     X = covariate_design(pop, COVARIATES).X
     rows = [("pyarrow read of the whole cohort (reference)", read_best, len(cohort))]

@@ -19,6 +19,7 @@ from deepvalue.effects.base import Influence
 from deepvalue.effects.cr2 import _cr2_residuals
 from deepvalue.effects.joint import cluster_sums
 from deepvalue.effects.linear import regression_adjustment
+from deepvalue.effects.poisson import poisson_regression_adjustment
 from deepvalue.effects.weighting import aipw, ipw
 from deepvalue.effects.within import within_worker_regression
 from deepvalue.simulate.cluster_se_study import _adjusted_resid, _cluster_var, _lin_parts
@@ -202,3 +203,38 @@ def test_within_worker_cr2_with_absorbed_effects_equals_cr2_of_the_dummy_regress
     e = y - F @ beta
     se = _sandwich(codes, F, _explicit(codes, F, e, np.ones(y.size)), F.T @ F)[0]
     assert_allclose(row.std_error, se, rtol=1e-7)
+
+
+@pytest.mark.parametrize("estimand", ["ATT", "ATE"])
+def test_poisson_ra_cr2_equals_the_explicit_form(estimand):
+    # each arm's Poisson residuals adjusted on the whitened fit (working weights the fitted means,
+    # the explicit n_g x n_g square root), the ATT's treated term as the treated mean, no G/(G-1)
+    rng = np.random.default_rng(7)
+    n, G = 400, 25
+    x = np.column_stack([rng.normal(size=n), (rng.random(n) < 0.4).astype(float)])
+    d = (rng.random(n) < 1 / (1 + np.exp(-0.8 * x[:, 0]))).astype(float)
+    codes = rng.integers(0, G, n)
+    y = rng.poisson(np.exp(0.2 + 0.3 * x[:, 0] - 0.4 * d + rng.normal(scale=0.2, size=G)[codes])).astype(float)
+    row = poisson_regression_adjustment(y, d, pd.DataFrame(x), codes, estimand)
+    Z = sm.add_constant(x)
+    treated = d == 1
+    target = treated if estimand == "ATT" else np.ones(n, dtype=bool)
+    psi, pred = np.zeros(n), {}
+    for arm, rows in ((0, ~treated), (1, treated)):
+        if estimand == "ATT" and arm == 1:
+            continue
+        b = sm.GLM(y[rows], Z[rows], family=sm.families.Poisson()).fit(tol=1e-12).params
+        m = np.exp(Z @ b)
+        pred[arm] = m
+        lever = Z[rows] @ np.linalg.solve((Z[rows] * m[rows, None]).T @ Z[rows], m[target] @ Z[target] / target.sum())
+        adjusted = _explicit(codes[rows], Z[rows], y[rows] - m[rows], m[rows])
+        psi[rows] += (1.0 if arm else -1.0) * n * lever * adjusted
+    if estimand == "ATT":
+        gap = y - pred[0] - row.estimate
+        ones = np.ones((int(treated.sum()), 1))
+        psi[treated] += _explicit(codes[treated], ones, gap[treated], np.ones(ones.shape[0])) / treated.mean()
+    else:
+        psi += pred[1] - pred[0] - row.estimate
+    sums = np.bincount(codes, weights=psi)
+    assert_allclose(row.std_error, np.sqrt(sums @ sums) / n, rtol=1e-7)
+    assert "CR2" in row.notes

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import linalg
 
-from deepvalue.effects.base import CLUSTER_NAME, FloatArray
+from deepvalue.effects.base import CLUSTER_NAME, FloatArray, _variance_of_mean
 
 
 def _variance_cr2(psi: FloatArray, codes: npt.NDArray[np.int64] | None) -> float:
@@ -28,6 +28,12 @@ def _variance_cr2(psi: FloatArray, codes: npt.NDArray[np.int64] | None) -> float
         return float(psi @ psi) / n**2
     sums = np.bincount(codes, weights=psi)
     return float(sums @ sums) / n**2
+
+
+def _variance(psi: FloatArray, codes: npt.NDArray[np.int64] | None, leverage: bool) -> float:
+    """The estimators' variance of a mean of influence functions: :func:`_variance_cr2` when ``psi``
+    was leverage-adjusted, else the unadjusted ``G/(G-1)`` sum (:func:`~deepvalue.effects.base._variance_of_mean`)."""
+    return _variance_cr2(psi, codes) if leverage else _variance_of_mean(psi, codes)
 
 
 def _cr2_residuals(
@@ -167,6 +173,6 @@ def _cr2_note(codes: npt.NDArray[np.int64] | None, what: str) -> str:
     return f"SE: {what}, cluster-robust by {CLUSTER_NAME} ({g} clusters), leverage-adjusted (CR2), t({g - 1}) intervals"
 
 
-def _cr2_df(codes: npt.NDArray[np.int64] | None) -> float | None:
-    """Degrees of freedom of a CR2 interval: G - 1 with clusters, normal without."""
-    return None if codes is None else float(int(codes.max()))
+def _cr2_df(codes: npt.NDArray[np.int64] | None, leverage: bool = True) -> float | None:
+    """Degrees of freedom of an interval: G - 1 for a clustered CR2 SE, else None (normal)."""
+    return None if codes is None or not leverage else float(int(codes.max()))

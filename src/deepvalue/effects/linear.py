@@ -34,10 +34,9 @@ from deepvalue.effects.base import (
     _linear_note,
     _prune,
     _sample,
-    _variance_of_mean,
     _wald,
 )
-from deepvalue.effects.cr2 import _cr2_df, _cr2_note, _cr2_residuals, _variance_cr2
+from deepvalue.effects.cr2 import _cr2_df, _cr2_note, _cr2_residuals, _variance
 
 # ----------------------------------------------------------------------------------------------
 # naive comparison and outcome regressions
@@ -166,14 +165,14 @@ def regression_adjustment(
             "the treated and control groups must overlap in the confounders",
         )
     est, psi = _lin_influence(s.y, s.d, M, gram, keep, p, estimand, codes if leverage else _NO_ADJUSTMENT)
-    se = math.sqrt(_variance_cr2(psi, codes) if leverage else _variance_of_mean(psi, codes))
+    se = math.sqrt(_variance(psi, codes, leverage))
     notes = [
         f"fully interacted OLS (Lin 2013), X centred at the {'treated' if estimand == 'ATT' else 'sample'} means",
         _ra_note(codes, leverage),
     ]
     if (~keep).any():
         notes.append(f"{int((~keep).sum())} collinear columns dropped")
-    df = _cr2_df(codes) if leverage else None
+    df = _cr2_df(codes, leverage)
     return s.result(estimand, est, se, scale or _default_scale(s.y), notes, influence=psi, cr2=leverage, df=df)
 
 

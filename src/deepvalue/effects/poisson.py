@@ -31,9 +31,8 @@ from deepvalue.effects.base import (
     _design,
     _prune,
     _sample,
-    _variance_of_mean,
 )
-from deepvalue.effects.cr2 import _cr2_df, _cr2_mean_residuals, _cr2_note, _cr2_residuals, _variance_cr2
+from deepvalue.effects.cr2 import _cr2_df, _cr2_mean_residuals, _cr2_note, _cr2_residuals, _variance
 
 
 def poisson_regression_adjustment(
@@ -140,9 +139,9 @@ def poisson_regression_adjustment(
         diff = mean_pred[1] - mean_pred[0]
         est = float(diff.mean())
         psi += diff - est
-    se = math.sqrt(_variance_cr2(psi, codes) if leverage else _variance_of_mean(psi, codes))
+    se = math.sqrt(_variance(psi, codes, leverage))
     notes.append(_cr2_note(codes, _WHAT) if leverage else _se_note(codes))
-    df = _cr2_df(codes) if leverage else None
+    df = _cr2_df(codes, leverage)
     return s.result(estimand, est, se, scale or "mean_difference", notes, influence=psi, cr2=leverage, df=df)
 
 

@@ -42,10 +42,9 @@ from deepvalue.effects.base import (
     _floats,
     _sample,
     _se_note,
-    _variance_of_mean,
     skipped_estimate,
 )
-from deepvalue.effects.cr2 import _cr2_df, _cr2_mean_residuals, _cr2_note, _variance_cr2
+from deepvalue.effects.cr2 import _cr2_df, _cr2_mean_residuals, _cr2_note, _variance
 from deepvalue.effects.weighting import _ps_correction, _ps_model, _scores
 
 RISK_SCALE = "risk_difference_at_horizon"
@@ -247,12 +246,12 @@ def km_ipw(
         psi = w * r
         if psm is not None:
             psi = psi + _ps_correction(psm, dw * r, e)
-        se = math.sqrt(_variance_cr2(psi, codes) if leverage else _variance_of_mean(psi, codes))
+        se = math.sqrt(_variance(psi, codes, leverage))
         est = getattr(t1, field) - getattr(t0, field)
         mean = f"treated {getattr(t1, field):.4g}, control {getattr(t0, field):.4g}"
         what_of = "cumulative incidence" if field == "risk" else "restricted mean days to event"
         se_note = (_cr2_note if leverage else _se_note)(codes, what)
-        df = _cr2_df(codes) if leverage else None
+        df = _cr2_df(codes, leverage)
         rows.append(s.result(estimand, est, se, scale, [*notes, f"{what_of} {mean}", se_note], df=df))
     return rows[0], rows[1]
 

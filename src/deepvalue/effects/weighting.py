@@ -27,9 +27,8 @@ from deepvalue.effects.base import (
     _Sample,
     _sample,
     _se_note,
-    _variance_of_mean,
 )
-from deepvalue.effects.cr2 import _cr2_df, _cr2_mean_residuals, _cr2_note, _cr2_residuals, _variance_cr2
+from deepvalue.effects.cr2 import _cr2_df, _cr2_mean_residuals, _cr2_note, _cr2_residuals, _variance
 
 # ----------------------------------------------------------------------------------------------
 # weighting estimators (propensity score given by the caller)
@@ -138,7 +137,7 @@ def _hajek(
     psi = w1 * r1 - w0 * r0
     if psm is not None:
         psi = psi + _ps_correction(psm, dw1 * r1 - dw0 * r0, e)
-    se = math.sqrt(_variance_cr2(psi, codes) if leverage else _variance_of_mean(psi, codes))
+    se = math.sqrt(_variance(psi, codes, leverage))
     ess = [float(w.sum() ** 2 / (w @ w)) for w in (w1, w0)]
     notes = [f"effective sample size treated {ess[0]:.0f}, control {ess[1]:.0f}"]
     return mu1 - mu0, se, notes, psi
@@ -201,7 +200,7 @@ def _weighted_estimate(
     est, se, more, psi = _hajek(s, e, estimand, psm, codes, leverage)
     what = "sandwich with estimated ps (logit scores stacked)" if psm else "influence function, ps treated as known"
     notes = [*notes, (_cr2_note if leverage else _se_note)(codes, what), *more]
-    df = _cr2_df(codes) if leverage else None
+    df = _cr2_df(codes, leverage)
     return s.result(estimand, est, se, scale or _default_scale(s.y), notes, influence=psi, cr2=leverage, df=df)
 
 
@@ -358,12 +357,12 @@ def aipw(
             psi = psi + _ols_correction(fit0, Z, r0, -dd + (1 - dd) * odds) / pbar
             dphi_de = -(1 - dd) * r0 / (1 - e) ** 2
             psi = psi + _ps_correction(psm, dphi_de, e) / pbar
-    se = math.sqrt(_variance_cr2(psi, codes) if leverage else _variance_of_mean(psi, codes))
+    se = math.sqrt(_variance(psi, codes, leverage))
     what = (
         "sandwich stacking the logit and outcome-model equations"
         if psm
         else "influence function, nuisance models treated as fixed"
     )
     notes = [*notes, (_cr2_note if leverage else _se_note)(codes, what)]
-    df = _cr2_df(codes) if leverage else None
+    df = _cr2_df(codes, leverage)
     return s.result(estimand, est, se, scale or _default_scale(s.y), notes, influence=psi, cr2=leverage, df=df)

@@ -37,9 +37,8 @@ from deepvalue.effects.base import (
     _design,
     _prune,
     _sample,
-    _variance_of_mean,
 )
-from deepvalue.effects.cr2 import _cr2_df, _cr2_mean_residuals, _cr2_note, _cr2_residuals, _variance_cr2
+from deepvalue.effects.cr2 import _cr2_df, _cr2_mean_residuals, _cr2_note, _cr2_residuals, _variance
 
 
 def _demean(A: FloatArray, codes: npt.NDArray[np.int64]) -> FloatArray:
@@ -144,7 +143,7 @@ def within_worker_regression(
     if leverage:
         resid = _cr2_residuals(codes, M, resid, gram)
     psi = n * (M @ row) * resid + (xc @ gamma) * weight
-    se = math.sqrt(_variance_cr2(psi, codes) if leverage else _variance_of_mean(psi, codes))
+    se = math.sqrt(_variance(psi, codes, leverage))
     notes = [
         f"interacted OLS with allocated-worker fixed effects, X centred at the "
         f"{'treated' if estimand == 'ATT' else 'sample'} means",
@@ -155,7 +154,7 @@ def within_worker_regression(
     ]
     if (~keep).any():
         notes.append(f"{int((~keep).sum())} columns constant within workers or collinear dropped")
-    df = _cr2_df(codes) if leverage else None
+    df = _cr2_df(codes, leverage)
     return s.result(estimand, float(beta[0]), se, scale or _default_scale(s.y), notes, df=df)
 
 
@@ -240,7 +239,7 @@ def within_worker_aipw(
         if leverage:
             treated = _cr2_mean_residuals(codes, dd, r0 - est) * dd
         psi = (treated - (1 - dd) * ps / (1 - ps) * r[0]) / dd.mean()
-    se = math.sqrt(_variance_cr2(psi, codes) if leverage else _variance_of_mean(psi, codes))
+    se = math.sqrt(_variance(psi, codes, leverage))
     notes = [
         "AIPW with arm-specific worker fixed effects in the outcome models and a Mundlak propensity score "
         "(worker means of X, leave-one-out share of continuous clients)",
@@ -253,7 +252,7 @@ def within_worker_aipw(
     if clipped:
         notes.append(f"{clipped} propensity scores clipped to [0.01, 0.99]")
     n_t = int(dd.sum())
-    df = _cr2_df(codes) if leverage else None
+    df = _cr2_df(codes, leverage)
     return s.result(
         estimand, est, se, scale or _default_scale(s.y), notes, n_treated=n_t, n_control=int(dd.size - n_t), df=df
     )

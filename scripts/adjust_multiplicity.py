@@ -1,4 +1,5 @@
-"""Rule adjust_multiplicity: Holm-adjusted p-values over the primary method's rows, and the confirmatory row."""
+"""Rule adjust_multiplicity: Holm and Romano-Wolf adjusted p-values over the primary method's rows, and the
+confirmatory row."""
 
 import sys
 from pathlib import Path
@@ -10,4 +11,12 @@ from deepvalue.pipeline.runner import run_step
 from deepvalue.pipeline.stages import multiplicity_stage
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-run_step(sm.log[0], multiplicity_stage, dict(sm.params.settings), sm.input.estimates, sm.input.values, sm.output[0])
+run_step(
+    sm.log[0],
+    multiplicity_stage,
+    dict(sm.params.settings),
+    sm.input.estimates,
+    sm.input.values,
+    sm.output[0],
+    sm.input.draws,
+)

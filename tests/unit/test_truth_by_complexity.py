@@ -7,6 +7,7 @@ import pytest
 
 from deepvalue.synth.clients import _draw_clients
 from deepvalue.synth.outcomes import _draw_potential_outcomes
+from deepvalue.synth.parameters import TAU_INCOME_COMPLEXITY, TAU_INCOME_GBP
 from deepvalue.synth.truth import COMPLEXITY_GRID, true_cate
 
 
@@ -32,7 +33,8 @@ def test_truth_json_gives_the_effects_on_the_complexity_grid():
     grid = generate_extract(300, seed=2).truth["dgp"]["effect_by_complexity"]
     assert grid["complexity"] == list(COMPLEXITY_GRID)
     inc = grid["income_gain_gbp"]
-    assert inc == pytest.approx([200 + 150 * c for c in COMPLEXITY_GRID], rel=1e-3)
+    assert inc == pytest.approx([TAU_INCOME_GBP + TAU_INCOME_COMPLEXITY * c for c in COMPLEXITY_GRID], abs=1e-6)
+    assert inc[-1] > inc[0]
     # job starts: rises with complexity, then falls as the baseline chance of a job becomes small
     job = grid["job_start"]
     assert job[0] < job[1] < job[2] < job[3] and job[-1] < job[3]

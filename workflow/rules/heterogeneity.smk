@@ -57,11 +57,12 @@ rule evaluate_targeting:
         "../../scripts/evaluate_targeting.py"
 
 
-# The stated primary analysis and the multiplicity of the rest: Holm over outcomes x subgroups x the primary
-# method (Romano-Wolf waits for the joint bootstrap artefact; see deepvalue.effects.multiplicity).
+# The stated primary analysis and the multiplicity of the rest: Holm and Romano-Wolf (on the joint bootstrap's
+# draws) over outcomes x subgroups x the primary method (deepvalue.effects.multiplicity).
 rule adjust_multiplicity:
     input:
         estimates=rules.combine_estimates.output.estimates,
+        draws=rules.joint_draws.output[0],
         values=get_values_file,
     output:
         report(

@@ -599,23 +599,29 @@ def multiplicity_stage(
     estimates_path: str | Path,
     values_path: str | Path,
     out_path: str | Path,
+    draws_path: str | Path | None = None,
 ) -> None:
-    """results/multiplicity.csv: the primary method's rows with Holm-adjusted p-values, the confirmatory one first."""
+    """results/multiplicity.csv: the primary method's rows with Holm and Romano-Wolf adjusted p-values (the
+    latter from the joint draws), the confirmatory one first."""
     import pandas as pd
 
     from deepvalue.core.tabular import write_csv
     from deepvalue.effects.multiplicity import multiplicity_table
 
     primary = study_primary(_settings(config), values_path)
-    estimates = pd.read_csv(estimates_path, keep_default_na=False, na_values=[""], dtype={"subgroup": str})
-    table = multiplicity_table(estimates, primary)
+    estimates = pd.read_csv(
+        estimates_path, keep_default_na=False, na_values=[""], dtype={"subgroup": str, "scale": str}
+    )
+    draws = pd.read_parquet(draws_path) if draws_path is not None else None
+    table = multiplicity_table(estimates, primary, draws)
     write_csv(table, out_path)
     log.info(
-        "primary analysis: %s %s %s; %d tests in the Holm family",
+        "primary analysis: %s %s %s; %d tests in the family (Holm%s)",
         primary["outcome"],
         primary["method"],
         primary["estimand"],
         len(table),
+        " and Romano-Wolf" if table["p_romano_wolf"].notna().any() else "",
     )
 
 

@@ -478,7 +478,7 @@ def _group_effects_follow_their_groups(checkers: dict[str, _Checker]) -> None:
 
 #: a table whose rows repeat rows of another (without its counts), and the columns that name a row
 ROW_LINKED = {
-    "multiplicity.csv": ("estimates.csv", ("outcome", "subgroup", "method", "estimand")),
+    "multiplicity.csv": ("estimates.csv", ("outcome", "subgroup", "method", "estimand", "scale")),
     # the indirect effect corrected for an unmeasured mediator-outcome confounder repeats mediation.csv's
     "mediation_sensitivity.csv": ("mediation.csv", ("outcome", "effect", "estimand")),
 }

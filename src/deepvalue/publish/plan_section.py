@@ -4,7 +4,7 @@ The plan is the resolved config recorded in provenance.json; its SHA-256 (canoni
 :func:`deepvalue.core.primary.config_hash`) identifies it, so a reader can check that the analysis
 reported is the one registered. The confirmatory result is the whole-cohort row of the stated
 primary analysis (``estimation.primary``) in the disclosure-checked multiplicity.csv, with its
-Holm-adjusted p-value; every other number of the report is exploratory.
+Holm- and Romano-Wolf-adjusted p-values; every other number of the report is exploratory.
 """
 
 from __future__ import annotations
@@ -17,6 +17,10 @@ from deepvalue.core.primary import config_hash
 from deepvalue.publish.html import _read_json, fmt_num
 from deepvalue.publish.report_inputs import checked_table
 from deepvalue.publish.templating import render
+
+
+def _finite(x: Any) -> bool:
+    return x is not None and isinstance(x, (int, float)) and math.isfinite(float(x))
 
 
 def plan_context(results: Path, cfg: dict) -> dict[str, Any]:
@@ -43,6 +47,7 @@ def plan_context(results: Path, cfg: dict) -> dict[str, Any]:
             else fmt_num(est),
             "p": fmt_num(row["p_value"]),
             "p_holm": fmt_num(row["p_holm"]),
+            "p_romano_wolf": fmt_num(row["p_romano_wolf"]) if _finite(row.get("p_romano_wolf")) else "",
             "family_size": int(row["family_size"]),
         },
     }

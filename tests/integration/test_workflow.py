@@ -390,10 +390,19 @@ def test_value_sensitivity_and_publication(clean_run, tmp_path):
     assert set(default_log["rule"]) <= {"cross_table_differencing", "free_text_count"}
     # ... and the within-worker rows, whose samples leave out the few clients of workers with one arm
     # only (within_worker_aipw's n, and the counts in both rows' notes, would reveal them by difference)
-    for row in default_log["row"]:
+    # (the questionnaires' PSM rows too: the refitted score with the baseline leaves a few treated unmatched)
+    differenced = default_log[(default_log["table"] == "estimates.csv") & (default_log["rule"] != "free_text_count")]
+    for row in differenced["row"]:
         outcome, method = estimates.loc[row, ["outcome", "method"]].tolist()
-        # (the wellbeing PSM rows too: its refitted score with the baseline leaves a few treated unmatched)
         assert method == "psm" or method.startswith("within_worker_"), (outcome, method)
+    # a note that quotes a small or a suppressed count (DoWhy's "1 clipped", an effective sample size equal
+    # to a count suppressed elsewhere) is rewritten, never dropped: the published note is the original with
+    # those integers replaced
+    published = pd.read_csv(results / "publish" / "estimates.csv")
+    for row in default_log[(default_log["table"] == "estimates.csv") & (default_log["column"] == "notes")]["row"]:
+        before, after = str(estimates.loc[row, "notes"]), str(published.loc[row, "notes"])
+        assert after != before and ("[suppressed]" in after or "fewer than" in after), (before, after)
+        assert after.split(";")[0] == before.split(";")[0] or "[suppressed]" in after.split(";")[0]
     from deepvalue.publish.disclosure import publish
 
     log = publish(

@@ -29,13 +29,21 @@ def test_within_worker_covers_where_aipw_does_not_on_a_worker_quality_extract():
     rows = one_replicate(DONE_WHEN_SEED, 5000, methods=("aipw", *WITHIN), scenario="worker_quality")
     rows = rows.set_index(["outcome", "method", "estimand"])
     shown = rows[["estimate", "ci_lower", "ci_upper", "truth", "covered"]]
-    for estimand in ("ATT", "ATE"):
-        # income_gain_gbp: the outcome quality moves most (150 GBP per SD against an SE of about 40)
-        assert not rows.loc[("income_gain_gbp", "aipw", estimand), "covered"], shown
-        for method in WITHIN:
-            assert rows.loc[("income_gain_gbp", method, estimand), "covered"], shown
-        # and aipw's miss is the confounding's direction: continuous clients have better workers
-        assert rows.loc[("income_gain_gbp", "aipw", estimand), "error"] > 0, shown
+    # continuous clients have better workers, so aipw's miss is the confounding's direction: more job
+    # starts, fewer crisis contacts (sign -1). Generator 1.1.0's heterogeneous income effect (600 c)
+    # widened income's aipw ATT interval until it covers on this seed by about 1 GBP (bias +103 GBP,
+    # SE 52), so income is required of the ATE only; docs/validation.md has the 200-seed table.
+    for outcome, sign, estimands in (
+        ("job_start", 1, ("ATT", "ATE")),
+        ("crisis_contacts", -1, ("ATT", "ATE")),
+        ("income_gain_gbp", 1, ("ATE",)),
+    ):
+        for estimand in estimands:
+            assert not rows.loc[(outcome, "aipw", estimand), "covered"], shown
+            assert sign * rows.loc[(outcome, "aipw", estimand), "error"] > 0, shown
+        for estimand in ("ATT", "ATE"):
+            for method in WITHIN:
+                assert rows.loc[(outcome, method, estimand), "covered"], shown
 
 
 @pytest.fixture(scope="module")

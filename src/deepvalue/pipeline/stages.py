@@ -615,14 +615,8 @@ def multiplicity_stage(
     draws = pd.read_parquet(draws_path) if draws_path is not None else None
     table = multiplicity_table(estimates, primary, draws)
     write_csv(table, out_path)
-    log.info(
-        "primary analysis: %s %s %s; %d tests in the family (Holm%s)",
-        primary["outcome"],
-        primary["method"],
-        primary["estimand"],
-        len(table),
-        " and Romano-Wolf" if table["p_romano_wolf"].notna().any() else "",
-    )
+    adjusted = "Holm and Romano-Wolf" if table["p_romano_wolf"].notna().any() else "Holm"
+    log.info("primary analysis: %s; %d tests in the family (%s)", " ".join(primary.values()), len(table), adjusted)
 
 
 def sensitivity_stage(

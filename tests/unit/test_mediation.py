@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from scipy import stats
 
 from deepvalue.core.config import load_config
 from deepvalue.core.errors import ConfigError
@@ -174,7 +175,14 @@ def test_jackknife_is_the_refit_without_each_cluster(estimand):
         G = values.size
         se = np.sqrt((G - 1) / G * ((values - values.mean()) ** 2).sum())
         assert fit.row(e).std_error == pytest.approx(se, rel=1e-8), e
+        # the jackknife's interval and p-value use t(G - 1); the sandwich's the normal
+        row, q = fit.row(e), stats.t.ppf(0.975, G - 1)
+        assert row.ci_upper - row.estimate == pytest.approx(q * row.std_error, rel=1e-10)
+        assert row.p_value == pytest.approx(2 * stats.t.sf(abs(row.estimate / row.std_error), G - 1), rel=1e-10)
+    assert "t(14) intervals" in fit.row("natural_direct").notes
     sandwich = natural_effects(df.y, df.d, df.m, df[["x1", "x2"]], df["cluster"], estimand)
+    low = sandwich.row("total")
+    assert low.ci_upper - low.estimate == pytest.approx(stats.norm.ppf(0.975) * low.std_error, rel=1e-10)
     assert fit.row("natural_indirect").estimate == sandwich.row("natural_indirect").estimate
     assert 0.8 < fit.row("natural_indirect").std_error / sandwich.row("natural_indirect").std_error < 1.3
 

@@ -47,7 +47,8 @@ functions follow by the delta method:
 the other influence-function estimators (:func:`deepvalue.effects.base._variance_of_mean`);
 normal 95% intervals. The stage (:func:`run_mediation`) uses instead the delete-one-cluster
 jackknife (both models and the covariate means refitted without each worker's clients, by downdating
-the Gram matrices), 6-7% wider and closer to the estimates' spread over synthetic extracts
+the Gram matrices) with t(G - 1) intervals (the jackknife variance has G - 1 degrees of freedom,
+as Stata's ``jackknife`` and the CR2 rows of estimates.csv use), 6-7% wider and closer to the estimates' spread over synthetic extracts
 (docs/validation.md, Mediation). The delta method for NIE, a product, is the Sobel-type interval of Valeri
 and VanderWeele. Both are tested (tests/unit/test_mediation.py): the sandwich against the stacked
 M-estimation sandwich written out by hand, the jackknife against refitting without each cluster.
@@ -348,10 +349,12 @@ def natural_effects(
         est["proportion_mediated"] = nie / te
         psi["proportion_mediated"] = (psi["natural_indirect"] - nie / te * psi["total"]) / te
     se = {k: math.sqrt(_variance_of_mean(psi[k], codes)) for k in psi}
+    df = None  # normal intervals for the sandwich; t(G - 1) for the cluster jackknife (G - 1 df)
     if se_method == "jackknife" and codes is not None:
         target = s.d if estimand == "ATT" else np.ones(n)
         jack = _cluster_jackknife(mv, s.y, s.d, x, codes, target, interaction, by_covariate)
         se = {k: _jackknife_se(jack[k]) for k in se}
+        df = int(codes.max())
     common = [
         *s.notes,
         *notes,
@@ -372,11 +375,11 @@ def natural_effects(
             rows.append(_skipped_row(s.outcome, mediator, effect, estimand, "the total effect is exactly 0", s))
             continue
         if effect == "proportion_mediated":
-            te_low, te_high, _ = _wald(te, se["total"])
+            te_low, te_high, _ = _wald(te, se["total"], df)
             extra.append("NIE / total, delta-method SE")
             if te_low <= 0 <= te_high:
                 extra.append("not interpretable: the total effect's 95% CI includes 0, so the ratio is unstable")
-        lower, upper, p = _wald(est[effect], se[effect])
+        lower, upper, p = _wald(est[effect], se[effect], df)
         rows.append(
             MediationRow(
                 s.outcome,
@@ -405,7 +408,7 @@ def _se_note(codes: npt.NDArray[np.int64] | None, method: str = "sandwich") -> s
     if codes is not None and method == "jackknife":
         return (
             f"SE: delete-one-cluster jackknife by {CLUSTER_NAME} ({int(codes.max()) + 1} clusters; both models "
-            "and the covariate means refitted)"
+            f"and the covariate means refitted), t({int(codes.max())}) intervals"
         )
     if codes is None:
         return f"SE: {what} (robust, HC0)"

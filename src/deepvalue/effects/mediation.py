@@ -49,8 +49,8 @@ normal 95% intervals. The stage (:func:`run_mediation`) uses instead the delete-
 jackknife (both models and the covariate means refitted without each worker's clients, by downdating
 the Gram matrices) with t(G - 1) intervals (the jackknife variance has G - 1 degrees of freedom,
 as Stata's ``jackknife`` and the CR2 rows of estimates.csv use), 6-7% wider and closer to the
-estimates' spread over synthetic extracts (docs/validation.md, Mediation). The delta method for NIE, a product, is the Sobel-type interval of Valeri
-and VanderWeele. Both are tested (tests/unit/test_mediation.py): the sandwich against the stacked
+estimates' spread over synthetic extracts (docs/validation.md, Mediation). The delta method for NIE,
+a product, is the Sobel-type interval of Valeri and VanderWeele. Both are tested (tests/unit/test_mediation.py): the sandwich against the stacked
 M-estimation sandwich written out by hand, the jackknife against refitting without each cluster.
 The proportion mediated is a ratio: when the total effect's interval includes 0 its row says the
 proportion is not interpretable (its delta-method interval is then meaningless).

@@ -45,15 +45,15 @@ functions follow by the delta method:
 :math:`\\psi^{PM} = (\\psi^{NIE} - PM\\,\\psi^{TE}) / TE`. Variances are
 :math:`\\frac{G}{G-1}\\sum_g (\\sum_{i \\in g}\\psi_i)^2 / n^2`, clustered by the allocated worker as
 the other influence-function estimators (:func:`deepvalue.effects.base._variance_of_mean`);
-normal 95% intervals. The stage (:func:`run_mediation`) uses instead the delete-one-cluster
-jackknife (both models and the covariate means refitted without each worker's clients, by downdating
-the Gram matrices) with t(G - 1) intervals (the jackknife variance has G - 1 degrees of freedom,
-as Stata's ``jackknife`` and the CR2 rows of estimates.csv use), 6-7% wider and closer to the
-estimates' spread over synthetic extracts (docs/validation.md, Mediation). The delta method for NIE,
-a product, is the Sobel-type interval of Valeri and VanderWeele. Both are tested (tests/unit/test_mediation.py): the sandwich against the stacked
-M-estimation sandwich written out by hand, the jackknife against refitting without each cluster.
-The proportion mediated is a ratio: when the total effect's interval includes 0 its row says the
-proportion is not interpretable (its delta-method interval is then meaningless).
+normal 95% intervals. The stage (:func:`run_mediation`) uses instead the delete-one-cluster jackknife (both
+models and the covariate means refitted without each worker's clients, by downdating the Gram matrices) with
+t(G - 1) intervals (the jackknife variance has G - 1 degrees of freedom, as Stata's ``jackknife`` and the
+CR2 rows of estimates.csv use), 6-7% wider and closer to the estimates' spread over synthetic extracts
+(docs/validation.md, Mediation). The delta method for NIE, a product, is the Sobel-type interval of Valeri
+and VanderWeele. Both are tested (tests/unit/test_mediation.py): the sandwich against the stacked
+M-estimation sandwich written out by hand, the jackknife against refitting without each cluster. The
+proportion mediated is a ratio: when the total effect's interval includes 0 its row says the proportion is
+not interpretable (its delta-method interval is then meaningless).
 
 Identification needs, besides no unmeasured exposure-outcome and exposure-mediator confounding,
 no unmeasured mediator-outcome confounding and no mediator-outcome confounder affected by the

@@ -1,0 +1,8 @@
+suppressMessages(library(clubSandwich))
+df <- read.csv("seed1_lin_att.csv")
+f <- as.formula(paste("y ~ 0 +", paste(grep("^m", names(df), value = TRUE), collapse = " + ")))
+fit <- lm(f, data = df)
+v <- vcovCR(fit, cluster = df$cl, type = "CR2")
+cat(sprintf("clubSandwich CR2 var(D) = %.8e\n", v["m1", "m1"]))
+v1 <- vcovCR(fit, cluster = df$cl, type = "CR1")
+cat(sprintf("clubSandwich CR1 var(D) = %.8e (CR1 = G/(G-1) CR0)\n", v1["m1", "m1"]))

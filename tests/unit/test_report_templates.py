@@ -181,3 +181,24 @@ def test_the_mediation_rows_reach_the_section_and_a_small_cell_is_hidden(tmp_pat
     assert EVIL not in html and ESCAPED in body
     assert "0.9876" not in body  # the row of 4 treated clients lost its statistics
     assert section_heterogeneity(tmp_path, {}).count("mediation.csv") >= 1  # a missing table is said
+
+
+def test_the_heterogeneity_section_reads_each_outcomes_test_in_a_sentence(tmp_path):
+    from deepvalue.publish.heterogeneity_section import section_heterogeneity
+
+    results = tmp_path / "results"
+    results.mkdir()
+    stats = ["blp_ate", "blp_het", *[f"gate_q{k}" for k in range(1, 6)], "gate_top_minus_bottom"]
+    rows = []
+    for outcome, p_het in (("income_gain_gbp", 0.002163), ("job_start", 0.7072), ("crisis_contacts", float("nan"))):
+        for k, stat in enumerate(stats):
+            p = p_het if stat == "blp_het" else 0.01
+            rows.append({"outcome": outcome, "statistic": stat, "estimate": 100.0 * k + 1, "std_error": 10.0}
+                        | {"ci_lower": 0.0, "ci_upper": 2.0, "p_value": p})  # fmt: skip
+    pd.DataFrame(rows).to_csv(results / "heterogeneity.csv", index=False)
+    html = section_heterogeneity(results, {"disclosure": {"min_cell_count": 10}})
+    readings = html[html.index('<ul class="readings">') : html.index("</ul>")]
+    assert "income_gain_gbp: the effect varies between clients (heterogeneity test p = 0.002163)" in readings
+    assert "largest predicted effect: 601; the fifth with the smallest: 201" in readings  # gate_q5, gate_q1
+    assert "job_start: no heterogeneity detected (p = 0.7072)" in readings
+    assert "crisis_contacts: the heterogeneity test is not available" in readings

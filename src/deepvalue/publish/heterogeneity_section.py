@@ -79,6 +79,31 @@ def _stat_cols() -> list[Col]:
     ]
 
 
+def readings(het: pd.DataFrame, alpha: float = 0.05) -> list[str]:
+    """One plain sentence per outcome: whether the test finds heterogeneity, and the two end fifths."""
+    out = []
+    for outcome, rows in het.groupby("outcome", sort=False):
+        by = rows.set_index("statistic")
+        p = by["p_value"].get("blp_het")
+        if not _finite(p):
+            out.append(f"{outcome}: the heterogeneity test is not available (its row is skipped or suppressed).")
+            continue
+        q1, q5 = by["estimate"].get("gate_q1"), by["estimate"].get("gate_q5")
+        ends = (
+            f" The fifth with the largest predicted effect: {fmt_num(q5)}; the fifth with the smallest: {fmt_num(q1)}."
+            if _finite(q1, q5)
+            else ""
+        )
+        if float(p) < alpha:
+            out.append(f"{outcome}: the effect varies between clients (heterogeneity test p = {fmt_num(p)}).{ends}")
+        else:
+            out.append(
+                f"{outcome}: no heterogeneity detected (p = {fmt_num(p)}); the subgroup effects below are not "
+                "evidence that some clients gain more than others."
+            )
+    return out
+
+
 def heterogeneity_context(results: Path, cfg: dict) -> dict[str, Any]:
     """BLP test, GATE figures and table, the fifths' characteristics, the targeting gains and the rule."""
     het = checked_table(results, "heterogeneity.csv", cfg)
@@ -87,6 +112,7 @@ def heterogeneity_context(results: Path, cfg: dict) -> dict[str, Any]:
     out: dict[str, Any] = {
         "gates": [gates_figure(str(outcome), rows) for outcome, rows in het.groupby("outcome", sort=False)],
         "statistics": table_data(het, _stat_cols()),
+        "readings": readings(het),
         "ends": None,
         "group_notes": [],
     }

@@ -21,7 +21,10 @@ counting them would test one hypothesis twice and make Holm stricter for nothing
   correlation (clients common to two outcomes or subgroups, the same workers), so it is less
   strict than Holm when the tests are correlated, and it controls the family-wise error rate
   asymptotically. Tested equal to DoubleML's on the same draws; each step's share is the Monte Carlo
-  p-value (1 + count) / (B + 1), so no adjusted p is 0 (DoubleML's count / B can be). The draws are Gaussian (normal
+  p-value (1 + count) / (B + 1), so no adjusted p is 0 (DoubleML's count / B can be). In the table
+  an adjusted p is at least the row's own p-value: 999 draws resolve p only to 0.001, and they are
+  Gaussian where a CR2 row's p comes from t(G - 1), so without that floor a row with p = 0.0017 got
+  an "adjusted" 0.001. The draws are Gaussian (normal
   multipliers by default), so a family of one gets the normal p-value, not the t(G-1) one of a CR2
   row: the two differ in the third digit at 100 workers.
 
@@ -35,6 +38,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from deepvalue.effects.joint import KEYS, draws_matrix
+from deepvalue.effects.questionnaire import BASELINE_SD
 
 MULTIPLICITY_COLUMNS = [
     "outcome",
@@ -51,8 +57,7 @@ MULTIPLICITY_COLUMNS = [
     "notes",
 ]
 #: scales whose rows restate another row's test in other units (left out of the family)
-RESCALED_SCALES = ("baseline_sd",)
-DRAW_KEYS = ["outcome", "subgroup", "method", "estimand", "scale"]
+RESCALED_SCALES = (BASELINE_SD,)
 
 
 def holm(p: np.ndarray) -> np.ndarray:
@@ -121,12 +126,11 @@ def _romano_wolf_column(family: pd.DataFrame, draws: pd.DataFrame | None) -> tup
         return nan, "Romano-Wolf not computed: no joint draws (results/joint_draws.parquet)"
     if family.empty:
         return nan, ""
-    d = draws.assign(subgroup=draws["subgroup"].fillna("").astype(str), scale=draws["scale"].fillna("").astype(str))
-    wide = d.pivot_table(index="draw", columns=DRAW_KEYS, values="estimate", sort=False)
-    want = pd.MultiIndex.from_frame(family[DRAW_KEYS])
+    wide = draws_matrix(draws)
+    want = pd.MultiIndex.from_frame(family[KEYS])
     missing = ~want.isin(wide.columns)
     if missing.any():
-        first = family.loc[missing, DRAW_KEYS].iloc[0]
+        first = family.loc[missing, KEYS].iloc[0]
         row = f"{first['outcome']} {first['subgroup'] or 'whole cohort'} {first['method']} {first['estimand']}"
         why = (
             f"Romano-Wolf not computed: tests of the family have no joint draws (the first: {row}); "
@@ -138,7 +142,9 @@ def _romano_wolf_column(family: pd.DataFrame, draws: pd.DataFrame | None) -> tup
         return nan, "Romano-Wolf not computed: a test of the family has no positive standard error"
     est = family["estimate"].to_numpy(dtype=float)
     boot = wide.reindex(columns=want).to_numpy(dtype=float)
-    return romano_wolf(est / se, (boot - est) / se), ""
+    # an adjusted p is never below the test's own p: the draws resolve p only to 1 / (B + 1), and they
+    # are Gaussian where a CR2 row's p is from t(G - 1)
+    return np.maximum(romano_wolf(est / se, (boot - est) / se), family["p_value"].to_numpy(dtype=float)), ""
 
 
 def multiplicity_table(

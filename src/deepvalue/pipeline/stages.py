@@ -599,7 +599,7 @@ def multiplicity_stage(
     estimates_path: str | Path,
     values_path: str | Path,
     out_path: str | Path,
-    draws_path: str | Path | None = None,
+    draws_path: str | Path,
 ) -> None:
     """results/multiplicity.csv: the primary method's rows with Holm and Romano-Wolf adjusted p-values (the
     latter from the joint draws), the confirmatory one first."""
@@ -612,8 +612,7 @@ def multiplicity_stage(
     estimates = pd.read_csv(
         estimates_path, keep_default_na=False, na_values=[""], dtype={"subgroup": str, "scale": str}
     )
-    draws = pd.read_parquet(draws_path) if draws_path is not None else None
-    table = multiplicity_table(estimates, primary, draws)
+    table = multiplicity_table(estimates, primary, pd.read_parquet(draws_path))
     write_csv(table, out_path)
     adjusted = "Holm and Romano-Wolf" if table["p_romano_wolf"].notna().any() else "Holm"
     log.info("primary analysis: %s; %d tests in the family (%s)", " ".join(primary.values()), len(table), adjusted)

@@ -9,13 +9,12 @@ so a suppressed GATE is not drawn.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from deepvalue.publish.html import NUM, Col, fmt_num, table_data
+from deepvalue.publish.html import NUM, Col, finite, fmt_num, table_data
 from deepvalue.publish.report_inputs import checked_table
 from deepvalue.publish.templating import render
 
@@ -23,15 +22,11 @@ _W, _H, _LEFT, _RIGHT = 560, 150, 60, 20
 GATES = [f"gate_q{k}" for k in range(1, 6)]
 
 
-def _finite(*xs) -> bool:
-    return all(isinstance(x, (int, float)) and math.isfinite(float(x)) for x in xs)
-
-
 def gates_figure(outcome: str, rows: pd.DataFrame) -> dict[str, Any]:
     """The geometry of one outcome's figure (the ``gates_svg`` macro draws it): five points (GATE) with CI bars,
     0 dashed; a missing (suppressed) GATE is left out. Coordinates are formatted strings."""
     rows = rows.set_index("statistic")
-    got = [g for g in GATES if g in rows.index and _finite(rows.at[g, "estimate"], rows.at[g, "ci_lower"])]
+    got = [g for g in GATES if g in rows.index and finite(rows.at[g, "estimate"], rows.at[g, "ci_lower"])]
     if not got:
         return {"outcome": outcome, "drawn": False}
     lo = min(0.0, *(float(rows.at[g, "ci_lower"]) for g in got))
@@ -85,20 +80,20 @@ def readings(het: pd.DataFrame, alpha: float = 0.05) -> list[str]:
     for outcome, rows in het.groupby("outcome", sort=False):
         by = rows.set_index("statistic")
         p = by["p_value"].get("blp_het")
-        if not _finite(p):
+        if not finite(p):
             out.append(f"{outcome}: the heterogeneity test is not available (its row is skipped or suppressed).")
             continue
         q1, q5 = by["estimate"].get("gate_q1"), by["estimate"].get("gate_q5")
         ends = (
             f" The fifth with the largest predicted effect: {fmt_num(q5)}; the fifth with the smallest: {fmt_num(q1)}."
-            if _finite(q1, q5)
+            if finite(q1, q5)
             else ""
         )
         if float(p) < alpha:
             out.append(f"{outcome}: the effect varies between clients (heterogeneity test p = {fmt_num(p)}).{ends}")
         else:
             out.append(
-                f"{outcome}: no heterogeneity detected (p = {fmt_num(p)}); the subgroup effects below are not "
+                f"{outcome}: no heterogeneity detected (p = {fmt_num(p)}); the effects by fifth below are not "
                 "evidence that some clients gain more than others."
             )
     return out

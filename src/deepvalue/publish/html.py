@@ -20,6 +20,11 @@ DASH = "\u2014"
 # ------------------------------------------------------------------------------ number formats
 
 
+def finite(*xs: Any) -> bool:
+    """Every value is a finite number (not None, NaN, infinite or text)."""
+    return all(isinstance(x, (int, float)) and math.isfinite(float(x)) for x in xs)
+
+
 def _is_missing(x: Any) -> bool:
     if x is None:
         return True

@@ -9,18 +9,13 @@ Holm- and Romano-Wolf-adjusted p-values; every other number of the report is exp
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 from deepvalue.core.primary import config_hash
-from deepvalue.publish.html import _read_json, fmt_num
+from deepvalue.publish.html import _read_json, finite, fmt_num
 from deepvalue.publish.report_inputs import checked_table
 from deepvalue.publish.templating import render
-
-
-def _finite(x: Any) -> bool:
-    return x is not None and isinstance(x, (int, float)) and math.isfinite(float(x))
 
 
 def plan_context(results: Path, cfg: dict) -> dict[str, Any]:
@@ -42,12 +37,10 @@ def plan_context(results: Path, cfg: dict) -> dict[str, Any]:
             "outcome": row["outcome"],
             "method": row["method"],
             "estimand": row["estimand"],
-            "estimate": "suppressed (disclosure control)"
-            if est is None or not math.isfinite(float(est))
-            else fmt_num(est),
+            "estimate": fmt_num(est) if finite(est) else "suppressed (disclosure control)",
             "p": fmt_num(row["p_value"]),
             "p_holm": fmt_num(row["p_holm"]),
-            "p_romano_wolf": fmt_num(row["p_romano_wolf"]) if _finite(row.get("p_romano_wolf")) else "",
+            "p_romano_wolf": fmt_num(row["p_romano_wolf"]) if finite(row.get("p_romano_wolf")) else "",
             "family_size": int(row["family_size"]),
         },
     }

@@ -29,21 +29,15 @@ see how much of the shortfall the number of columns makes. The results are in do
 from __future__ import annotations
 
 import argparse
-import tempfile
 
 import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
 from deepvalue.adjust.design import covariate_design
-from deepvalue.cohort.build import build_cohort
-from deepvalue.core.config import load_config
-from deepvalue.core.settings import Settings
 from deepvalue.effects.base import _design, _prune
 from deepvalue.effects.linear import regression_adjustment
-from deepvalue.extract.ingest import ingest_extract
-from deepvalue.synth.generate import generate_extract
-from deepvalue.synth.write import write_extract
+from deepvalue.simulate.study import synthetic_cohort
 
 VARIANTS = ("today", "cr1", "site", "hc0", "hc1", "hc2", "hc3", "cr2", "cr3", "jackknife")
 
@@ -104,11 +98,8 @@ def one_extract(
 ) -> pd.DataFrame:
     """The SE variants of the ATT and ATE of one extract. ``design="site"`` adjusts for the site dummies
     only (a small K, to isolate leverage; the estimate is then confounded, so read only SE / SD)."""
-    extract = generate_extract(n_clients, seed=seed, scenario=scenario, recording=recording)
-    with tempfile.TemporaryDirectory() as tmp:
-        cfg = Settings.from_sections(load_config(load_config(write_extract(extract, tmp)["config"])))
-        ingested = ingest_extract(cfg)
-    analysis = build_cohort(ingested.tables, cfg, ingested.extract_date).analysis
+    run = synthetic_cohort(seed, n_clients, scenario=scenario, recording=recording)
+    extract, cfg, analysis = run.extract, run.settings, run.cohort.analysis
     rows = analysis[analysis[outcome].notna()].reset_index(drop=True)
     if design == "site":
         X = covariate_design(rows, [], structural=("site",)).X

@@ -14,22 +14,16 @@ change the estimate or its SE) on a fresh extract and compares the ATE and ATT r
 from __future__ import annotations
 
 import argparse
-import tempfile
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 
-from deepvalue.cohort.build import build_cohort
-from deepvalue.core.config import load_config
-from deepvalue.core.settings import Settings
 from deepvalue.effects.base import estimates_frame
 from deepvalue.effects.dml import run_dml
 from deepvalue.effects.table import compare_with_truth
-from deepvalue.extract.ingest import ingest_extract
-from deepvalue.simulate.study import _merge, summarise
-from deepvalue.synth.generate import generate_extract
-from deepvalue.synth.write import write_extract
+from deepvalue.simulate.study import run_seeds, summarise, synthetic_cohort
 
 # the questionnaires and the mediator are not dml outcomes (dml reads settings.outcomes only)
 DROP_QUESTIONNAIRES = {"questionnaires": [], "mediation": {"mediator": None}}
@@ -39,17 +33,11 @@ def dml_replicate(
     seed: int, n_clients: int, scenario: str = "default", learner: str = "lightgbm", recording: str = "measured"
 ) -> pd.DataFrame:
     """The dml rows of one synthetic extract next to its truth, with the seed."""
-    extract = generate_extract(n_clients, seed=seed, scenario=scenario, recording=recording)
     overrides = {**DROP_QUESTIONNAIRES, "estimation": {"dml": {"learner": learner, "benchmarks": []}}}
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = write_extract(extract, tmp)
-        cfg = Settings.from_sections(load_config(_merge(load_config(paths["config"]), overrides)))
-        ingested = ingest_extract(cfg)
-    cohort = build_cohort(ingested.tables, cfg, ingested.extract_date)
-    rows, _ = run_dml(cohort.analysis, cfg)
-    table = compare_with_truth(estimates_frame(rows), extract.truth["outcomes"])
+    run = synthetic_cohort(seed, n_clients, overrides, scenario, recording)
+    rows, _ = run_dml(run.cohort.analysis, run.settings)
+    table = compare_with_truth(estimates_frame(rows), run.extract.truth["outcomes"])
     table.insert(0, "seed", seed)
-    table["rosenbaum_rejects"] = float("nan")
     return table
 
 
@@ -63,16 +51,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--recording", default="measured")
     p.add_argument("--out", type=Path, default=Path("results/validation/dml_null.csv"))
     a = p.parse_args(argv)
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    parts = []
-    for seed in range(a.first_seed, a.first_seed + a.reps):
-        parts.append(dml_replicate(seed, a.clients, a.scenario, a.learner, a.recording))
-        # written after every seed, so a stopped study keeps what it has
-        pd.concat(parts, ignore_index=True).to_csv(a.out.with_name(a.out.stem + "_replicates.csv"), index=False)
-        print(f"seed {seed} done", flush=True)
-    summary = summarise(pd.concat(parts, ignore_index=True))
-    summary.to_csv(a.out, index=False)
-    print(summary.to_string(index=False))
+    replicate = partial(
+        dml_replicate, n_clients=a.clients, scenario=a.scenario, learner=a.learner, recording=a.recording
+    )
+    run_seeds(replicate, range(a.first_seed, a.first_seed + a.reps), a.out, summarise)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,21 +13,15 @@ rejection rate is the test's power. Each replicate runs the workflow's own steps
 from __future__ import annotations
 
 import argparse
-import tempfile
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 
-from deepvalue.cohort.build import build_cohort
-from deepvalue.core.config import load_config
-from deepvalue.core.settings import Settings
 from deepvalue.effects.dml import run_dml
 from deepvalue.effects.heterogeneity import run_heterogeneity
-from deepvalue.extract.ingest import ingest_extract
-from deepvalue.simulate.study import _merge
-from deepvalue.synth.generate import generate_extract
-from deepvalue.synth.write import write_extract
+from deepvalue.simulate.study import run_seeds, synthetic_cohort
 
 
 def heterogeneity_replicate(
@@ -39,18 +33,14 @@ def heterogeneity_replicate(
     recording: str = "measured",
 ) -> pd.DataFrame:
     """heterogeneity.csv of one synthetic extract, with its seed (DoubleML's benchmarks switched off)."""
-    extract = generate_extract(n_clients, seed=seed, scenario=scenario, recording=recording)
     overrides = {
         "estimation": {
             "dml": {"learner": dml_learner, "benchmarks": []},
             "heterogeneity": {"proxy_learner": proxy_learner},
         }
     }
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = write_extract(extract, tmp)
-        cfg = Settings.from_sections(load_config(_merge(load_config(paths["config"]), overrides)))
-        ingested = ingest_extract(cfg)
-    cohort = build_cohort(ingested.tables, cfg, ingested.extract_date)
+    run = synthetic_cohort(seed, n_clients, overrides, scenario, recording)
+    cfg, cohort = run.settings, run.cohort
     signals: list[pd.DataFrame] = []
     run_dml(cohort.analysis, cfg, signals=signals)
     het, _ = run_heterogeneity(cohort.analysis, pd.concat(signals, ignore_index=True), cfg)
@@ -80,16 +70,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--proxy-learner", default="linear")
     p.add_argument("--out", type=Path, default=Path("results/validation/heterogeneity_null.csv"))
     a = p.parse_args(argv)
-    parts = []
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    for seed in range(a.first_seed, a.first_seed + a.reps):
-        parts.append(heterogeneity_replicate(seed, a.clients, a.scenario, a.dml_learner, a.proxy_learner))
-        # written after every seed, so a stopped study keeps what it has
-        pd.concat(parts, ignore_index=True).to_csv(a.out.with_name(a.out.stem + "_replicates.csv"), index=False)
-        print(f"seed {seed} done", flush=True)
-    summary = rejection_rates(pd.concat(parts, ignore_index=True))
-    summary.to_csv(a.out, index=False)
-    print(summary.to_string(index=False))
+    replicate = partial(
+        heterogeneity_replicate,
+        n_clients=a.clients,
+        scenario=a.scenario,
+        dml_learner=a.dml_learner,
+        proxy_learner=a.proxy_learner,
+    )
+    run_seeds(replicate, range(a.first_seed, a.first_seed + a.reps), a.out, rejection_rates)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,32 +14,25 @@ and the coverage of each against the truth, with the clusters' Kish effective nu
 from __future__ import annotations
 
 import argparse
-import tempfile
 
 import numpy as np
 import pandas as pd
 
 from deepvalue.adjust.matched_cohort import run_matching
-from deepvalue.cohort.build import build_cohort
-from deepvalue.core.config import load_config
-from deepvalue.core.settings import Settings
 from deepvalue.effects.table import run_estimates
-from deepvalue.extract.ingest import ingest_extract
-from deepvalue.synth.generate import generate_extract
-from deepvalue.synth.write import write_extract
+from deepvalue.simulate.study import synthetic_cohort
 
 METHODS = ("regression", "ipw", "aipw")
 
 
 def one_extract(seed: int, n_clients: int, outcome: str, recording: str = "events") -> pd.DataFrame:
     """Sandwich and jackknife SEs of the whole-cohort ATT and ATE rows of one outcome of one extract."""
-    extract = generate_extract(n_clients, seed=seed, recording=recording)
-    with tempfile.TemporaryDirectory() as tmp:
-        raw = load_config(write_extract(extract, tmp)["config"])
-        raw["outcomes"] = [o for o in raw["outcomes"] if o["name"] == outcome]
-        cfg = Settings.from_sections(load_config(raw))
-        ingested = ingest_extract(cfg)
-    analysis = build_cohort(ingested.tables, cfg, ingested.extract_date).analysis
+
+    def only_outcome(raw: dict) -> dict:
+        return {**raw, "outcomes": [o for o in raw["outcomes"] if o["name"] == outcome]}
+
+    run = synthetic_cohort(seed, n_clients, only_outcome, recording=recording)
+    extract, cfg, analysis = run.extract, run.settings, run.cohort.analysis
     propensity = run_matching(analysis, cfg).propensity
 
     def whole(frame: pd.DataFrame) -> pd.DataFrame:

@@ -15,21 +15,15 @@ same clients (not in truth.json: only the NIE is checked for it).
 from __future__ import annotations
 
 import argparse
-import tempfile
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from deepvalue.cohort.build import build_cohort
-from deepvalue.core.config import load_config
-from deepvalue.core.settings import Settings
 from deepvalue.effects.mediation import run_mediation
-from deepvalue.extract.ingest import ingest_extract
-from deepvalue.simulate.study import _merge
-from deepvalue.synth.generate import generate_extract
-from deepvalue.synth.write import write_extract
+from deepvalue.simulate.study import run_seeds, synthetic_cohort
 
 
 def true_effects(truth: dict) -> dict[tuple[str, str, str], float]:
@@ -50,15 +44,9 @@ def true_effects(truth: dict) -> dict[tuple[str, str, str], float]:
 
 def mediation_replicate(seed: int, n_clients: int, scenario: str = "default") -> pd.DataFrame:
     """mediation.csv of one synthetic extract with its seed and the truth of each row (NaN: none)."""
-    extract = generate_extract(n_clients, seed=seed, scenario=scenario)
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = write_extract(extract, tmp)
-        cfg = Settings.from_sections(
-            load_config(_merge(load_config(paths["config"]), {"mediation": {"mediator": "alliance"}}))
-        )
-        ingested = ingest_extract(cfg)
-    cohort = build_cohort(ingested.tables, cfg, ingested.extract_date)
-    table, _ = run_mediation(cohort.analysis, cfg)
+    run = synthetic_cohort(seed, n_clients, {"mediation": {"mediator": "alliance"}}, scenario)
+    extract = run.extract
+    table, _ = run_mediation(run.cohort.analysis, run.settings)
     truth = true_effects(extract.truth)
     table = table.drop(columns=["notes"])
     table.insert(0, "seed", seed)
@@ -107,16 +95,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--clients", type=int, default=3000)
     p.add_argument("--out", type=Path, default=Path("results/validation/mediation.csv"))
     a = p.parse_args(argv)
-    parts = []
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    for seed in range(a.first_seed, a.first_seed + a.reps):
-        parts.append(mediation_replicate(seed, a.clients, a.scenario))
-        # written after every seed, so a stopped study keeps what it has
-        pd.concat(parts, ignore_index=True).to_csv(a.out.with_name(a.out.stem + "_replicates.csv"), index=False)
-        print(f"seed {seed} done", flush=True)
-    summary = coverage(pd.concat(parts, ignore_index=True))
-    summary.to_csv(a.out, index=False)
-    print(summary.to_string(index=False))
+    replicate = partial(mediation_replicate, n_clients=a.clients, scenario=a.scenario)
+    run_seeds(replicate, range(a.first_seed, a.first_seed + a.reps), a.out, coverage)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,26 +18,21 @@ individual effects ``Y(1) - Y(0)`` (what separates the sample truth from the pop
 from __future__ import annotations
 
 import argparse
-import tempfile
 
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
 from deepvalue.adjust.design import STRUCTURAL, covariate_design
-from deepvalue.cohort.build import build_cohort
-from deepvalue.core.config import load_config
-from deepvalue.core.settings import Covariate, Settings
+from deepvalue.core.settings import Covariate
 from deepvalue.effects.linear import regression_adjustment
-from deepvalue.extract.ingest import ingest_extract
-from deepvalue.synth.generate import generate_extract
+from deepvalue.simulate.study import synthetic_cohort
 from deepvalue.synth.parameters import COMPLEXITY_WEIGHTS, SITES
 from deepvalue.synth.responses import (
     life_satisfaction_answers,
     life_satisfaction_draws,
     wellbeing_trait,
 )
-from deepvalue.synth.write import write_extract
 
 OUTCOME = "life_satisfaction"
 REDRAW_STREAM = 999
@@ -60,13 +55,8 @@ def complexity_of(clients: pd.DataFrame) -> np.ndarray:
 def analysed_rows(seed: int, n_clients: int) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """The analysed life-satisfaction rows (with the generator's draws and potential answers as
     ``gen_*`` columns), their design matrix with the baseline, and the outcome's truth."""
-    extract = generate_extract(n_clients, seed=seed)
-    with tempfile.TemporaryDirectory() as tmp:
-        raw = load_config(write_extract(extract, tmp)["config"])
-        raw["outcomes"] = OUTCOMES
-        cfg = Settings.from_sections(load_config(raw))
-        ingested = ingest_extract(cfg)
-    analysis = build_cohort(ingested.tables, cfg, ingested.extract_date).analysis
+    run = synthetic_cohort(seed, n_clients, {"outcomes": OUTCOMES})
+    extract, cfg, analysis = run.extract, run.settings, run.cohort.analysis
     base_col = f"{OUTCOME}_baseline"
     rows = analysis.loc[analysis[OUTCOME].notna() & analysis[base_col].notna()].reset_index(drop=True)
     clients = extract.clients

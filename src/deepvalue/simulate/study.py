@@ -25,20 +25,21 @@ import logging
 import re
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from deepvalue.adjust.matched_cohort import run_matching
-from deepvalue.cohort.build import build_cohort
+from deepvalue.cohort.build import Cohort, build_cohort
 from deepvalue.core.config import load_config
 from deepvalue.core.settings import Settings
 from deepvalue.effects.table import compare_with_truth, run_estimates
 from deepvalue.extract.ingest import ingest_extract
 from deepvalue.robustness.sensitivity import sensitivity_table
-from deepvalue.synth.generate import generate_extract
+from deepvalue.synth.generate import SyntheticExtract, generate_extract
 from deepvalue.synth.parameters import SCENARIOS
 from deepvalue.synth.write import write_extract
 
@@ -68,6 +69,55 @@ def _merge(base: dict, overrides: dict) -> dict:
     return out
 
 
+@dataclass(frozen=True)
+class SyntheticCohort:
+    """One synthetic extract taken through the workflow's ingest and cohort steps."""
+
+    extract: SyntheticExtract
+    settings: Settings
+    cohort: Cohort
+
+
+def synthetic_cohort(
+    seed: int,
+    n_clients: int,
+    overrides: Mapping | Callable[[dict], dict] | None = None,
+    scenario: str = "default",
+    recording: str = "measured",
+) -> SyntheticCohort:
+    """Generate an extract, write it with its config to a temporary folder, apply ``overrides`` to that
+    config (a mapping merged into it, or a function of the raw config that returns the new one), and
+    ingest it and build its cohort as the workflow does. Every study starts here."""
+    extract = generate_extract(n_clients, seed=seed, scenario=scenario, recording=recording)
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = load_config(write_extract(extract, tmp)["config"])
+        raw = overrides(raw) if callable(overrides) else _merge(raw, dict(overrides or {}))
+        cfg = Settings.from_sections(load_config(raw))
+        ingested = ingest_extract(cfg)
+    return SyntheticCohort(extract, cfg, build_cohort(ingested.tables, cfg, ingested.extract_date))
+
+
+def run_seeds(
+    replicate: Callable[[int], pd.DataFrame],
+    seeds: Sequence[int],
+    out: Path,
+    summarise_with: Callable[[pd.DataFrame], pd.DataFrame],
+) -> pd.DataFrame:
+    """A study's main loop: ``replicate(seed)`` for every seed, the rows so far written to
+    ``<out stem>_replicates.csv`` after every seed (so a stopped study keeps what it has), and the
+    summary of all of them to ``out``; returns the summary."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    parts = []
+    for seed in seeds:
+        parts.append(replicate(seed))
+        pd.concat(parts, ignore_index=True).to_csv(out.with_name(out.stem + "_replicates.csv"), index=False)
+        print(f"seed {seed} done", flush=True)
+    summary = summarise_with(pd.concat(parts, ignore_index=True))
+    summary.to_csv(out, index=False)
+    print(summary.to_string(index=False))
+    return summary
+
+
 def one_replicate(
     seed: int,
     n_clients: int,
@@ -84,13 +134,8 @@ def one_replicate(
     PSM rows also carry ``rosenbaum_rejects``: whether the two-sided Rosenbaum test at Gamma = 1
     (1:1 pairs re-matched without replacement, as the sensitivity stage runs it) rejects at 0.05.
     """
-    extract = generate_extract(n_clients, seed=seed, scenario=scenario, recording=recording)
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = write_extract(extract, tmp)
-        raw = load_config(paths["config"])
-        cfg = Settings.from_sections(load_config(_merge(raw, overrides or {})))
-        ingested = ingest_extract(cfg)
-    cohort = build_cohort(ingested.tables, cfg, ingested.extract_date)
+    run = synthetic_cohort(seed, n_clients, overrides, scenario, recording)
+    extract, cfg, cohort = run.extract, run.settings, run.cohort
     adjusted = run_matching(cohort.analysis, cfg)
     estimates = run_estimates(
         cohort.analysis,

@@ -1,0 +1,32 @@
+"""The studies' shared start (synthetic_cohort) and main loop (run_seeds)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from deepvalue.simulate.study import run_seeds, synthetic_cohort
+
+
+def test_synthetic_cohort_merges_a_mapping_or_applies_a_function_to_the_config():
+    merged = synthetic_cohort(2, 400, {"estimation": {"dml": {"n_folds": 3}}})
+    assert merged.settings.estimation.dml.n_folds == 3
+    assert merged.extract.truth["n_clients"] == 400
+    assert len(merged.cohort.analysis) > 0 and merged.cohort.analysis["client_id"].is_unique
+    names = [o.name for o in merged.settings.outcomes]
+    only = synthetic_cohort(2, 400, lambda raw: {**raw, "outcomes": raw["outcomes"][:1]})
+    assert [o.name for o in only.settings.outcomes] == names[:1]
+    # the same seed gives the same cohort whatever the overrides of the estimation
+    assert only.cohort.analysis["client_id"].equals(merged.cohort.analysis["client_id"])
+
+
+def test_run_seeds_writes_the_replicates_after_every_seed_and_the_summary(tmp_path, capsys):
+    out = tmp_path / "deep" / "study.csv"
+
+    def replicate(seed: int) -> pd.DataFrame:
+        return pd.DataFrame({"seed": [seed, seed], "x": [seed, 2 * seed]})
+
+    summary = run_seeds(replicate, range(3, 6), out, lambda reps: reps.groupby("seed", as_index=False)["x"].sum())
+    assert list(summary["x"]) == [9, 12, 15]
+    assert pd.read_csv(out).equals(summary)
+    assert len(pd.read_csv(tmp_path / "deep" / "study_replicates.csv")) == 6
+    assert "seed 5 done" in capsys.readouterr().out

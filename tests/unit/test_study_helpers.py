@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from deepvalue.simulate.study import run_seeds, synthetic_cohort
+from deepvalue.simulate.study import run_seeds, summarise, synthetic_cohort
 
 
 def test_synthetic_cohort_merges_a_mapping_or_applies_a_function_to_the_config():
@@ -30,3 +31,28 @@ def test_run_seeds_writes_the_replicates_after_every_seed_and_the_summary(tmp_pa
     assert pd.read_csv(out).equals(summary)
     assert len(pd.read_csv(tmp_path / "deep" / "study_replicates.csv")) == 6
     assert "seed 5 done" in capsys.readouterr().out
+
+
+def test_summarise_separates_the_sd_of_the_estimates_from_the_sd_of_their_errors():
+    # the per-seed (sample) truth moves with the estimate: the estimates vary by 2 around it,
+    # the truth by 1, in step, so the errors vary by 1 and coverage reads against sd_error
+    truth = np.array([0.0, 1.0, 2.0, 3.0])
+    estimate = 2.0 * truth
+    reps = pd.DataFrame(
+        {
+            "outcome": "y",
+            "method": "regression",
+            "estimand": "ATT",
+            "truth": truth,
+            "estimate": estimate,
+            "error": estimate - truth,
+            "std_error": 1.0,
+            "ci_lower": estimate - 1.96,
+            "ci_upper": estimate + 1.96,
+            "covered": [True, True, False, False],
+        }
+    )
+    row = summarise(reps).iloc[0]
+    assert row["sd_estimate"] == np.std(estimate, ddof=1)
+    assert row["sd_error"] == np.std(truth, ddof=1)
+    assert row["sd_error"] == row["sd_estimate"] / 2

@@ -165,7 +165,15 @@ def one_replicate(
 
 
 def summarise(replicates: pd.DataFrame) -> pd.DataFrame:
-    """Bias, RMSE, mean SE, SD of estimates and 95% CI coverage per outcome, method and estimand."""
+    """Bias, RMSE, mean SE, SD of estimates and 95% CI coverage per outcome, method and estimand.
+
+    ``sd_estimate`` is the SD of the estimates over seeds, the sampling SD of the estimator of the
+    population effect, which the influence-function SEs estimate; ``sd_error`` is the SD of
+    estimate - truth, with truth.json's per-seed effect over that extract's analysed clients (the
+    sample effect). Coverage is of that sample truth, so it reads against ``mean_se / sd_error``:
+    when the sample truth varies with the estimate (individual effects that differ), ``sd_error`` <
+    ``sd_estimate`` and a correct population SE covers the sample truth more than 95% of the time
+    (Imbens 2004, section III.A)."""
     replicates = replicates.assign(
         rejects_zero=(replicates["ci_lower"] > 0) | (replicates["ci_upper"] < 0),
         rosenbaum_rejects=pd.to_numeric(replicates["rosenbaum_rejects"], errors="coerce")
@@ -184,6 +192,7 @@ def summarise(replicates: pd.DataFrame) -> pd.DataFrame:
             "rmse": g["error"].apply(lambda e: float(np.sqrt(np.mean(e**2)))),
             "mean_se": g["std_error"].mean(),
             "sd_estimate": g["estimate"].std(ddof=1),
+            "sd_error": g["error"].std(ddof=1),
             "coverage": g["covered"].mean(),
             "rejects_zero": g["rejects_zero"].mean(),
             "rosenbaum_rejection": g["rosenbaum_rejects"].mean() if "rosenbaum_rejects" in replicates else np.nan,

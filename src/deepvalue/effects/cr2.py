@@ -10,6 +10,7 @@ residuals each estimator adjusts and why CR2.
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 import numpy.typing as npt
@@ -176,3 +177,57 @@ def _cr2_note(codes: npt.NDArray[np.int64] | None, what: str) -> str:
 def _cr2_df(codes: npt.NDArray[np.int64] | None, leverage: bool = True) -> float | None:
     """Degrees of freedom of an interval: G - 1 for a clustered CR2 SE, else None (normal)."""
     return None if codes is None or not leverage else float(int(codes.max()))
+
+
+def _centring_shrinkage(
+    codes: npt.NDArray[np.int64] | None,
+    M: FloatArray,
+    resid: FloatArray,
+    gram: FloatArray,
+    gamma_cols: npt.NDArray[np.int64],
+    gamma: FloatArray,
+    xc: FloatArray,
+    weight: FloatArray | float,
+) -> float:
+    r"""The factor :math:`\kappa` that takes the noise of :math:`\hat\gamma` out of the centring term.
+
+    An interacted regression's influence function carries :math:`\hat\gamma'(X_i - c) w_i`, whose
+    clustered sum of squares is :math:`\hat\gamma' Q \hat\gamma` with
+    :math:`Q = \sum_g S_g S_g'`, :math:`S_g = \sum_{i \in g} (X_i - c) w_i`. Because
+    :math:`E[\hat\gamma' Q \hat\gamma] \approx \gamma' Q \gamma + \mathrm{tr}(Q V_\gamma)`, the
+    plug-in is biased upward by the sampling variance :math:`V_\gamma` of the interaction
+    coefficients: where X is nearly constant within a cluster (the site and start-quarter dummies
+    within a worker) and there are many interactions, that bias is most of the term
+    (docs/validation.md, "Why the questionnaire SEs were conservative"). The term is scaled by
+
+    .. math::
+        \kappa = \sqrt{\max\{0,\ 1 - \mathrm{tr}(Q \hat V_\gamma) / \hat\gamma' Q \hat\gamma\}}
+
+    so its sum of squares is the unbiased :math:`\hat\gamma' Q \hat\gamma - \mathrm{tr}(Q \hat V_\gamma)`
+    (floored at 0), and the influence function stays a per-unit vector for the joint draws.
+    :math:`\hat V_\gamma` is the CR2 covariance of the coefficients in ``gamma_cols`` (the bread
+    ``gram`` and the cluster sums of the scores :math:`M_i e^*_i`, with ``resid`` the adjusted
+    residuals :math:`e^*`), ``gamma`` their estimates; ``xc`` holds :math:`X - c` for those coefficients' covariates, in the
+    same order. Without clusters each unit is its own (HC2). The cross term between the residual
+    part and :math:`\hat\gamma - \gamma` is of smaller order (one cluster's own contribution) and is
+    left as it is.
+    """
+    gamma_cols = np.asarray(gamma_cols, dtype=np.int64)
+    if gamma_cols.size == 0:
+        return 1.0
+    n = resid.size
+    g = np.arange(n) if codes is None else codes
+    size = int(g.max()) + 1
+    scores = M * resid[:, None]
+    U = np.stack([np.bincount(g, weights=scores[:, j], minlength=size) for j in range(M.shape[1])], axis=1)
+    xw = xc * (weight if np.ndim(weight) == 0 else np.asarray(weight)[:, None])
+    S = np.stack([np.bincount(g, weights=xw[:, j], minlength=size) for j in range(xw.shape[1])], axis=1)
+    norms = np.sqrt(np.diag(gram))
+    A = (np.linalg.solve(gram / np.outer(norms, norms), U.T / norms[:, None]) / norms[:, None])[gamma_cols]
+    # A: (coefficients, clusters), each cluster's contribution to gamma-hat - gamma
+    V = A @ A.T
+    Q = S.T @ S
+    plug_in = float(gamma @ Q @ gamma)
+    if plug_in <= 0.0:
+        return 1.0
+    return math.sqrt(max(0.0, 1.0 - float(np.sum(Q * V)) / plug_in))

@@ -36,7 +36,7 @@ from deepvalue.effects.base import (
     _sample,
     _wald,
 )
-from deepvalue.effects.cr2 import _cr2_df, _cr2_note, _cr2_residuals, _variance
+from deepvalue.effects.cr2 import _centring_shrinkage, _cr2_df, _cr2_note, _cr2_residuals, _variance
 
 # ----------------------------------------------------------------------------------------------
 # naive comparison and outcome regressions
@@ -204,7 +204,9 @@ def _lin_influence(
 
     Unless ``codes`` is ``_NO_ADJUSTMENT``, :math:`e` is replaced by the CR2-adjusted residuals of
     the interacted regression (:func:`_cr2_residuals`, clusters ``codes``; HC2 with ``None``), so
-    the OLS part of the variance is Bell and McCaffrey's CR2; the centring term is not adjusted.
+    the OLS part of the variance is Bell and McCaffrey's CR2, and the centring term is scaled by
+    :func:`~deepvalue.effects.cr2._centring_shrinkage` so that it no longer carries the sampling
+    noise of :math:`\hat\gamma`.
     """
     n = y.size
     norms = np.sqrt(np.diag(gram))
@@ -220,9 +222,22 @@ def _lin_influence(
     fitted, lever, shift = (M @ np.column_stack([beta, row, slope[keep]])).T
     weight = d / d.mean() if estimand == "ATT" else 1.0
     resid = y - fitted
+    kappa = 1.0
     if codes is not _NO_ADJUSTMENT:
         resid = _cr2_residuals(codes, M, resid, gram)  # type: ignore[arg-type]
-    psi = n * lever * resid + shift * weight
+        pos = np.cumsum(keep) - 1  # column of the pruned design
+        inter = np.flatnonzero(keep[2 + p :])  # covariates whose interaction is kept
+        kappa = _centring_shrinkage(
+            codes,  # type: ignore[arg-type]
+            M,
+            resid,
+            gram,
+            pos[2 + p + inter],
+            beta[pos[2 + p + inter]],
+            M[:, pos[2 + inter]],
+            weight,
+        )
+    psi = n * lever * resid + kappa * shift * weight
     return float(beta[1]), psi
 
 

@@ -38,7 +38,7 @@ from deepvalue.effects.base import (
     _prune,
     _sample,
 )
-from deepvalue.effects.cr2 import _cr2_df, _cr2_mean_residuals, _cr2_note, _cr2_residuals, _variance
+from deepvalue.effects.cr2 import _centring_shrinkage, _cr2_df, _cr2_mean_residuals, _cr2_note, _cr2_residuals, _variance
 
 
 def _demean(A: FloatArray, codes: npt.NDArray[np.int64]) -> FloatArray:
@@ -108,7 +108,9 @@ def within_worker_regression(
     (:func:`~deepvalue.effects.base._cr2_residuals`), no ``G/(G-1)``, t(G-1) intervals. The
     worker effects are nested in the clusters, so their hat-matrix block is the within-worker
     mean, whose directions the demeaned residuals do not carry: the demeaned design gives the
-    CR2 of the full dummy regression (Pustejovsky and Tipton 2018, on absorbed fixed effects).
+    CR2 of the full dummy regression (Pustejovsky and Tipton 2018, on absorbed fixed effects);
+    the centring term is scaled by :func:`~deepvalue.effects.cr2._centring_shrinkage`, which takes
+    the sampling noise of :math:`\hat\gamma` out of its sum of squares.
     """
     if estimand not in get_args(WeightingEstimand):
         raise ValueError(f"estimand must be 'ATT' or 'ATE', got {estimand!r}")
@@ -140,9 +142,13 @@ def within_worker_regression(
     resid = yt - M @ beta
     n = s.y.size
     weight = s.d / s.d.mean() if estimand == "ATT" else np.ones(n)
+    kappa = 1.0
     if leverage:
         resid = _cr2_residuals(codes, M, resid, gram)
-    psi = n * (M @ row) * resid + (xc @ gamma) * weight
+        inter = np.flatnonzero(keep[1 + p :])  # covariates whose interaction is kept
+        cols = (np.cumsum(keep) - 1)[1 + p + inter]
+        kappa = _centring_shrinkage(codes, M, resid, gram, cols, beta[cols], xc[:, inter], weight)
+    psi = n * (M @ row) * resid + kappa * (xc @ gamma) * weight
     se = math.sqrt(_variance(psi, codes, leverage))
     notes = [
         f"interacted OLS with allocated-worker fixed effects, X centred at the "

@@ -198,7 +198,7 @@ def _centring_shrinkage(
     plug-in is biased upward by the sampling variance :math:`V_\gamma` of the interaction
     coefficients: where X is nearly constant within a cluster (the site and start-quarter dummies
     within a worker) and there are many interactions, that bias is most of the term
-    (docs/validation.md, "Why the questionnaire SEs were conservative"). The term is scaled by
+    (docs/validation.md, "The questionnaire outcomes with CR2 (issue 15)"). The term is scaled by
 
     .. math::
         \kappa = \sqrt{\max\{0,\ 1 - \mathrm{tr}(Q \hat V_\gamma) / \hat\gamma' Q \hat\gamma\}}
@@ -207,9 +207,9 @@ def _centring_shrinkage(
     (floored at 0), and the influence function stays a per-unit vector for the joint draws.
     :math:`\hat V_\gamma` is the CR2 covariance of the coefficients in ``gamma_cols`` (the bread
     ``gram`` and the cluster sums of the scores :math:`M_i e^*_i`, with ``resid`` the adjusted
-    residuals :math:`e^*`), ``gamma`` their estimates; ``xc`` holds :math:`X - c` for those coefficients' covariates, in the
-    same order. Without clusters each unit is its own (HC2). The cross term between the residual
-    part and :math:`\hat\gamma - \gamma` is of smaller order (one cluster's own contribution) and is
+    residuals :math:`e^*`), ``gamma`` their estimates; ``xc`` holds :math:`X - c` for those
+    coefficients' covariates, in the same order. Without clusters each unit is its own (HC2).
+    The cross term between the residual part and :math:`\hat\gamma - \gamma` is of smaller order (one cluster's own contribution) and is
     left as it is.
     """
     gamma_cols = np.asarray(gamma_cols, dtype=np.int64)

@@ -38,7 +38,14 @@ from deepvalue.effects.base import (
     _prune,
     _sample,
 )
-from deepvalue.effects.cr2 import _centring_shrinkage, _cr2_df, _cr2_mean_residuals, _cr2_note, _cr2_residuals, _variance
+from deepvalue.effects.cr2 import (
+    _centring_shrinkage,
+    _cr2_df,
+    _cr2_mean_residuals,
+    _cr2_note,
+    _cr2_residuals,
+    _variance,
+)
 
 
 def _demean(A: FloatArray, codes: npt.NDArray[np.int64]) -> FloatArray:

@@ -209,8 +209,8 @@ def _centring_shrinkage(
     ``gram`` and the cluster sums of the scores :math:`M_i e^*_i`, with ``resid`` the adjusted
     residuals :math:`e^*`), ``gamma`` their estimates; ``xc`` holds :math:`X - c` for those
     coefficients' covariates, in the same order. Without clusters each unit is its own (HC2).
-    The cross term between the residual part and :math:`\hat\gamma - \gamma` is of smaller order (one cluster's own contribution) and is
-    left as it is.
+    The cross term between the residual part and :math:`\hat\gamma - \gamma` is of smaller
+    order (one cluster's own contribution) and is left as it is.
     """
     gamma_cols = np.asarray(gamma_cols, dtype=np.int64)
     if gamma_cols.size == 0:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from deepvalue.simulate.study import run_seeds, summarise, synthetic_cohort
+from deepvalue.simulate.study import run_seeds, summarise, synthetic_cohort, validation_markdown
 
 
 def test_synthetic_cohort_merges_a_mapping_or_applies_a_function_to_the_config():
@@ -56,3 +56,10 @@ def test_summarise_separates_the_sd_of_the_estimates_from_the_sd_of_their_errors
     assert row["sd_estimate"] == np.std(estimate, ddof=1)
     assert row["sd_error"] == np.std(truth, ddof=1)
     assert row["sd_error"] == row["sd_estimate"] / 2
+    # the page's table shows both ratios: SE / SD of the estimates, and SE / SD of the errors
+    table = validation_markdown(summarise(reps), 4, 100, "cmd").splitlines()
+    head = [c.strip() for c in table[4].strip("|").split("|")]
+    cells = dict(zip(head, [c.strip() for c in table[6].strip("|").split("|")], strict=True))
+    sd = np.std(estimate, ddof=1)
+    assert cells["SE / SD"] == f"{1.0 / sd:.2f}"
+    assert cells["SE / SD(estimate - truth)"] == f"{2.0 / sd:.2f}"

@@ -272,7 +272,8 @@ def validation_markdown(
         lines.append(
             f"| {r.outcome} | {_method_label(r)} | {r.estimand} | {r.reps} | {r.mean_truth:.4g} | {r.bias:.3g} | "
             f"{r.bias_over_se:+.2f} | {r.rmse:.3g} | {r.mean_se:.3g} | {r.sd_estimate:.3g} | "
-            f"{r.mean_se / r.sd_estimate:.2f} | {r.mean_se / r.sd_error:.2f} | {r.coverage:.3f} ({r.coverage_mcse:.3f}) | {r.rejects_zero:.3f} | "
+            f"{r.mean_se / r.sd_estimate:.2f} | {r.mean_se / r.sd_error:.2f} | "
+            f"{r.coverage:.3f} ({r.coverage_mcse:.3f}) | {r.rejects_zero:.3f} | "
             f"{rosen} |"
         )
     return "\n".join(lines) + "\n"

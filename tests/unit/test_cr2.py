@@ -193,6 +193,29 @@ def test_centring_shrinkage_removes_the_noise_of_gamma_from_the_se(estimand):
     assert plug_ratio >= ratio + 0.04, (ratio, plug_ratio)
 
 
+def test_centring_shrinkage_of_the_aipw_ate_removes_the_noise_of_the_slope_difference(monkeypatch):
+    # The same design with a known propensity (treatment at random): the ATE's imputed effects
+    # m1 - m0 carry the noise of b1 - b0. Without the shrinkage (kappa forced to 1) the SE is 10%
+    # above the SD of the estimates over 300 draws; with it, within [0.92, 1.08] and at least 4%
+    # lower. Measured: 1.10 -> 1.019.
+    import deepvalue.effects.weighting as weighting
+
+    def ratio() -> float:
+        rows = []
+        for seed in range(300):
+            y, d, X, g = _site_design(seed)
+            row = aipw(y, d, X, np.full(y.size, 0.5), "ATE", cluster=g)
+            rows.append((row.estimate, row.std_error))
+        table = pd.DataFrame(rows, columns=["estimate", "se"])
+        return table.se.mean() / table.estimate.std()
+
+    shrunk = ratio()
+    monkeypatch.setattr(weighting, "_centring_kappa", lambda *args: 1.0)
+    plug_in = ratio()
+    assert 0.92 <= shrunk <= 1.08, (shrunk, plug_in)
+    assert plug_in >= shrunk + 0.04, (shrunk, plug_in)
+
+
 def test_joint_draws_scale_a_cr2_record_without_the_g_over_g_minus_1_factor():
     psi = np.array([1.0, -1.0, 2.0, -2.0])
     keep = np.ones(4, dtype=bool)

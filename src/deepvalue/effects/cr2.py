@@ -215,19 +215,41 @@ def _centring_shrinkage(
     gamma_cols = np.asarray(gamma_cols, dtype=np.int64)
     if gamma_cols.size == 0:
         return 1.0
-    n = resid.size
-    g = np.arange(n) if codes is None else codes
-    size = int(g.max()) + 1
-    scores = M * resid[:, None]
-    U = np.stack([np.bincount(g, weights=scores[:, j], minlength=size) for j in range(M.shape[1])], axis=1)
-    xw = xc * (weight if np.ndim(weight) == 0 else np.asarray(weight)[:, None])
-    S = np.stack([np.bincount(g, weights=xw[:, j], minlength=size) for j in range(xw.shape[1])], axis=1)
+    return _shrinkage_factor(codes, _coefficient_noise(codes, M, resid, gram)[gamma_cols], gamma, xc, weight)
+
+
+def _cluster_sums(codes: npt.NDArray[np.int64] | None, values: FloatArray) -> FloatArray:
+    """Column sums of ``values`` (n x k) by cluster (by unit when ``codes`` is None): (clusters, k)."""
+    if codes is None:
+        return values
+    size = int(codes.max()) + 1
+    return np.stack([np.bincount(codes, weights=values[:, j], minlength=size) for j in range(values.shape[1])], axis=1)
+
+
+def _coefficient_noise(
+    codes: npt.NDArray[np.int64] | None, M: FloatArray, resid: FloatArray, gram: FloatArray
+) -> FloatArray:
+    """Each cluster's contribution to an OLS fit's coefficient error, ``gram^{-1} sum_{i in g} M_i e_i``:
+    (coefficients, clusters); its outer product is the fit's clustered (CR2, with adjusted ``resid``)
+    covariance. Rows outside the fit carry ``resid`` 0."""
+    U = _cluster_sums(codes, M * resid[:, None])
     norms = np.sqrt(np.diag(gram))
-    A = (np.linalg.solve(gram / np.outer(norms, norms), U.T / norms[:, None]) / norms[:, None])[gamma_cols]
-    # A: (coefficients, clusters), each cluster's contribution to gamma-hat - gamma
-    V = A @ A.T
+    return np.linalg.solve(gram / np.outer(norms, norms), U.T / norms[:, None]) / norms[:, None]
+
+
+def _shrinkage_factor(
+    codes: npt.NDArray[np.int64] | None,
+    A: FloatArray,
+    gamma: FloatArray,
+    xc: FloatArray,
+    weight: FloatArray | float,
+) -> float:
+    """kappa of :func:`_centring_shrinkage` from the coefficients' per-cluster noise ``A``
+    (coefficients, clusters), their estimates ``gamma`` and the centred covariates ``xc``."""
+    xw = xc * (weight if np.ndim(weight) == 0 else np.asarray(weight)[:, None])
+    S = _cluster_sums(codes, xw)
     Q = S.T @ S
     plug_in = float(gamma @ Q @ gamma)
     if plug_in <= 0.0:
         return 1.0
-    return math.sqrt(max(0.0, 1.0 - float(np.sum(Q * V)) / plug_in))
+    return math.sqrt(max(0.0, 1.0 - float(np.sum(Q * (A @ A.T))) / plug_in))

@@ -28,7 +28,15 @@ from deepvalue.effects.base import (
     _sample,
     _se_note,
 )
-from deepvalue.effects.cr2 import _cr2_df, _cr2_mean_residuals, _cr2_note, _cr2_residuals, _variance
+from deepvalue.effects.cr2 import (
+    _coefficient_noise,
+    _cr2_df,
+    _cr2_mean_residuals,
+    _cr2_note,
+    _cr2_residuals,
+    _shrinkage_factor,
+    _variance,
+)
 
 # ----------------------------------------------------------------------------------------------
 # weighting estimators (propensity score given by the caller)
@@ -267,6 +275,19 @@ def _arm_residuals(fit: _ArmFit, Z: FloatArray, resid: FloatArray, codes: npt.ND
     return _cr2_residuals(codes, Z[:, fit.keep], resid, fit.gram, rows=fit.arm)
 
 
+def _centring_kappa(
+    codes: npt.NDArray[np.int64] | None, Z: FloatArray, fit1: _ArmFit, r1: FloatArray, fit0: _ArmFit, r0: FloatArray
+) -> float:
+    r""":func:`~deepvalue.effects.cr2._centring_shrinkage` for the ATE's imputed effects
+    :math:`\hat m_1 - \hat m_0 = c + (Z - \bar Z)'(\hat b_1 - \hat b_0)`: the noise of the slope
+    difference, from both arms' CR2-adjusted residuals ``r1`` and ``r0`` (each used on its arm)."""
+    noise = np.zeros((Z.shape[1], Z.shape[0] if codes is None else int(codes.max()) + 1))
+    for fit, resid, sign in ((fit1, r1, 1.0), (fit0, r0, -1.0)):
+        noise[fit.keep] += sign * _coefficient_noise(codes, Z[:, fit.keep], np.where(fit.arm, resid, 0.0), fit.gram)
+    xc = Z[:, 1:] - Z[:, 1:].mean(axis=0)
+    return _shrinkage_factor(codes, noise[1:], (fit1.coef - fit0.coef)[1:], xc, 1.0)
+
+
 def aipw(
     y: ArrayLike,
     d: ArrayLike,
@@ -338,7 +359,10 @@ def aipw(
         r1 = _arm_residuals(fit1, Z, y - m1, codes) if leverage else y - m1
         phi = m1 - m0 + dd * (y - m1) / e - (1 - dd) * (y - m0) / (1 - e)
         est = float(phi.mean())
-        psi = m1 - m0 + dd * r1 / e - (1 - dd) * r0 / (1 - e) - est
+        effect = m1 - m0  # the imputed effects, whose spread carries the noise of b1 - b0
+        if leverage:
+            effect = effect.mean() + _centring_kappa(codes, Z, fit1, r1, fit0, r0) * (effect - effect.mean())
+        psi = effect + dd * r1 / e - (1 - dd) * r0 / (1 - e) - est
         if psm is not None:
             psi = psi + _ols_correction(fit1, Z, r1, 1 - dd / e)
             psi = psi + _ols_correction(fit0, Z, r0, -(1 - (1 - dd) / (1 - e)))

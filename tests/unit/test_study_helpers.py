@@ -63,3 +63,8 @@ def test_summarise_separates_the_sd_of_the_estimates_from_the_sd_of_their_errors
     sd = np.std(estimate, ddof=1)
     assert cells["SE / SD"] == f"{1.0 / sd:.2f}"
     assert cells["SE / SD(estimate - truth)"] == f"{2.0 / sd:.2f}"
+    # the mean truth, 1.5, is inside the intervals (estimate +- 1.96) of the first two seeds only
+    assert row["coverage_population"] == 0.5 and cells["coverage of the mean truth"] == "0.500"
+    # with +- 3 it is inside the first three (-3..3, -1..5, 1..7), not the fourth (3..9)
+    wide = summarise(reps.assign(ci_lower=estimate - 3, ci_upper=estimate + 3)).iloc[0]
+    assert wide["coverage_population"] == 0.75 and wide["coverage"] == 0.5  # covered is the input's

@@ -216,6 +216,69 @@ def test_centring_shrinkage_of_the_aipw_ate_removes_the_noise_of_the_slope_diffe
     assert plug_in >= shrunk + 0.04, (shrunk, plug_in)
 
 
+@pytest.mark.parametrize("estimand", ["ATT", "ATE"])
+def test_within_worker_regression_kappa_equals_the_dummy_regression_form(data, estimand):
+    # independent of the code's demeaning: OLS on [D, X - c, D (X - c), worker dummies], its CR2
+    # residuals from the full n_g x n_g blocks, V_gamma = bread U'U bread on the interaction rows
+    codes = np.unique(data.g, return_inverse=True)[1]
+    y, d = data.y.to_numpy(), data.d.to_numpy()
+    X = data[["x1", "x2", "x3"]]
+    row = within_worker_regression(y, d, X, codes, estimand)
+    x = X.to_numpy()
+    c = x[d == 1].mean(axis=0) if estimand == "ATT" else x.mean(axis=0)
+    p, n, G = x.shape[1], y.size, int(codes.max()) + 1
+    F = np.column_stack([d, x - c, (x - c) * d[:, None], (codes[:, None] == np.arange(G)).astype(float)])
+    bread = np.linalg.inv(F.T @ F)
+    beta = bread @ (F.T @ y)
+    assert_allclose(row.estimate, beta[0], rtol=1e-10)
+    adjusted = _explicit(codes, F, y - F @ beta, np.ones(n))
+    U = np.zeros((G, F.shape[1]))
+    np.add.at(U, codes, F * adjusted[:, None])
+    V = (bread @ U.T @ U @ bread)[1 + p : 1 + 2 * p, 1 + p : 1 + 2 * p]
+    weight = d / d.mean() if estimand == "ATT" else np.ones(n)
+    S = np.zeros((G, p))
+    np.add.at(S, codes, (x - c) * weight[:, None])
+    gamma = beta[1 + p : 1 + 2 * p]
+    Q = S.T @ S
+    kappa = np.sqrt(max(0.0, 1.0 - np.trace(Q @ V) / (gamma @ Q @ gamma)))
+    assert kappa < 0.999, kappa  # the shrinkage is doing something here
+    psi = n * (F @ bread[0]) * adjusted + kappa * ((x - c) @ gamma) * weight
+    assert_allclose(row.std_error, np.sqrt(_cluster_var(psi, codes)), rtol=1e-7)
+
+
+@pytest.mark.parametrize("clustered", [True, False])
+def test_aipw_ate_kappa_equals_the_explicit_form(data, clustered):
+    # each arm's OLS by lstsq, its CR2 (HC2 without clusters) residuals from the explicit blocks, the
+    # noise of b1 - b0 from both arms' cluster score sums, and kappa on the imputed effects
+    y, d = data.y.to_numpy(), data.d.to_numpy()
+    X = data[["x1", "x2", "x3"]]
+    n = y.size
+    codes = np.unique(data.g, return_inverse=True)[1] if clustered else np.arange(n)
+    e = 1 / (1 + np.exp(-(-0.3 + 0.8 * data.x1 - 0.5 * data.x2))).to_numpy()
+    row = aipw(y, d, X, e, "ATE", cluster=codes if clustered else None)
+    Z = np.column_stack([np.ones(n), X.to_numpy()])
+    G = int(codes.max()) + 1
+    coef, resid, noise = {}, np.zeros(n), np.zeros((Z.shape[1], G))
+    for arm, sign in ((d == 1, 1.0), (d == 0, -1.0)):
+        coef[sign] = np.linalg.lstsq(Z[arm], y[arm], rcond=None)[0]
+        resid[arm] = _explicit(codes[arm], Z[arm], y[arm] - Z[arm] @ coef[sign], np.ones(arm.sum()))
+        U = np.zeros((G, Z.shape[1]))
+        np.add.at(U, codes[arm], Z[arm] * resid[arm][:, None])
+        noise += sign * np.linalg.inv(Z[arm].T @ Z[arm]) @ U.T
+    gamma = (coef[1.0] - coef[-1.0])[1:]
+    S = np.zeros((G, Z.shape[1] - 1))
+    np.add.at(S, codes, Z[:, 1:] - Z[:, 1:].mean(axis=0))
+    Q = S.T @ S
+    kappa = np.sqrt(max(0.0, 1.0 - np.trace(Q @ noise[1:] @ noise[1:].T) / (gamma @ Q @ gamma)))
+    assert kappa < 0.999, kappa
+    effect = Z @ (coef[1.0] - coef[-1.0])
+    m1, m0 = Z @ coef[1.0], Z @ coef[-1.0]
+    est = np.mean(effect + d * (y - m1) / e - (1 - d) * (y - m0) / (1 - e))
+    assert_allclose(row.estimate, est, rtol=1e-10)
+    psi = effect.mean() + kappa * (effect - effect.mean()) + d * resid / e - (1 - d) * resid / (1 - e) - est
+    assert_allclose(row.std_error, np.sqrt(_cluster_var(psi, codes)), rtol=1e-8)
+
+
 def test_joint_draws_scale_a_cr2_record_without_the_g_over_g_minus_1_factor():
     psi = np.array([1.0, -1.0, 2.0, -2.0])
     keep = np.ones(4, dtype=bool)

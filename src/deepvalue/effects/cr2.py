@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import linalg
 
-from deepvalue.effects.base import CLUSTER_NAME, FloatArray, _variance_of_mean
+from deepvalue.effects.base import CLUSTER_NAME, FloatArray, _cluster_sums, _variance_of_mean
 
 
 def _variance_cr2(psi: FloatArray, codes: npt.NDArray[np.int64] | None) -> float:
@@ -218,23 +218,21 @@ def _centring_shrinkage(
     return _shrinkage_factor(codes, _coefficient_noise(codes, M, resid, gram)[gamma_cols], gamma, xc, weight)
 
 
-def _cluster_sums(codes: npt.NDArray[np.int64] | None, values: FloatArray) -> FloatArray:
-    """Column sums of ``values`` (n x k) by cluster (by unit when ``codes`` is None): (clusters, k)."""
-    if codes is None:
-        return values
-    size = int(codes.max()) + 1
-    return np.stack([np.bincount(codes, weights=values[:, j], minlength=size) for j in range(values.shape[1])], axis=1)
-
-
 def _coefficient_noise(
     codes: npt.NDArray[np.int64] | None, M: FloatArray, resid: FloatArray, gram: FloatArray
 ) -> FloatArray:
     """Each cluster's contribution to an OLS fit's coefficient error, ``gram^{-1} sum_{i in g} M_i e_i``:
     (coefficients, clusters); its outer product is the fit's clustered (CR2, with adjusted ``resid``)
     covariance. Rows outside the fit carry ``resid`` 0."""
-    U = _cluster_sums(codes, M * resid[:, None])
+    U = _cluster_sums(_units_if_none(codes, resid.size), resid, M)
     norms = np.sqrt(np.diag(gram))
-    return np.linalg.solve(gram / np.outer(norms, norms), U.T / norms[:, None]) / norms[:, None]
+    with _one_blas_thread():
+        return np.linalg.solve(gram / np.outer(norms, norms), U.T / norms[:, None]) / norms[:, None]
+
+
+def _units_if_none(codes: npt.NDArray[np.int64] | None, n: int) -> npt.NDArray[np.int64]:
+    """The cluster codes, or each unit its own cluster (the HC2 case)."""
+    return np.arange(n) if codes is None else codes
 
 
 def _shrinkage_factor(
@@ -246,10 +244,12 @@ def _shrinkage_factor(
 ) -> float:
     """kappa of :func:`_centring_shrinkage` from the coefficients' per-cluster noise ``A``
     (coefficients, clusters), their estimates ``gamma`` and the centred covariates ``xc``."""
-    xw = xc * (weight if np.ndim(weight) == 0 else np.asarray(weight)[:, None])
-    S = _cluster_sums(codes, xw)
-    Q = S.T @ S
-    plug_in = float(gamma @ Q @ gamma)
+    n = xc.shape[0]
+    S = _cluster_sums(_units_if_none(codes, n), np.broadcast_to(np.asarray(weight, dtype=float), (n,)), xc)
+    with _one_blas_thread():  # like the adjustment itself: bits independent of the thread count
+        Q = S.T @ S
+        plug_in = float(gamma @ Q @ gamma)
+        noise = float(np.sum(Q * (A @ A.T)))
     if plug_in <= 0.0:
         return 1.0
-    return math.sqrt(max(0.0, 1.0 - float(np.sum(Q * (A @ A.T))) / plug_in))
+    return math.sqrt(max(0.0, 1.0 - noise / plug_in))

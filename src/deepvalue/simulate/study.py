@@ -186,6 +186,14 @@ def summarise(replicates: pd.DataFrame) -> pd.DataFrame:
     )
     # km_ipw gives two scales per estimand (older replicate files have no scale column)
     keys = ["outcome", "method", "estimand", *(["scale"] if "scale" in replicates else [])]
+    # coverage of the effect in the generator's population: every seed of a scenario draws its
+    # extract (clients, workers, sites) from one data-generating process, so the mean of the
+    # per-seed sample truths estimates that population effect (its own MC error is sd(truth) /
+    # sqrt(reps), small beside an SE); this is the target of the clustered influence-function SEs
+    mean_truth = replicates.groupby(keys, sort=False)["truth"].transform("mean")
+    replicates = replicates.assign(
+        covers_mean_truth=(replicates["ci_lower"] <= mean_truth) & (replicates["ci_upper"] >= mean_truth)
+    )
     g = replicates.groupby(keys, sort=False)
     out = pd.DataFrame(
         {
@@ -198,19 +206,11 @@ def summarise(replicates: pd.DataFrame) -> pd.DataFrame:
             "sd_estimate": g["estimate"].std(ddof=1),
             "sd_error": g["error"].std(ddof=1),
             "coverage": g["covered"].mean(),
+            "coverage_population": g["covers_mean_truth"].mean(),
             "rejects_zero": g["rejects_zero"].mean(),
             "rosenbaum_rejection": g["rosenbaum_rejects"].mean() if "rosenbaum_rejects" in replicates else np.nan,
         }
     ).reset_index()
-    # coverage of the effect in the generator's population: every seed of a scenario draws its
-    # extract (clients, workers, sites) from one data-generating process, so the mean of the
-    # per-seed sample truths estimates that population effect (its own MC error is sd(truth) /
-    # sqrt(reps), small beside an SE); this is the target of the clustered influence-function SEs
-    mean_truth = g["truth"].transform("mean")
-    replicates = replicates.assign(
-        covers_mean_truth=(replicates["ci_lower"] <= mean_truth) & (replicates["ci_upper"] >= mean_truth)
-    )
-    out["coverage_population"] = replicates.groupby(keys, sort=False)["covers_mean_truth"].mean().to_numpy()
     out["bias_over_se"] = out["bias"] / out["mean_se"]
     # Monte Carlo standard error of the coverage, to read it against its nominal 0.95
     out["coverage_mcse"] = np.sqrt(out["coverage"] * (1 - out["coverage"]) / out["reps"])

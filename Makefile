@@ -21,8 +21,10 @@ $(STAMP): requirements.lock pyproject.toml
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
 
+# the suite on every core (pytest-xdist), one test file per worker so that a file's module-scoped
+# workflow run is built once; `pytest tests/unit/test_x.py` alone stays serial
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 # style and workflow checks (ruff at line length 120, snakefmt, snakemake's linter); CI runs
 # them before the tests

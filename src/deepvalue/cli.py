@@ -224,13 +224,19 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     from deepvalue.pipeline.reproduce import verify
 
-    differences = verify(args.results, snakefile=args.snakefile, cores=args.cores)
+    differences = verify(
+        args.results, snakefile=args.snakefile, cores=args.cores, workdir=args.workdir, rerun=not args.hashes_only
+    )
     if differences:
-        print(f"{args.results}: not reproduced ({len(differences)} differences from the manifest or the rerun):")
+        what = "the manifest or the provenance" if args.hashes_only else "the manifest or the rerun"
+        print(f"{args.results}: not reproduced ({len(differences)} differences from {what}):")
         for line in differences:
             print(f"  - {line}")
         return 1
-    print(f"{args.results}: reproduced; every output in the manifest is byte-identical.")
+    if args.hashes_only:
+        print(f"{args.results}: every output matches the manifest and every input the provenance (not rerun).")
+    else:
+        print(f"{args.results}: reproduced; every output in the manifest is byte-identical.")
     return 0
 
 
@@ -337,6 +343,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("results", help="the results folder of a complete run (with provenance.json and MANIFEST.sha256)")
     p.add_argument("--snakefile", help="the deepvalue Snakefile (default: the one beside this installation)")
     p.add_argument("--cores", type=int, default=2)
+    p.add_argument(
+        "--workdir",
+        help="keep the rerun in this folder (its results/ to compare with the original); "
+        "a folder with an earlier rerun of the same study is brought up to date, not recomputed",
+    )
+    p.add_argument(
+        "--hashes-only",
+        action="store_true",
+        help="no rerun: check the outputs on disk against the manifest and the inputs against provenance.json",
+    )
     p.set_defaults(func=_cmd_verify)
 
     p = sub.add_parser("simulate", help="validate the estimators over many synthetic extracts with known truth")

@@ -118,13 +118,22 @@ def _absolute_config(cfg: dict, base: Path) -> dict:
 
 
 def verify(
-    results_dir: str | Path, snakefile: str | Path | None = None, cores: int = 2, workdir: str | Path | None = None
+    results_dir: str | Path,
+    snakefile: str | Path | None = None,
+    cores: int = 2,
+    workdir: str | Path | None = None,
+    rerun: bool = True,
 ) -> list[str]:
     """Rerun the recorded study and compare every output with the manifest.
 
     Returns human-readable differences (empty when the rerun reproduces every output byte for
     byte). Inputs that changed since the run are reported first: a rerun on other inputs cannot
     reproduce the outputs.
+
+    ``workdir`` keeps the rerun in that folder (its ``results/`` beside the original's, to see
+    what differs); a folder that already holds a rerun of the same provenance is brought up to
+    date by Snakemake, not recomputed. ``rerun=False`` checks only the files on disk against the
+    manifest and the inputs against the provenance (seconds, not a whole run).
     """
     results = Path(results_dir).resolve()
     prov_path, manifest_path = results / "provenance.json", results / MANIFEST
@@ -153,7 +162,7 @@ def verify(
             differences.append(f"input {name}: {path} no longer exists")
         elif sha256_file(path) != rec["sha256"]:
             differences.append(f"input {name}: {path} has changed since the run (SHA-256 differs)")
-    if differences:  # changed inputs first: a rerun on other inputs cannot reproduce the outputs
+    if differences or not rerun:  # changed inputs first: a rerun on other inputs cannot reproduce the outputs
         return differences + on_disk
     snakefile = Path(snakefile) if snakefile else Path(__file__).resolve().parents[3] / "Snakefile"
     if not snakefile.is_file():

@@ -64,7 +64,38 @@ def run_small_workflow(
         env=env,
     )
     assert res.returncode == 0, res.stderr[-3000:]
+    # the console of the run, for the tests of what the workflow prints (tests/integration/test_run_answer.py)
+    (base / "snakemake.stdout").write_text(res.stdout)
+    (base / "snakemake.stderr").write_text(res.stderr)
     return run / "results", yaml.safe_load((extract / "config.yaml").read_text())
+
+
+@pytest.fixture(scope="session")
+def small_workflow(tmp_path_factory) -> tuple[Path, dict]:
+    """The workflow on `run_small_workflow`'s default extract (1,500 clients, seed 3, measured), run once
+    per test session and shared by every test that only reads it (the report, browser, console-answer
+    and verify tests): read-only, so a test that writes builds into its own tmp_path. The run's console
+    output is kept beside it (snakemake.stdout, snakemake.stderr).
+
+    Under pytest-xdist every worker is a separate process with its own session fixtures; the first
+    worker to ask builds the run in the session's shared temporary folder under an exclusive file
+    lock, the others wait on the lock and reuse it (pytest-xdist's documented recipe for a session
+    fixture computed once, with fcntl in place of the filelock package).
+    """
+    import fcntl
+
+    import yaml
+
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return run_small_workflow(tmp_path_factory.mktemp("small_workflow"))
+    root = tmp_path_factory.getbasetemp().parent  # one folder per session, shared by its workers
+    base, done = root / "small_workflow", root / "small_workflow.done"
+    with open(root / "small_workflow.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            run_small_workflow(base)
+            done.touch()
+    return base / "run" / "results", yaml.safe_load((base / "extract" / "config.yaml").read_text())
 
 
 def make_tiny_extract(folder: Path, n_clients: int = 40) -> dict:

@@ -1,8 +1,8 @@
 """The HTML report opened in a real headless Chromium (Debian package `chromium`).
 
 Skipped only when /usr/bin/chromium is absent. Builds the report from a real workflow run on a
-small synthetic extract, dumps the rendered DOM and takes a screenshot, which is kept next to
-the report in the run's results folder (its path is printed).
+small synthetic extract (the session's shared run, tests/conftest.py), dumps the rendered DOM and takes a
+screenshot, which is kept next to the report in the test's temporary folder (its path is printed).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import run_small_workflow
 from deepvalue.publish import report, sections
 
 pytestmark = pytest.mark.slow
@@ -48,10 +47,9 @@ def chromium_cmd(user_data_dir: Path, *extra: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def report_html(tmp_path_factory) -> Path:
-    base = tmp_path_factory.mktemp("report_browser")
-    results, cfg = run_small_workflow(base)
-    out = results / "report.html"
+def report_html(small_workflow, tmp_path_factory) -> Path:
+    results, cfg = small_workflow  # shared and read-only: the report is built beside it
+    out = tmp_path_factory.mktemp("report_browser") / "report.html"
     report.build_report(results, cfg, out, validation_md=REPO / "docs" / "validation.md")
     return out
 

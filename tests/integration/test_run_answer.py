@@ -5,16 +5,14 @@ robustness figures, the net value and the report's path, read from the run's tab
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
-import sys
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
-from conftest import REPO, SNAKEMAKE
 from deepvalue.pipeline.progress import STAGE_DONE
 from deepvalue.publish.answer import money
 
@@ -22,18 +20,13 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def small_run(tmp_path_factory):
-    base = tmp_path_factory.mktemp("answer")
-    extract, run = base / "extract", base / "run"
-    cli = [sys.executable, "-m", "deepvalue.cli", "synth", "--clients", "1500", "--seed", "3", "--out", str(extract)]
-    subprocess.run(cli, check=True, capture_output=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SNAKEMAKE")}
-    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(run)]
-    res = subprocess.run(
-        cmd + ["--configfile", str(extract / "config.yaml"), "--cores", "2"], capture_output=True, text=True, env=env
+def small_run(small_workflow):
+    """The session's shared small run (tests/conftest.py) and what snakemake printed while running it."""
+    results, _ = small_workflow
+    base = results.parents[1]
+    return results, SimpleNamespace(
+        stdout=(base / "snakemake.stdout").read_text(), stderr=(base / "snakemake.stderr").read_text()
     )
-    assert res.returncode == 0, res.stderr[-3000:]
-    return run / "results", res
 
 
 def test_a_progress_line_per_stage(small_run):

@@ -303,12 +303,14 @@ def test_value_sensitivity_and_publication(clean_run, tmp_path):
     assert small.any() and published.loc[small, "estimate"].isna().all()
 
 
-def test_manifest_and_verify(clean_run, tmp_path):
+def test_manifest_and_verify(small_workflow, tmp_path):
+    """The manifest and a whole rerun through `deepvalue verify`, on the session's shared small run
+    (tests/conftest.py; 1,500 clients: the rerun is the test's cost) rather than the default one."""
     import shutil
 
     from deepvalue.pipeline.reproduce import read_manifest, verify
 
-    results, _ = clean_run
+    results, _ = small_workflow
     manifest = read_manifest(results / "MANIFEST.sha256")
     assert "estimates.csv" in manifest and "cohort/figures/continuity_by_service.png" in manifest
     assert "publish/estimates.csv" in manifest and "provenance.json" not in manifest

@@ -1,7 +1,7 @@
 """The HTML report (deepvalue.publish.report) built from a real workflow run on a small synthetic extract.
 
-The session fixture runs `deepvalue synth` (1,500 clients, seed 3) and the real snakemake
-workflow in a temporary folder (about 35 s), so every section is built from real results.
+The session fixture `small_workflow` (tests/conftest.py) runs `deepvalue synth` (1,500 clients, seed 3)
+and the real snakemake workflow once per test session, so every section is built from real results.
 """
 
 from __future__ import annotations
@@ -15,21 +15,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import run_small_workflow
 from deepvalue.publish import closing_sections, html, report, sections
 
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
-def make_run(base: Path) -> tuple[Path, dict]:
-    """Synthesise a small extract, run the workflow on it; return (results dir, config)."""
-    return run_small_workflow(base)
-
-
 @pytest.fixture(scope="session")
-def small_run(tmp_path_factory):
-    return make_run(tmp_path_factory.mktemp("report_run"))
+def small_run(small_workflow):
+    """The shared small run (conftest.small_workflow): read it, write nothing into it."""
+    return small_workflow
 
 
 @pytest.fixture(scope="session")

@@ -391,8 +391,9 @@ def test_snakemake_report_with_captions(clean_run, tmp_path):
     assert "report.html" in (results / "MANIFEST.sha256").read_text()
 
 
-def test_dowhy_bootstrap_split_over_more_jobs_gives_the_same_estimates(clean_run, tmp_path):
-    results, _ = clean_run
+def test_dowhy_bootstrap_split_over_more_jobs_gives_the_same_estimates(small_workflow, tmp_path):
+    # on the session's shared small run (tests/conftest.py): the split, not the size, is under test
+    results, _ = small_workflow
     study = yaml.safe_load((results.parents[1] / "extract" / "config.yaml").read_text())
     study.setdefault("estimation", {}).setdefault("dowhy", {})["bootstrap_jobs"] = 3  # the default is 2
     cfg = tmp_path / "three_jobs.yaml"

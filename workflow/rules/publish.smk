@@ -8,6 +8,8 @@ rule publish_results:
         directory("results/publish"),
     log:
         "logs/publish_results.log",
+    benchmark:
+        "logs/benchmarks/publish_results.tsv"
     conda:
         "../envs/deepvalue.yaml"
     threads: 1

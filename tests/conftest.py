@@ -70,32 +70,44 @@ def run_small_workflow(
     return run / "results", yaml.safe_load((extract / "config.yaml").read_text())
 
 
-@pytest.fixture(scope="session")
-def small_workflow(tmp_path_factory) -> tuple[Path, dict]:
-    """The workflow on `run_small_workflow`'s default extract (1,500 clients, seed 3, measured), run once
-    per test session and shared by every test that only reads it (the report, browser, console-answer
-    and verify tests): read-only, so a test that writes builds into its own tmp_path. The run's console
-    output is kept beside it (snakemake.stdout, snakemake.stderr).
+def shared_workflow(tmp_path_factory, name: str, **extract) -> tuple[Path, dict]:
+    """`run_small_workflow(base, **extract)` once per test session, shared by the tests that only read it.
 
     Under pytest-xdist every worker is a separate process with its own session fixtures; the first
     worker to ask builds the run in the session's shared temporary folder under an exclusive file
     lock, the others wait on the lock and reuse it (pytest-xdist's documented recipe for a session
-    fixture computed once, with fcntl in place of the filelock package).
+    fixture computed once, with fcntl in place of the filelock package). The run's console output is
+    kept beside it (snakemake.stdout, snakemake.stderr). Read-only: a test that writes works in its
+    own tmp_path.
     """
     import fcntl
 
     import yaml
 
     if not os.environ.get("PYTEST_XDIST_WORKER"):
-        return run_small_workflow(tmp_path_factory.mktemp("small_workflow"))
+        return run_small_workflow(tmp_path_factory.mktemp(name), **extract)
     root = tmp_path_factory.getbasetemp().parent  # one folder per session, shared by its workers
-    base, done = root / "small_workflow", root / "small_workflow.done"
-    with open(root / "small_workflow.lock", "w") as lock:
+    base, done = root / name, root / f"{name}.done"
+    with open(root / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not done.exists():
-            run_small_workflow(base)
+            run_small_workflow(base, **extract)
             done.touch()
     return base / "run" / "results", yaml.safe_load((base / "extract" / "config.yaml").read_text())
+
+
+@pytest.fixture(scope="session")
+def small_workflow(tmp_path_factory) -> tuple[Path, dict]:
+    """The workflow on `run_small_workflow`'s default extract (1,500 clients, seed 3, measured), shared
+    by the report, browser, console-answer, verify and bootstrap-split tests."""
+    return shared_workflow(tmp_path_factory, "small_workflow")
+
+
+@pytest.fixture(scope="session")
+def default_workflow(tmp_path_factory) -> tuple[Path, dict]:
+    """The default study's run (5,000 clients, seed 1, event recording, as config/config.yaml's
+    synthetic section), for the tests that only read it (tests/integration/test_events_workflow.py)."""
+    return shared_workflow(tmp_path_factory, "default_workflow", clients=5000, seed=1, recording="events")
 
 
 def make_tiny_extract(folder: Path, n_clients: int = 40) -> dict:

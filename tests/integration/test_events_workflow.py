@@ -12,16 +12,14 @@ import json
 import pandas as pd
 import pytest
 
-from conftest import run_small_workflow
-
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def events_run(tmp_path_factory):
-    base = tmp_path_factory.mktemp("events")
-    results, cfg = run_small_workflow(base, clients=5000, seed=1, recording="events")
-    return results, json.loads((base / "extract" / "truth.json").read_text()), cfg
+def events_run(default_workflow):
+    # the default study's run, shared with tests/integration/test_workflow.py (tests/conftest.py)
+    results, cfg = default_workflow
+    return results, json.loads((results.parents[1] / "extract" / "truth.json").read_text()), cfg
 
 
 def fingerprint(ids) -> str:
@@ -76,3 +74,24 @@ def test_regression_and_aipw_intervals_cover_the_job_start_truth(events_run):
     assert job["covered"].all(), job
     adjusted = vs[vs["method"].isin(["regression", "ipw", "aipw"])]
     assert (adjusted["error_in_se"].abs() < 3.5).all(), adjusted
+
+
+def test_every_evalue_of_the_default_run_is_a_number_or_a_stated_skip(events_run):
+    """km_ipw's two rows per estimand share one (outcome, method, estimand) key in sensitivity.csv: the risk
+    difference at the horizon gets the E-values, the restricted mean difference in days a skipped row (before,
+    the days were converted as a risk difference and gave four NaN E-values on this run)."""
+    results, _, _ = events_run
+    sens = pd.read_csv(results / "sensitivity.csv")
+    evalues = sens[sens["measure"].str.startswith("evalue")]
+    assert evalues["value"].notna().all() and (evalues["value"] >= 1).all(), evalues[evalues["value"].isna()]
+    km = sens[(sens["method"] == "km_ipw") & (sens["outcome"] == "job_start")]
+    for estimand in ("ATT", "ATE"):
+        rows = km[km["estimand"] == estimand]
+        assert list(rows["measure"]) == ["evalue_point", "evalue_ci", "skipped"], rows
+        assert "restricted mean time to event" in rows["notes"].iloc[2]
+    assert (
+        not sens.duplicated(["outcome", "method", "estimand", "measure"]).any()
+        or (
+            sens[sens.duplicated(["outcome", "method", "estimand", "measure"], keep=False)]["method"] == "dose_levels"
+        ).all()
+    )

@@ -373,6 +373,41 @@ def test_sensitivity_table_tiny(tiny):
     pd.testing.assert_frame_equal(out, sensitivity_table(estimates, analysis, pairs, types))
 
 
+def test_km_ipw_restricted_mean_row_is_skipped_and_its_risk_row_gets_the_evalue(tiny):
+    """km_ipw writes two rows per estimand (the risk difference at the horizon and the restricted mean
+    time to event difference in days) under one (outcome, method, estimand) key: only the risk row is put
+    on the ratio scale; the days row gets one skipped row with the reason (the default run's bug: days
+    were converted as a risk difference and gave NaN E-values)."""
+    estimates, analysis, pairs, types = tiny
+    km = pd.DataFrame(
+        [
+            (
+                "job_start",
+                float("nan"),
+                "km_ipw",
+                "ATT",
+                0.1,
+                0.02,
+                0.06,
+                0.14,
+                10,
+                10,
+                "risk_difference_at_horizon",
+                "k",
+            ),
+            ("job_start", float("nan"), "km_ipw", "ATT", -12.0, 2.0, -16.0, -8.0, 10, 10, "rmst_difference_days", "k"),
+        ],
+        columns=estimates.columns,
+    )
+    out = sensitivity_table(pd.concat([estimates, km], ignore_index=True), analysis, pairs, types)
+    rows = out[out["method"] == "km_ipw"]
+    assert list(rows["measure"]) == ["evalue_point", "evalue_ci", "skipped"]
+    assert "restricted mean time to event" in rows["notes"].iloc[2] and rows["value"].iloc[2:].isna().all()
+    # the risk row is converted exactly as the regression row of the same estimate (treated mean 0.5 - 0.1)
+    reg = out[(out["method"] == "regression") & out["measure"].isin(["evalue_point", "evalue_ci"])]
+    assert rows["value"].iloc[:2].tolist() == pytest.approx(reg["value"].tolist(), rel=1e-12)
+
+
 def test_sensitivity_table_without_pairs_and_unknown_type(tiny):
     estimates, analysis, _, types = tiny
     out = sensitivity_table(estimates, analysis, None, {k: v for k, v in types.items() if k != "income_gain_gbp"})

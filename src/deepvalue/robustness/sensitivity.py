@@ -39,6 +39,11 @@ from deepvalue.robustness.rosenbaum import _pair_outcomes, rematched_pairs, rose
 
 SENSITIVITY_COLUMNS = ["outcome", "method", "estimand", "measure", "value", "notes"]
 MEASURES = ("evalue_point", "evalue_ci", "rosenbaum_gamma", "rv_q1", "rv_q1_alpha")
+#: Scales of estimates.csv with no conversion to the ratio scale: one "skipped" row with this reason.
+NOT_RATIO_SCALES = {
+    "rmst_difference_days": "restricted mean time to event difference (days): no conversion to a risk ratio, so "
+    "no E-value; this method's E-value is on its risk_difference_at_horizon row",
+}
 #: Methods whose estimate is an OLS/WLS coefficient, for which a robustness value is reported.
 RV_METHODS = ("regression", "dowhy_regression", "dose_response")
 #: Methods whose estimate comes from the 1:1 matched pairs (Rosenbaum bounds).
@@ -242,6 +247,12 @@ def sensitivity_table(
         otype = outcome_types.get(outcome)
         if otype not in OUTCOME_TYPES:
             add(rec, "skipped", float("nan"), f"outcome type of {outcome!r} not given or unknown: {otype!r}")
+            continue
+        if str(rec.get("scale", "")) in NOT_RATIO_SCALES:
+            # km_ipw's restricted mean time to event difference, in days, beside its risk difference at the
+            # horizon: no conversion to a risk ratio exists, and a risk-difference conversion of days would
+            # give a number for the wrong quantity (the same key as the risk row, which gets the E-value)
+            add(rec, "skipped", float("nan"), NOT_RATIO_SCALES[str(rec["scale"])])
             continue
         if otype == "continuous":
             if outcome not in baselines:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 import subprocess
 import sys
@@ -20,54 +21,41 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
+def synth(out: Path, clients: int, seed: int, messy: bool = False, recording: str = "measured") -> Path:
+    """`deepvalue synth` into `out`; return its config.yaml (measured recording unless asked: the workflow
+    tests read the measured tables; tests/integration/test_events_workflow.py reads the events)."""
+    cmd = [sys.executable, "-m", "deepvalue.cli", "synth", "--clients", str(clients), "--seed", str(seed)]
+    cmd += ["--out", str(out), "--recording", recording] + (["--messy"] if messy else [])
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return out / "config.yaml"
+
+
+def run_workflow(workdir: Path, configfile: Path, *targets: str) -> subprocess.CompletedProcess:
+    """The real Snakefile on `configfile` in `workdir` (2 cores), as a user runs it; the caller checks it."""
+    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
+    cmd += ["--configfile", str(configfile), "--cores", "2", *targets]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SNAKEMAKE")}
+    return subprocess.run(cmd, capture_output=True, text=True, env=env)
+
+
+def fingerprint(ids) -> str:
+    """SHA-256 of the sorted ids, as truth.json's population fingerprints."""
+    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()
+
+
 def run_small_workflow(
     base: Path, clients: int = 1500, seed: int = 3, recording: str = "measured"
 ) -> tuple[Path, dict]:
     """Synthesise a small extract and run the whole workflow on it; return (results dir, config)."""
     import yaml
 
-    extract, run = base / "extract", base / "run"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "deepvalue.cli",
-            "synth",
-            "--clients",
-            str(clients),
-            "--seed",
-            str(seed),
-            "--out",
-            str(extract),
-            "--recording",
-            recording,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SNAKEMAKE")}
-    res = subprocess.run(
-        [
-            SNAKEMAKE,
-            "--snakefile",
-            str(REPO / "Snakefile"),
-            "--directory",
-            str(run),
-            "--configfile",
-            str(extract / "config.yaml"),
-            "--cores",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    config = synth(base / "extract", clients, seed, recording=recording)
+    res = run_workflow(base / "run", config)
     assert res.returncode == 0, res.stderr[-3000:]
     # the console of the run, for the tests of what the workflow prints (tests/integration/test_run_answer.py)
     (base / "snakemake.stdout").write_text(res.stdout)
     (base / "snakemake.stderr").write_text(res.stderr)
-    return run / "results", yaml.safe_load((extract / "config.yaml").read_text())
+    return base / "run" / "results", yaml.safe_load(config.read_text())
 
 
 def shared_workflow(tmp_path_factory, name: str, **extract) -> tuple[Path, dict]:

@@ -6,11 +6,12 @@ and the outcome flow must account for every cohort client.
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import pandas as pd
 import pytest
+
+from conftest import fingerprint
 
 pytestmark = pytest.mark.slow
 
@@ -20,10 +21,6 @@ def events_run(default_workflow):
     # the default study's run, shared with tests/integration/test_workflow.py (tests/conftest.py)
     results, cfg = default_workflow
     return results, json.loads((results.parents[1] / "extract" / "truth.json").read_text()), cfg
-
-
-def fingerprint(ids) -> str:
-    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()
 
 
 def test_events_extract_config_and_ingest(events_run):

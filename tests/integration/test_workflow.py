@@ -18,9 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from workflow_helpers import SNAKEMAKE, fingerprint, run_workflow, synth
 
-from conftest import REPO
+from conftest import REPO, SNAKEMAKE, fingerprint, run_workflow, synth
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,8 @@ import json
 import pandas as pd
 import pytest
 import yaml
-from workflow_helpers import fingerprint, run_workflow, synth
+
+from conftest import fingerprint, run_workflow, synth
 
 pytestmark = pytest.mark.slow
 

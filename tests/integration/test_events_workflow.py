@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def events_run(default_workflow):
-    # the default study's run, shared with tests/integration/test_workflow.py (tests/conftest.py)
+    # the default study's run (the session fixture default_workflow in tests/conftest.py)
     results, cfg = default_workflow
     return results, json.loads((results.parents[1] / "extract" / "truth.json").read_text()), cfg
 
@@ -74,7 +74,7 @@ def test_regression_and_aipw_intervals_cover_the_job_start_truth(events_run):
 
 
 def test_every_evalue_of_the_default_run_is_a_number_or_a_stated_skip(events_run):
-    """km_ipw's two rows per estimand share one (outcome, method, estimand) key in sensitivity.csv: the risk
+    """km_ipw's two rows per estimand share one (outcome, method, estimand) key, told apart by the scale: the risk
     difference at the horizon gets the E-values, the restricted mean difference in days a skipped row (before,
     the days were converted as a risk difference and gave four NaN E-values on this run)."""
     results, _, _ = events_run
@@ -86,9 +86,9 @@ def test_every_evalue_of_the_default_run_is_a_number_or_a_stated_skip(events_run
         rows = km[km["estimand"] == estimand]
         assert list(rows["measure"]) == ["evalue_point", "evalue_ci", "skipped"], rows
         assert "restricted mean time to event" in rows["notes"].iloc[2]
-    assert (
-        not sens.duplicated(["outcome", "method", "estimand", "measure"]).any()
-        or (
-            sens[sens.duplicated(["outcome", "method", "estimand", "measure"], keep=False)]["method"] == "dose_levels"
-        ).all()
-    )
+        assert list(rows["scale"]) == ["risk_difference_at_horizon"] * 2 + ["rmst_difference_days"], rows
+    # with the scale as a key, every row is one (outcome, method, estimand, scale, measure): dose_levels'
+    # three level contrasts, which shared a key before, are told apart
+    assert not sens.duplicated(["outcome", "method", "estimand", "scale", "measure"]).any()
+    levels = sens[(sens["method"] == "dose_levels") & (sens["measure"] == "evalue_point")]
+    assert levels["scale"].str.match(r"upc_[\d.]+_vs_[\d.]+$").all() and levels["scale"].nunique() == 3, levels

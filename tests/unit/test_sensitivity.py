@@ -402,6 +402,8 @@ def test_km_ipw_restricted_mean_row_is_skipped_and_its_risk_row_gets_the_evalue(
     out = sensitivity_table(pd.concat([estimates, km], ignore_index=True), analysis, pairs, types)
     rows = out[out["method"] == "km_ipw"]
     assert list(rows["measure"]) == ["evalue_point", "evalue_ci", "skipped"]
+    # the scale column tells the two rows of the one key apart
+    assert list(rows["scale"]) == ["risk_difference_at_horizon"] * 2 + ["rmst_difference_days"]
     assert "restricted mean time to event" in rows["notes"].iloc[2] and rows["value"].iloc[2:].isna().all()
     # the risk row is converted exactly as the regression row of the same estimate (treated mean 0.5 - 0.1)
     reg = out[(out["method"] == "regression") & out["measure"].isin(["evalue_point", "evalue_ci"])]
@@ -572,3 +574,29 @@ def test_rosenbaum_size_at_gamma_one_under_the_null():
     # 300 draws: the Monte Carlo SE of a 5% rate is 1.3 points
     assert 0.02 <= rate_new <= 0.08, rate_new
     assert rate_old > 0.1, rate_old
+
+
+def test_evalues_only_on_scales_that_are_differences_of_the_outcome(tiny):
+    """Rows on a scale that is not a difference of the outcome (a questionnaire's baseline SDs or share
+    with a meaningful change, an unknown scale) get one skipped row with the reason; dose_levels' level
+    contrasts (upc_0.5_vs_0.25, ...) are differences and are converted, each with its own scale."""
+    estimates, analysis, pairs, types = tiny
+    base = estimates[(estimates["outcome"] == "job_start") & (estimates["method"] == "regression")].iloc[[0]]
+    extra = pd.concat(
+        [
+            base.assign(method="dose_levels", estimand="level_contrast", scale="upc_0.5_vs_0.25"),
+            base.assign(method="dose_levels", estimand="level_contrast", scale="upc_1_vs_0.25", estimate=0.2),
+            base.assign(method="other", scale="baseline_sd"),
+            base.assign(method="other2", scale="share_meaningful_change"),
+            base.assign(method="other3", scale="odds_ratio"),
+        ],
+        ignore_index=True,
+    )
+    out = sensitivity_table(pd.concat([estimates, extra], ignore_index=True), analysis, pairs, types)
+    levels = out[out["method"] == "dose_levels"]
+    assert list(levels["scale"]) == ["upc_0.5_vs_0.25"] * 2 + ["upc_1_vs_0.25"] * 2
+    points = levels[levels["measure"] == "evalue_point"]["value"]
+    assert points.notna().all() and points.iloc[1] > points.iloc[0] > 1.0  # a larger risk difference
+    for method, words in (("other", "baseline SDs"), ("other2", "meaningful change"), ("other3", "'odds_ratio'")):
+        rows = out[out["method"] == method]
+        assert list(rows["measure"]) == ["skipped"] and words in rows["notes"].iloc[0], rows

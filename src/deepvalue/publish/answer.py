@@ -211,8 +211,9 @@ def _outcome(name, kind, rows, method, estimand, sens, ref) -> OutcomeAnswer:
     ev_p = ev_ci = gamma = np.nan
     if sens is not None and not sens.empty:
         mine = sens[sens["outcome"] == name]
-        ev_p = _measure(mine, method, estimand, "evalue_point")
-        ev_ci = _measure(mine, method, estimand, "evalue_ci")
+        scale = p.get("scale")
+        ev_p = _measure(mine, method, estimand, "evalue_point", scale)
+        ev_ci = _measure(mine, method, estimand, "evalue_ci", scale)
         g = mine[mine["measure"] == "rosenbaum_gamma"]
         gamma = _num(g["value"].iloc[0]) if len(g) else np.nan
     passed = total = 0
@@ -241,8 +242,12 @@ def _outcome(name, kind, rows, method, estimand, sens, ref) -> OutcomeAnswer:
     )
 
 
-def _measure(frame: pd.DataFrame, method: str, estimand: str, measure: str) -> float:
+def _measure(frame: pd.DataFrame, method: str, estimand: str, measure: str, scale=None) -> float:
+    """The measure of the primary row; with ``scale`` (the row's scale in estimates.csv) that scale's,
+    as a key may have rows on several scales (km_ipw's risk difference and restricted mean)."""
     row = frame[(frame["method"] == method) & (frame["estimand"] == estimand) & (frame["measure"] == measure)]
+    if isinstance(scale, str) and scale and "scale" in row:
+        row = row[row["scale"].fillna("").astype(str) == scale]
     return _num(row["value"].iloc[0]) if len(row) else np.nan
 
 

@@ -461,11 +461,15 @@ def refutations_context(results: Path, cfg: dict) -> dict[str, Any]:
     if sens is None:
         return out
     measures = ["evalue_point", "evalue_ci", "rosenbaum_gamma", "rv_q1", "rv_q1_alpha"]
-    keys = ["outcome", "method", "estimand"]
+    # a key can have rows on several scales (km_ipw, dose_levels' level contrasts): the scale is a key too
+    keys = ["outcome", "method", "estimand", "scale"] if "scale" in sens else ["outcome", "method", "estimand"]
+    sens = sens.assign(**({"scale": sens["scale"].fillna("").astype(str)} if "scale" in sens else {}))
     order = list(dict.fromkeys(tuple(r) for r in sens[keys].itertuples(index=False, name=None)))
     rows = []
     for k in order:
-        sel = sens[(sens["outcome"] == k[0]) & (sens["method"] == k[1]) & (sens["estimand"] == k[2])]
+        sel = sens[(sens[keys] == pd.Series(k, index=keys)).all(axis=1)]
+        if not sel["measure"].isin(measures).any():
+            continue  # only a "skipped" row (e.g. a restricted mean in days): its reason is in sensitivity.csv
         row = dict(zip(keys, k))
         for m in measures:
             vals = sel.loc[sel["measure"] == m, "value"]
@@ -479,7 +483,8 @@ def refutations_context(results: Path, cfg: dict) -> dict[str, Any]:
         "rv_q1_alpha": "RV (alpha 0.05)",
     }
     out["sensitivity"] = table_data(
-        pd.DataFrame(rows), [Col(k) for k in keys] + [Col(m, headers[m], **NUM) for m in measures]
+        pd.DataFrame(rows, columns=[*keys, *measures]),
+        [Col(k) for k in keys] + [Col(m, headers[m], **NUM) for m in measures],
     )
     gamma = sens[sens["measure"] == "rosenbaum_gamma"]
     out["gamma"] = (

@@ -37,13 +37,37 @@ from deepvalue.robustness.evalues import (
 )
 from deepvalue.robustness.rosenbaum import _pair_outcomes, rematched_pairs, rosenbaum_gamma
 
-SENSITIVITY_COLUMNS = ["outcome", "method", "estimand", "measure", "value", "notes"]
+SENSITIVITY_COLUMNS = ["outcome", "method", "estimand", "scale", "measure", "value", "notes"]
 MEASURES = ("evalue_point", "evalue_ci", "rosenbaum_gamma", "rv_q1", "rv_q1_alpha")
-#: Scales of estimates.csv with no conversion to the ratio scale: one "skipped" row with this reason.
+#: Scales of estimates.csv on which an estimate is a difference of the outcome itself (a risk, a mean,
+#: a count), so the outcome type's conversion to the ratio scale applies; ``""`` is a table without a
+#: scale column. dose_levels' level contrasts (``upc_0.5_vs_0.25``, ...) are differences too
+#: (:func:`_converts`).
+RATIO_SCALES = frozenset(
+    {"", "risk_difference", "risk_difference_at_horizon", "mean_difference", "points", "per_0.1_upc"}
+)
+#: Scales with no conversion to the ratio scale and a reason of their own (any other scale not in
+#: :data:`RATIO_SCALES` gets a generic one): one "skipped" row.
 NOT_RATIO_SCALES = {
     "rmst_difference_days": "restricted mean time to event difference (days): no conversion to a risk ratio, so "
     "no E-value; this method's E-value is on its risk_difference_at_horizon row",
+    "baseline_sd": "effect in baseline SDs: its E-value is that of the points row (the same estimate rescaled)",
+    "share_meaningful_change": "difference in the share with a meaningful change, a binary outcome not modelled "
+    "here: no E-value",
 }
+
+
+def _converts(scale: str) -> bool:
+    """Whether an estimate on ``scale`` is put on the ratio scale by its outcome type's conversion."""
+    return scale in RATIO_SCALES or (scale.startswith("upc_") and "_vs_" in scale)
+
+
+def _not_ratio_reason(scale: str) -> str:
+    return NOT_RATIO_SCALES.get(
+        scale, f"scale {scale!r} is not a difference of the outcome: no conversion to the ratio scale, so no E-value"
+    )
+
+
 #: Methods whose estimate is an OLS/WLS coefficient, for which a robustness value is reported.
 RV_METHODS = ("regression", "dowhy_regression", "dose_response")
 #: Methods whose estimate comes from the 1:1 matched pairs (Rosenbaum bounds).
@@ -170,10 +194,12 @@ def sensitivity_table(
 ) -> pd.DataFrame:
     """Sensitivity measures for the whole-cohort effect estimates, in long format.
 
-    One row per (outcome, method, estimand, measure) for the rows of ``estimates`` whose
+    One row per (outcome, method, estimand, scale, measure) for the rows of ``estimates`` whose
     ``subgroup`` is empty:
 
-    - ``evalue_point``, ``evalue_ci``: every row. The estimate and its CI limits are put on the
+    - ``evalue_point``, ``evalue_ci``: every row whose scale is a difference of the outcome
+      (:data:`RATIO_SCALES`; any other scale gets one ``skipped`` row with the reason,
+      :data:`NOT_RATIO_SCALES`). The estimate and its CI limits are put on the
       ratio scale by the outcome type (``binary``: :func:`rd_to_rr`, ``count``:
       :func:`count_md_to_rr`, each against the estimand's counterfactual untreated mean from
       :func:`counterfactual_baseline`; ``continuous``: :func:`md_to_rr` with the pooled
@@ -224,12 +250,17 @@ def sensitivity_table(
     baselines: dict[str, tuple[float, str]] = {}
     pair_cache: dict[str, tuple[np.ndarray, np.ndarray, str]] = {}
 
+    def scale_of(rec: pd.Series) -> str:
+        scale = rec.get("scale", "")
+        return "" if scale is None or (isinstance(scale, float) and np.isnan(scale)) else str(scale)
+
     def add(rec: pd.Series, measure: str, value: float, notes: str) -> None:
         rows.append(
             {
                 "outcome": rec["outcome"],
                 "method": rec["method"],
                 "estimand": rec["estimand"],
+                "scale": scale_of(rec),
                 "measure": measure,
                 "value": float(value),
                 "notes": notes,
@@ -248,11 +279,11 @@ def sensitivity_table(
         if otype not in OUTCOME_TYPES:
             add(rec, "skipped", float("nan"), f"outcome type of {outcome!r} not given or unknown: {otype!r}")
             continue
-        if str(rec.get("scale", "")) in NOT_RATIO_SCALES:
-            # km_ipw's restricted mean time to event difference, in days, beside its risk difference at the
-            # horizon: no conversion to a risk ratio exists, and a risk-difference conversion of days would
-            # give a number for the wrong quantity (the same key as the risk row, which gets the E-value)
-            add(rec, "skipped", float("nan"), NOT_RATIO_SCALES[str(rec["scale"])])
+        if not _converts(scale_of(rec)):
+            # e.g. km_ipw's restricted mean time to event difference, in days, beside its risk difference at
+            # the horizon: no conversion to a risk ratio exists, and a risk-difference conversion of days
+            # would give a number for the wrong quantity
+            add(rec, "skipped", float("nan"), _not_ratio_reason(scale_of(rec)))
             continue
         if otype == "continuous":
             if outcome not in baselines:

@@ -38,3 +38,20 @@ def test_jackknife_of_one_small_extract_is_near_the_sandwich():
     ratio = out["jackknife_se"] / out["std_error"]
     assert ratio.between(0.75, 1.33).all(), ratio.tolist()
     assert not np.allclose(ratio, 1.0, atol=1e-6)
+
+
+def test_km_ipw_rows_are_keyed_by_scale_with_their_own_truth():
+    """km_ipw's two rows per estimand (horizon risk difference, restricted mean in days) stay apart, each
+    with the truth of its own scale, and its jackknife is near its sandwich on each."""
+    out = one_extract(2, 800, "job_start", recording="events", methods=("km_ipw",))
+    assert sorted(zip(out["estimand"], out["scale"])) == [
+        ("ATE", "risk_difference_at_horizon"),
+        ("ATE", "rmst_difference_days"),
+        ("ATT", "risk_difference_at_horizon"),
+        ("ATT", "rmst_difference_days"),
+    ]
+    days = out[out["scale"] == "rmst_difference_days"]
+    risk = out[out["scale"] == "risk_difference_at_horizon"]
+    assert (days["truth"].abs() > 1.0).all() and (risk["truth"].abs() < 1.0).all(), out  # days, not a risk
+    ratio = out["jackknife_se"] / out["std_error"]
+    assert ratio.between(0.75, 1.33).all(), ratio.tolist()

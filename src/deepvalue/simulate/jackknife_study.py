@@ -9,6 +9,8 @@ and the coverage of each against the truth, with the clusters' Kish effective nu
 5,000-client extract on a quiet core) and not part of CI.
 
     python -m deepvalue.simulate.jackknife_study --first-seed 1 --reps 200 --out results/jackknife.csv
+    python -m deepvalue.simulate.jackknife_study --outcome job_start --methods regression,ipw,aipw,km_ipw \
+        --first-seed 1 --reps 100 --out results/jackknife_job.csv
 """
 
 from __future__ import annotations
@@ -19,17 +21,31 @@ import numpy as np
 import pandas as pd
 
 from deepvalue.adjust.matched_cohort import run_matching
-from deepvalue.effects.table import run_estimates
+from deepvalue.cohort.outcomes import time_to_event_columns
+from deepvalue.effects.table import compare_with_truth, run_estimates
 from deepvalue.simulate.study import synthetic_cohort
 
 METHODS = ("regression", "ipw", "aipw")
+KEYS = ["method", "estimand", "scale"]
 
 
-def one_extract(seed: int, n_clients: int, outcome: str, recording: str = "events") -> pd.DataFrame:
-    """Sandwich and jackknife SEs of the whole-cohort ATT and ATE rows of one outcome of one extract."""
+def one_extract(
+    seed: int, n_clients: int, outcome: str, recording: str = "events", methods: tuple[str, ...] = METHODS
+) -> pd.DataFrame:
+    """Sandwich and jackknife SEs of the whole-cohort ATT and ATE rows of one outcome of one extract.
+
+    Every left-out fit reruns the estimators whole, their own propensity models included. ``km_ipw``
+    in ``methods`` adds its two rows per estimand (horizon risk difference, restricted mean), keyed
+    by the scale; its population keeps the censored clients, so a worker is left out of it too."""
 
     def only_outcome(raw: dict) -> dict:
-        return {**raw, "outcomes": [o for o in raw["outcomes"] if o["name"] == outcome]}
+        # the one outcome, without the questionnaire outcomes (each refit would estimate them too)
+        return {
+            **raw,
+            "outcomes": [o for o in raw["outcomes"] if o["name"] == outcome],
+            "questionnaires": [],
+            "mediation": {**(raw.get("mediation") or {}), "mediator": None},
+        }
 
     run = synthetic_cohort(seed, n_clients, only_outcome, recording=recording)
     extract, cfg, analysis = run.extract, run.settings, run.cohort.analysis
@@ -37,22 +53,31 @@ def one_extract(seed: int, n_clients: int, outcome: str, recording: str = "event
 
     def whole(frame: pd.DataFrame) -> pd.DataFrame:
         kept = propensity[propensity["client_id"].isin(frame["client_id"])]
-        est = run_estimates(frame, cfg, kept, methods=METHODS, subgroups=[])
-        return est[(est["subgroup"] == "") & est["estimand"].isin(["ATT", "ATE"])].set_index(["method", "estimand"])
+        est = run_estimates(frame, cfg, kept, methods=methods, subgroups=[])
+        return est[(est["outcome"] == outcome) & (est["subgroup"] == "") & est["estimand"].isin(["ATT", "ATE"])]
 
-    full = whole(analysis)
-    workers = analysis.loc[analysis[outcome].notna(), "first_worker"].to_numpy()
+    estimates = whole(analysis)
+    full = estimates.set_index(KEYS)
+    # the workers of the outcome's clients, and of km_ipw's population (its censored clients too)
+    used = analysis[outcome].notna()
+    if "km_ipw" in methods:
+        days, _ = time_to_event_columns(outcome)
+        used |= analysis[days].notna() if days in analysis else False
+    workers = analysis.loc[used, "first_worker"].to_numpy()
     ids, sizes = np.unique(workers, return_counts=True)
     left_out = np.array(
-        [whole(analysis[analysis["first_worker"] != w])["estimate"].reindex(full.index).to_numpy() for w in ids]
+        [
+            whole(analysis[analysis["first_worker"] != w]).set_index(KEYS)["estimate"].reindex(full.index).to_numpy()
+            for w in ids
+        ]
     )
     g = len(ids)
     jackknife = np.sqrt((g - 1) / g * ((left_out - left_out.mean(axis=0)) ** 2).sum(axis=0))
-    truth = extract.truth["outcomes"][outcome]
+    truth = compare_with_truth(estimates, extract.truth["outcomes"]).set_index(KEYS)["truth"]
     out = full[["estimate", "std_error"]].reset_index()
     out.insert(0, "seed", seed)
     out["jackknife_se"] = jackknife
-    out["truth"] = [truth[e.lower()] for e in out["estimand"]]
+    out["truth"] = truth.reindex(full.index).to_numpy()
     out["clusters"] = g
     out["effective_clusters"] = 1.0 / float(((sizes / sizes.sum()) ** 2).sum())
     out["n"] = int(sizes.sum())
@@ -78,7 +103,8 @@ def summarise(replicates: pd.DataFrame) -> pd.DataFrame:
             }
         )
 
-    return r.groupby(["method", "estimand"]).apply(one).reset_index()
+    keys = [k for k in KEYS if k in r]
+    return r.groupby(keys).apply(one).reset_index()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,11 +114,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clients", type=int, default=5000)
     p.add_argument("--outcome", default="crisis_contacts")
     p.add_argument("--recording", choices=("events", "measured"), default="events")
+    p.add_argument("--methods", default=",".join(METHODS), help="comma-separated (km_ipw for events outcomes)")
     p.add_argument("--out", required=True, help="replicates CSV (written after every extract)")
     args = p.parse_args(argv)
     rows = []
     for seed in range(args.first_seed, args.first_seed + args.reps):
-        rows.append(one_extract(seed, args.clients, args.outcome, args.recording))
+        rows.append(one_extract(seed, args.clients, args.outcome, args.recording, tuple(args.methods.split(","))))
         pd.concat(rows).to_csv(args.out, index=False)
     print(summarise(pd.concat(rows)).to_string(index=False))
     return 0

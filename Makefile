@@ -24,7 +24,7 @@ run: $(STAMP)
 # the suite on every core (pytest-xdist), one test file per worker so that a file's module-scoped
 # workflow run is built once; `pytest tests/unit/test_x.py` alone stays serial
 test: $(STAMP)
-	$(BIN)/python -m pytest -n auto --dist loadfile
+	$(BIN)/python -m pytest -n auto --dist loadfile --durations=40
 
 # style and workflow checks (ruff at line length 120, snakefmt, snakemake's linter); CI runs
 # them before the tests

@@ -183,11 +183,12 @@ CFG="$TMP/extract/config.yaml"
 [[ -f "$CFG" ]] || fail "no $CFG"
 export PATH="$VENV_BIN:$PATH"   # jobs run the venv's snakemake and deepvalue
 
-# The plugin waits slurm-init-seconds-before-status-checks (the profile's 10 s) before its first squeue
-# and adds 10 s to the wait after every check that finds no job finished, so each of the workflow's
-# short jobs idled up to 30 s after it ended (SLURM run 316 s against 109 s locally in session 13's CI).
-# The private cluster of this test can be asked every 2 s (MinJobAge=300 >= 3 x 2, so squeue stays the
-# status command); the profile keeps 10 s for a shared slurmctld.
+# The plugin (2.8.0) waits slurm-init-seconds-before-status-checks (the profile's 10 s) after a check
+# that saw a job finish and adds 10 s after every check that saw none, so finished jobs were noticed
+# in steps of 10 + 20 s. The private cluster of this test is asked 2 s after a finish (steps of 2 + 12
+# s; MinJobAge=300 >= 3 x 2, so squeue stays the status command): SLURM run 316 s in session 13's CI,
+# 286 s with this (session 14, the machine shared with a study). The profile keeps 10 s for a shared
+# slurmctld. The rest of the gap to the local run (95-109 s) is each job's own Snakemake start.
 STATUS_POLL=(--slurm-init-seconds-before-status-checks 2)
 log "snakemake through SLURM (timeout ${SNAKEMAKE_TIMEOUT}s) -> $TMP/slurm_run"
 T_S=$(date +%s)

@@ -202,3 +202,28 @@ def test_the_heterogeneity_section_reads_each_outcomes_test_in_a_sentence(tmp_pa
     assert "largest predicted effect: 601; the fifth with the smallest: 201" in readings  # gate_q5, gate_q1
     assert "job_start: no heterogeneity detected (p = 0.7072)" in readings
     assert "crisis_contacts: the heterogeneity test is not available" in readings
+
+
+def test_the_sensitivity_table_has_a_row_per_scale_of_a_key(tmp_path):
+    """One (outcome, method, estimand) can have rows on several scales (dose_levels' level contrasts, km_ipw's
+    risk difference and restricted mean): the report keeps one row per scale, and a key whose only row is a
+    skipped one (the restricted mean in days) is left out of the table."""
+    from deepvalue.publish.sections import refutations_context
+
+    results = tmp_path / "results"
+    results.mkdir()
+    rows = [
+        ("job_start", "dose_levels", "level_contrast", "upc_0.5_vs_0.25", "evalue_point", 1.81, "a"),
+        ("job_start", "dose_levels", "level_contrast", "upc_0.5_vs_0.25", "evalue_ci", 1.0, "a"),
+        ("job_start", "dose_levels", "level_contrast", "upc_1_vs_0.25", "evalue_point", 2.19, "b"),
+        ("job_start", "dose_levels", "level_contrast", "upc_1_vs_0.25", "evalue_ci", 1.49, "b"),
+        ("job_start", "km_ipw", "ATT", "risk_difference_at_horizon", "evalue_point", 1.77, "c"),
+        ("job_start", "km_ipw", "ATT", "rmst_difference_days", "skipped", float("nan"), "restricted mean"),
+    ]
+    columns = ["outcome", "method", "estimand", "scale", "measure", "value", "notes"]
+    pd.DataFrame(rows, columns=columns).to_csv(results / "sensitivity.csv", index=False)
+    table = refutations_context(results, {"disclosure": {"min_cell_count": 10}})["sensitivity"]
+    assert table["headers"][:4] == ["outcome", "method", "estimand", "scale"]
+    cells = [[c["text"] for c in r] for r in table["rows"]]
+    assert [r[3] for r in cells] == ["upc_0.5_vs_0.25", "upc_1_vs_0.25", "risk_difference_at_horizon"], cells
+    assert cells[1][4].startswith("2.19") and cells[0][4].startswith("1.81")  # each contrast its own E-value

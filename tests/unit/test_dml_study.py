@@ -19,6 +19,13 @@ def test_a_replicate_compares_both_estimands_of_every_outcome_with_the_truth():
     assert np.array_equal(rows["covered"].to_numpy(dtype=bool), inside.to_numpy())
     summary = summarise(rows)
     assert (summary["reps"] == 1).all() and len(summary) == 6
+    # --outcomes: one outcome's cross-fit alone gives that outcome's rows of the full replicate, to the digit
+    alone = dml_replicate(3, 1500, scenario="default", learner="linear", outcomes=["income_gain_gbp"])
+    assert set(alone["outcome"]) == {"income_gain_gbp"}
+    full = rows[rows["outcome"] == "income_gain_gbp"].reset_index(drop=True)
+    assert alone.reset_index(drop=True)[["estimand", "estimate", "std_error"]].equals(
+        full[["estimand", "estimate", "std_error"]]
+    )
 
 
 def test_the_null_scenario_has_zero_truth():

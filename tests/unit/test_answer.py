@@ -113,3 +113,15 @@ def test_a_skipped_primary_method_says_why(tmp_path):
     est.to_csv(results / "publish" / "estimates.csv", index=False)
     crises = run_answer(results, CFG).outcomes[1]
     assert crises.sentence() == "crises: no estimate (aipw ATT skipped: fewer than 5 events among the controls)."
+
+
+def test_the_evalue_is_that_of_the_primary_rows_scale(tmp_path):
+    """A key with rows on two scales in sensitivity.csv (as km_ipw writes): the answer quotes the E-value of
+    the scale the primary estimate is on, whichever comes first in the file."""
+    write_results(tmp_path)
+    pub = tmp_path / "publish"
+    sens = pd.read_csv(pub / "sensitivity.csv").assign(scale="risk_difference")
+    other = sens[sens["method"] == "aipw"].assign(scale="some_other_scale", value=[9.0, 8.0])
+    pd.concat([other, sens], ignore_index=True).to_csv(pub / "sensitivity.csv", index=False)
+    text = console_summary(tmp_path, CFG, tmp_path / "no_report.html")
+    assert "E-value 2.50 (its CI limit 1.50)" in text and "E-value 9.00" not in text

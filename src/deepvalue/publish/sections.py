@@ -461,20 +461,22 @@ def refutations_context(results: Path, cfg: dict) -> dict[str, Any]:
     if sens is None:
         return out
     measures = ["evalue_point", "evalue_ci", "rosenbaum_gamma", "rv_q1", "rv_q1_alpha"]
-    # a key can have rows on several scales (km_ipw, dose_levels' level contrasts): the scale is a key too
+    # a key can have rows on several scales (km_ipw, dose_levels' level contrasts): the scale is a key too;
+    # a key with only a "skipped" row (a restricted mean in days) is left out, its reason is in sensitivity.csv
     keys = ["outcome", "method", "estimand", "scale"] if "scale" in sens else ["outcome", "method", "estimand"]
-    sens = sens.assign(**({"scale": sens["scale"].fillna("").astype(str)} if "scale" in sens else {}))
-    order = list(dict.fromkeys(tuple(r) for r in sens[keys].itertuples(index=False, name=None)))
-    rows = []
-    for k in order:
-        sel = sens[(sens[keys] == pd.Series(k, index=keys)).all(axis=1)]
-        if not sel["measure"].isin(measures).any():
-            continue  # only a "skipped" row (e.g. a restricted mean in days): its reason is in sensitivity.csv
-        row = dict(zip(keys, k))
-        for m in measures:
-            vals = sel.loc[sel["measure"] == m, "value"]
-            row[m] = vals.iloc[0] if len(vals) else float("nan")
-        rows.append(row)
+    shown = sens[sens["measure"].isin(measures)]
+    if "scale" in shown:
+        shown = shown.assign(scale=shown["scale"].fillna(""))
+    shown = shown.drop_duplicates([*keys, "measure"])  # the first row of a measure, as the table always showed
+    order = pd.MultiIndex.from_frame(shown[keys].drop_duplicates())
+    table = (
+        shown.pivot(index=keys, columns="measure", values="value")
+        .reindex(order)
+        .reindex(columns=measures)
+        .reset_index()
+        if len(shown)
+        else pd.DataFrame(columns=[*keys, *measures])
+    )
     headers = {
         "evalue_point": "E-value (point)",
         "evalue_ci": "E-value (CI)",
@@ -482,10 +484,7 @@ def refutations_context(results: Path, cfg: dict) -> dict[str, Any]:
         "rv_q1": "RV",
         "rv_q1_alpha": "RV (alpha 0.05)",
     }
-    out["sensitivity"] = table_data(
-        pd.DataFrame(rows, columns=[*keys, *measures]),
-        [Col(k) for k in keys] + [Col(m, headers[m], **NUM) for m in measures],
-    )
+    out["sensitivity"] = table_data(table, [Col(k) for k in keys] + [Col(m, headers[m], **NUM) for m in measures])
     gamma = sens[sens["measure"] == "rosenbaum_gamma"]
     out["gamma"] = (
         None

@@ -25,10 +25,11 @@ import pandas as pd
 from deepvalue.effects.base import estimates_frame
 from deepvalue.effects.dml import run_dml
 from deepvalue.effects.table import compare_with_truth
-from deepvalue.simulate.study import _merge, run_seeds, summarise, synthetic_cohort
 
 # the questionnaires and the mediator are not dml outcomes (dml reads settings.outcomes only)
-DROP_QUESTIONNAIRES = {"questionnaires": [], "mediation": {"mediator": None}}
+from deepvalue.simulate.study import DROP_QUESTIONNAIRES, only_outcomes, run_seeds, summarise, synthetic_cohort
+
+__all__ = ["DROP_QUESTIONNAIRES", "dml_replicate", "main"]
 
 
 def dml_replicate(
@@ -41,14 +42,8 @@ def dml_replicate(
 ) -> pd.DataFrame:
     """The dml rows of one synthetic extract next to its truth, with the seed; ``outcomes``: only these
     of the config's outcomes (each outcome is its own cross-fit, so the others' rows do not change)."""
-    overrides = {**DROP_QUESTIONNAIRES, "estimation": {"dml": {"learner": learner, "benchmarks": []}}}
-
-    def configured(raw: dict) -> dict:
-        out = _merge(raw, overrides)
-        if outcomes is not None:
-            out["outcomes"] = [o for o in out["outcomes"] if o["name"] in outcomes]
-        return out
-
+    overrides = {"estimation": {"dml": {"learner": learner, "benchmarks": []}}}
+    configured = partial(only_outcomes, names=outcomes, overrides=overrides)
     run = synthetic_cohort(seed, n_clients, configured, scenario, recording)
     rows, _ = run_dml(run.cohort.analysis, run.settings)
     table = compare_with_truth(estimates_frame(rows), run.extract.truth["outcomes"])

@@ -16,6 +16,7 @@ and the coverage of each against the truth, with the clusters' Kish effective nu
 from __future__ import annotations
 
 import argparse
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -23,7 +24,7 @@ import pandas as pd
 from deepvalue.adjust.matched_cohort import run_matching
 from deepvalue.cohort.outcomes import time_to_event_columns
 from deepvalue.effects.table import compare_with_truth, run_estimates
-from deepvalue.simulate.study import synthetic_cohort
+from deepvalue.simulate.study import only_outcomes, synthetic_cohort
 
 METHODS = ("regression", "ipw", "aipw")
 KEYS = ["method", "estimand", "scale"]
@@ -38,16 +39,7 @@ def one_extract(
     in ``methods`` adds its two rows per estimand (horizon risk difference, restricted mean), keyed
     by the scale; its population keeps the censored clients, so a worker is left out of it too."""
 
-    def only_outcome(raw: dict) -> dict:
-        # the one outcome, without the questionnaire outcomes (each refit would estimate them too)
-        return {
-            **raw,
-            "outcomes": [o for o in raw["outcomes"] if o["name"] == outcome],
-            "questionnaires": [],
-            "mediation": {**(raw.get("mediation") or {}), "mediator": None},
-        }
-
-    run = synthetic_cohort(seed, n_clients, only_outcome, recording=recording)
+    run = synthetic_cohort(seed, n_clients, partial(only_outcomes, names=[outcome]), recording=recording)
     extract, cfg, analysis = run.extract, run.settings, run.cohort.analysis
     propensity = run_matching(analysis, cfg).propensity
 

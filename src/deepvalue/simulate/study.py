@@ -69,6 +69,20 @@ def _merge(base: dict, overrides: dict) -> dict:
     return out
 
 
+#: The questionnaire outcomes and the mediator off: for studies of the settings' outcomes only (each
+#: estimator's refit would otherwise estimate the questionnaires too).
+DROP_QUESTIONNAIRES = {"questionnaires": [], "mediation": {"mediator": None}}
+
+
+def only_outcomes(raw: dict, names: Sequence[str] | None, overrides: Mapping | None = None) -> dict:
+    """``raw`` with :data:`DROP_QUESTIONNAIRES` and ``overrides`` merged in, and only the outcomes named in
+    ``names`` (all of them when None): the override of a study of some outcomes."""
+    out = _merge(raw, {**DROP_QUESTIONNAIRES, **dict(overrides or {})})
+    if names is not None:
+        out["outcomes"] = [o for o in out["outcomes"] if o["name"] in names]
+    return out
+
+
 @dataclass(frozen=True)
 class SyntheticCohort:
     """One synthetic extract taken through the workflow's ingest and cohort steps."""

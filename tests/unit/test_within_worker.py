@@ -167,3 +167,20 @@ def test_an_estimator_refusing_the_data_gives_a_skipped_row_with_the_reason(data
     )
     assert row is not None and np.isnan(row.estimate)
     assert row.method == "within_worker_regression" and "does not vary within any allocated worker" in row.notes
+
+
+def test_a_separating_propensity_is_reported_by_covariate_name(data):
+    # the Mundlak logit's design was handed over as an unnamed array, so a separation named its
+    # culprits by column number ("largest coefficients: 51 (-1.8 per SD), 44 ...", seed 456 of the
+    # questionnaire study; "column '2'" here); now by the confounder, its worker mean or the
+    # workers' continuity share
+    y, d, w = data["y"], data["d"], data["w"]
+    exact = data["X"].assign(referred_by_court=d)  # a 0/1 covariate equal to continuity: the pre-check
+    with pytest.raises(AnalysisError, match="separation") as refused:
+        within_worker_aipw(y, d, exact, w, "ATT", outcome="y")
+    assert "column 'referred_by_court'" in str(refused.value) and "column '2'" not in str(refused.value)
+    # a continuous covariate that separates: the Newton fit's report of the largest coefficients
+    steep = data["X"].assign(score=data["X"]["x1"] + 50 * (d - 0.5))
+    with pytest.raises(AnalysisError, match="separation") as refused:
+        within_worker_aipw(y, d, steep, w, "ATT", outcome="y")
+    assert "largest coefficients: score (" in str(refused.value)

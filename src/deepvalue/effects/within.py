@@ -171,6 +171,13 @@ def within_worker_regression(
     return s.result(estimand, float(beta[0]), se, scale or _default_scale(s.y), notes, df=df)
 
 
+def _mundlak_names(X: pd.DataFrame | FloatArray, k: int) -> list[str]:
+    """Column names of within_worker_aipw's propensity design: the confounders, their worker means and
+    the worker's leave-one-out share of continuous clients."""
+    base = [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else [f"x{j}" for j in range(k)]
+    return [*base, *(f"{c} (worker mean)" for c in base), "continuous share of the worker's other clients"]
+
+
 def within_worker_aipw(
     y: ArrayLike,
     d: ArrayLike,
@@ -221,8 +228,11 @@ def within_worker_aipw(
     counts = np.bincount(codes).astype(float)
     share_loo = (np.bincount(codes, weights=dd)[codes] - dd) / (counts[codes] - 1)
     xbar = np.column_stack([(np.bincount(codes, weights=x[:, j]) / counts)[codes] for j in range(x.shape[1])])
-    Z, _, _ = _prune(_design(x, xbar, share_loo))
-    ps = fit_propensity(pd.DataFrame(Z), dd.astype(int)).score  # the project's logit (= statsmodels Logit)
+    Z, _, kept = _prune(_design(x, xbar, share_loo))
+    # named columns, so that a separation is reported by covariate rather than by column number
+    names = _mundlak_names(X, x.shape[1])
+    Z = pd.DataFrame(Z, columns=[c for c, k in zip(names, kept) if k])
+    ps = fit_propensity(Z, dd.astype(int)).score  # the project's logit (= statsmodels Logit)
     clipped = int(((ps < 0.01) | (ps > 0.99)).sum())
     ps = np.clip(ps, 0.01, 0.99)
     m, r = {}, {}

@@ -86,10 +86,20 @@ def main() -> None:
     ap.add_argument("--cores", default="2")
     ap.add_argument("--write-docs", action="store_true")
     ap.add_argument("--no-peers", action="store_true", help="skip the comparison with DoWhy's estimators")
+    ap.add_argument(
+        "--extra-config",
+        type=Path,
+        help="a config file merged over the extract's (snakemake's second --configfile), e.g. "
+        "benchmarks/configs/without_issue16_designs.yaml; its run gets its own work folder",
+    )
     args = ap.parse_args()
 
     extract = args.out / f"extract_{args.clients}_{args.seed}"
-    workdir = args.out / f"run_{args.clients}_{args.seed}"
+    workdir = (
+        args.out / f"run_{args.clients}_{args.seed}"
+        if args.extra_config is None
+        else (args.out / f"run_{args.clients}_{args.seed}_{args.extra_config.stem}")
+    )
     synth_s = None
     if not (extract / "config.yaml").exists():
         synth_s, _ = run(
@@ -115,6 +125,7 @@ def main() -> None:
         str(workdir),
         "--configfile",
         str(extract / "config.yaml"),
+        *([] if args.extra_config is None else [str(args.extra_config.resolve())]),
         "--cores",
         args.cores,
         "--quiet",
@@ -135,7 +146,9 @@ def main() -> None:
         "",
         f"Machine: {machine()}. Extract: {args.clients:,} clients, {contacts:,} contacts "
         f"(`deepvalue synth --seed {args.seed}`). Command: `python benchmarks/bench_workflow.py "
-        f"--clients {args.clients}`.",
+        f"--clients {args.clients}"
+        + ("" if args.extra_config is None else f" --extra-config {args.extra_config}")
+        + "`.",
         "",
         "| step | wall time (s) | peak memory (MB) |",
         "|---|---:|---:|",

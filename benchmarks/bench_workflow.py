@@ -78,6 +78,23 @@ def run(cmd: list[str], **kw) -> tuple[float, float]:
     return time.perf_counter() - t0, peak / 1e6
 
 
+def _without_methods(config: Path, dropped: list[str], workdir: Path) -> Path:
+    """A config file that sets estimation.methods to the extract config's methods (its defaults
+    resolved) without ``dropped``; Snakemake merges it over the extract's config."""
+    import yaml
+
+    from deepvalue.core.settings import load_settings
+
+    methods = load_settings(config).estimation.methods
+    unknown = sorted(set(dropped) - set(methods))
+    if unknown:
+        raise SystemExit(f"--drop-methods: {', '.join(unknown)} not among the config's methods ({', '.join(methods)})")
+    workdir.mkdir(parents=True)
+    path = workdir / "drop_methods.yaml"
+    path.write_text(yaml.safe_dump({"estimation": {"methods": [m for m in methods if m not in dropped]}}))
+    return path
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clients", type=int, default=1_000_000)
@@ -87,19 +104,17 @@ def main() -> None:
     ap.add_argument("--write-docs", action="store_true")
     ap.add_argument("--no-peers", action="store_true", help="skip the comparison with DoWhy's estimators")
     ap.add_argument(
-        "--extra-config",
-        type=Path,
-        help="a config file merged over the extract's (snakemake's second --configfile), e.g. "
-        "benchmarks/configs/without_issue16_designs.yaml; its run gets its own work folder",
+        "--drop-methods",
+        default="",
+        help="comma-separated methods left out of the extract's estimation.methods (e.g. "
+        "dml,within_worker_regression,within_worker_aipw, the without side of issue 16's budget); "
+        "the run gets its own work folder",
     )
     args = ap.parse_args()
 
     extract = args.out / f"extract_{args.clients}_{args.seed}"
-    workdir = (
-        args.out / f"run_{args.clients}_{args.seed}"
-        if args.extra_config is None
-        else (args.out / f"run_{args.clients}_{args.seed}_{args.extra_config.stem}")
-    )
+    dropped = [m for m in args.drop_methods.split(",") if m]
+    workdir = args.out / ("_".join([f"run_{args.clients}_{args.seed}", *(f"no_{m}" for m in dropped)]))
     synth_s = None
     if not (extract / "config.yaml").exists():
         synth_s, _ = run(
@@ -117,6 +132,9 @@ def main() -> None:
         )
     if workdir.exists():
         shutil.rmtree(workdir)
+    configs = [str(extract / "config.yaml")]
+    if dropped:
+        configs.append(str(_without_methods(extract / "config.yaml", dropped, workdir)))
     snake = [
         str(BIN / "snakemake"),
         "--snakefile",
@@ -124,8 +142,7 @@ def main() -> None:
         "--directory",
         str(workdir),
         "--configfile",
-        str(extract / "config.yaml"),
-        *([] if args.extra_config is None else [str(args.extra_config.resolve())]),
+        *configs,
         "--cores",
         args.cores,
         "--quiet",
@@ -146,9 +163,7 @@ def main() -> None:
         "",
         f"Machine: {machine()}. Extract: {args.clients:,} clients, {contacts:,} contacts "
         f"(`deepvalue synth --seed {args.seed}`). Command: `python benchmarks/bench_workflow.py "
-        f"--clients {args.clients}"
-        + ("" if args.extra_config is None else f" --extra-config {args.extra_config}")
-        + "`.",
+        f"--clients {args.clients}" + (f" --drop-methods {','.join(dropped)}" if dropped else "") + "`.",
         "",
         "| step | wall time (s) | peak memory (MB) |",
         "|---|---:|---:|",

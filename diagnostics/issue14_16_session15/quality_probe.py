@@ -16,8 +16,9 @@ import deepvalue.simulate.study as study
 import deepvalue.synth.outcomes as synth_outcomes
 from deepvalue.simulate.study import only_outcomes, simulate, summarise
 
-loading, first, reps, out = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-methods = tuple(sys.argv[5].split(",")) if len(sys.argv) > 5 else ("regression", "ipw")
+args = [a for a in sys.argv[1:] if not a.startswith("--")]  # the flag may come anywhere
+loading, first, reps, out = float(args[0]), int(args[1]), int(args[2]), args[3]
+methods = tuple(args[4].split(",")) if len(args) > 4 else ("regression", "ipw")
 if "--unclustered" in sys.argv:
     _run_estimates = study.run_estimates
 

@@ -184,3 +184,31 @@ def test_a_separating_propensity_is_reported_by_covariate_name(data):
     with pytest.raises(AnalysisError, match="separation") as refused:
         within_worker_aipw(y, d, steep, w, "ATT", outcome="y")
     assert "largest coefficients: score (" in str(refused.value)
+
+
+def test_the_penalty_the_separation_message_names_reaches_the_mundlak_logit(data, monkeypatch):
+    # the message says "set 'propensity: {penalty: l2}' in the config", but within_worker_aipw fitted
+    # its logit without the config's penalty, so that fix did nothing for this row
+    y, d, w = data["y"], data["d"], data["w"]
+    steep = data["X"].assign(score=data["X"]["x1"] + 50 * (d - 0.5))
+    ridge = within_worker_aipw(y, d, steep, w, "ATT", outcome="y", penalty="l2", C=0.1)
+    assert np.isfinite(ridge.estimate) and np.isfinite(ridge.std_error)
+    plain = within_worker_aipw(y, d, data["X"], w, "ATT", outcome="y")
+    weak = within_worker_aipw(y, d, data["X"], w, "ATT", outcome="y", penalty="l2", C=1e-3)
+    assert weak.estimate != plain.estimate  # the penalty is used, not ignored
+    # and the estimates table hands the config's keys over
+    import deepvalue.effects.table as table
+    from deepvalue.simulate.study import only_outcomes, synthetic_cohort
+
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append((kwargs["penalty"], kwargs["C"]))
+        return within_worker_aipw(*args, **kwargs)
+
+    monkeypatch.setattr(table, "within_worker_aipw", spy)
+    run = synthetic_cohort(
+        2, 1500, lambda raw: only_outcomes(raw, ["income_gain_gbp"], {"propensity": {"penalty": "l2", "C": 0.5}})
+    )
+    table.run_estimates(run.cohort.analysis, run.settings, None, methods=("within_worker_aipw",), subgroups=[])
+    assert seen and set(seen) == {("l2", 0.5)}

@@ -188,6 +188,7 @@ def estimate_outcome(
             )
     if roles.cluster:
         worker = rows[roles.cluster].to_numpy()
+        prop = settings.propensity
         for estimand in ("ATT", "ATE"):
             add(
                 "within_worker_regression",
@@ -198,7 +199,9 @@ def estimate_outcome(
             add(
                 "within_worker_aipw",
                 estimand,
-                lambda e=estimand: within_worker_aipw(y, d, X, worker, e, scale=scale, **kw),
+                lambda e=estimand: within_worker_aipw(
+                    y, d, X, worker, e, scale=scale, penalty=prop.penalty, C=prop.C, **kw
+                ),
             )
     if "psm" in methods:
         add("psm", "ATT", lambda: _psm(rows, y, d, propensity, settings, scale, kw))

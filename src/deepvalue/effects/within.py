@@ -22,7 +22,7 @@ SEs are clustered by the allocated worker.
 from __future__ import annotations
 
 import math
-from typing import get_args
+from typing import TYPE_CHECKING, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -46,6 +46,9 @@ from deepvalue.effects.cr2 import (
     _cr2_residuals,
     _variance,
 )
+
+if TYPE_CHECKING:
+    from deepvalue.adjust.propensity import Penalty
 
 
 def _demean(A: FloatArray, codes: npt.NDArray[np.int64]) -> FloatArray:
@@ -171,10 +174,10 @@ def within_worker_regression(
     return s.result(estimand, float(beta[0]), se, scale or _default_scale(s.y), notes, df=df)
 
 
-def _mundlak_names(X: pd.DataFrame | FloatArray, k: int) -> list[str]:
+def _mundlak_names(X: pd.DataFrame | FloatArray) -> list[str]:
     """Column names of within_worker_aipw's propensity design: the confounders, their worker means and
-    the worker's leave-one-out share of continuous clients."""
-    base = [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else [f"x{j}" for j in range(k)]
+    the worker's leave-one-out share of continuous clients (x0, x1, ... for an unnamed array)."""
+    base = [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else [f"x{j}" for j in range(np.shape(X)[1])]
     return [*base, *(f"{c} (worker mean)" for c in base), "continuous share of the worker's other clients"]
 
 
@@ -189,6 +192,8 @@ def within_worker_aipw(
     subgroup: str = "",
     scale: str | None = None,
     leverage: bool = True,
+    penalty: Penalty = "none",
+    C: float = 1.0,
 ) -> EffectEstimate:
     r"""AIPW within allocated workers (ATT or ATE) on the clients of workers with both arms.
 
@@ -206,6 +211,9 @@ def within_worker_aipw(
     ``leverage`` (default): each arm's residuals are CR2-adjusted by its fixed-effects OLS (with
     the demeaned design, as in :func:`within_worker_regression`) and, for the ATT, the treated
     term by the treated mean; no ``G/(G-1)``, t(G-1) intervals.
+
+    ``penalty`` and ``C``: the config's ``propensity`` keys, as for the other propensity models
+    (``l2`` is the fix the separation message names).
     """
     from deepvalue.adjust.propensity import fit_propensity
 
@@ -230,9 +238,9 @@ def within_worker_aipw(
     xbar = np.column_stack([(np.bincount(codes, weights=x[:, j]) / counts)[codes] for j in range(x.shape[1])])
     Z, _, kept = _prune(_design(x, xbar, share_loo))
     # named columns, so that a separation is reported by covariate rather than by column number
-    names = _mundlak_names(X, x.shape[1])
+    names = _mundlak_names(X)
     Z = pd.DataFrame(Z, columns=[c for c, k in zip(names, kept) if k])
-    ps = fit_propensity(Z, dd.astype(int)).score  # the project's logit (= statsmodels Logit)
+    ps = fit_propensity(Z, dd.astype(int), penalty=penalty, C=C).score  # the project's logit
     clipped = int(((ps < 0.01) | (ps > 0.99)).sum())
     ps = np.clip(ps, 0.01, 0.99)
     m, r = {}, {}

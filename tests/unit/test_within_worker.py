@@ -212,3 +212,61 @@ def test_the_penalty_the_separation_message_names_reaches_the_mundlak_logit(data
     )
     table.run_estimates(run.cohort.analysis, run.settings, None, methods=("within_worker_aipw",), subgroups=[])
     assert seen and set(seen) == {("l2", 0.5)}
+
+
+def test_the_nuisance_fits_are_shared_by_estimands_and_outcomes_without_changing_a_row(data, monkeypatch):
+    # the ATT and ATE rows of a population rest on one propensity fit and one pair of outcome
+    # models; a second outcome on the same clients reuses the propensity only. Each row equals the
+    # row computed with nothing stored.
+    import deepvalue.adjust.propensity as propensity
+    import deepvalue.effects.within as within
+
+    y, d, X, w = data["y"], data["d"], data["X"], data["w"]
+    y2 = y + np.sin(X["x1"].to_numpy())
+    fresh = {}
+    for label, outcome in (("y", y), ("y2", y2)):
+        for estimand in ("ATT", "ATE"):
+            within._NUISANCES.clear()
+            fresh[label, estimand] = within_worker_aipw(outcome, d, X, w, estimand, outcome=label)
+    fits = []
+    real = propensity.fit_propensity
+    monkeypatch.setattr(propensity, "fit_propensity", lambda *a, **k: fits.append(1) or real(*a, **k))
+    outcome_models = []
+    real_models = within._fixed_effects_outcome_models
+    monkeypatch.setattr(
+        within, "_fixed_effects_outcome_models", lambda *a: outcome_models.append(1) or real_models(*a)
+    )
+    within._NUISANCES.clear()
+    for label, outcome in (("y", y), ("y2", y2)):
+        for estimand in ("ATT", "ATE"):
+            row = within_worker_aipw(outcome, d, X, w, estimand, outcome=label)
+            assert row == fresh[label, estimand]
+    assert len(fits) == 1 and len(outcome_models) == 2
+    # another penalty, or other clients, is another propensity fit
+    within_worker_aipw(y, d, X, w, "ATT", penalty="l2", C=0.5)
+    within_worker_aipw(y[:-1], d[:-1], X.iloc[:-1], w[:-1], "ATT")
+    assert len(fits) == 3
+
+
+def test_the_regressions_att_and_ate_share_one_cr2_adjustment(data, monkeypatch):
+    # the centring changes the design's basis, not its column space, so the CR2 residuals of the
+    # ATT's design equal the ATE's: one adjustment serves both rows, and each row equals the row
+    # computed alone (to rounding: the shared residuals come from the sample-centred design)
+    import deepvalue.effects.within as within
+
+    y, d, X, w = data["y"], data["d"], data["X"], data["w"]
+    alone = {}
+    for estimand in ("ATT", "ATE"):
+        within._NUISANCES.clear()
+        alone[estimand] = within_worker_regression(y, d, X, w, estimand)
+    calls = []
+    real = within._within_cr2_residuals
+    monkeypatch.setattr(within, "_within_cr2_residuals", lambda *a: calls.append(1) or real(*a))
+    within._NUISANCES.clear()
+    for estimand in ("ATT", "ATE"):
+        row = within_worker_regression(y, d, X, w, estimand)
+        assert_allclose([row.estimate, row.std_error], [alone[estimand].estimate, alone[estimand].std_error], rtol=1e-10)
+    assert len(calls) == 1
+    # the residuals are those of the estimand's own design, adjusted: without leverage nothing is shared
+    within_worker_regression(y + 1.0, d, X, w, "ATT", leverage=False)
+    assert len(calls) == 1

@@ -21,7 +21,9 @@ SEs are clustered by the allocated worker.
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections import OrderedDict
 from typing import TYPE_CHECKING, get_args
 
 import numpy as np
@@ -154,7 +156,13 @@ def within_worker_regression(
     weight = s.d / s.d.mean() if estimand == "ATT" else np.ones(n)
     kappa = 1.0
     if leverage:
-        resid = _cr2_residuals(codes, M, resid, gram)
+        # the CR2 adjustment depends on the design only through its column space, which the
+        # centring (an invertible map of the columns) does not change: the ATT and ATE rows share
+        # one adjustment, computed with the sample-centred design whichever row asks first
+        resid = _cached(
+            ("regression_cr2", _digest(s.y, s.d, x, codes)),
+            lambda: _within_cr2_residuals(s.y, s.d, x, codes),
+        )
         inter = np.flatnonzero(keep[1 + p :])  # covariates whose interaction is kept
         cols = (np.cumsum(keep) - 1)[1 + p + inter]
         kappa = _centring_shrinkage(codes, M, resid, gram, cols, beta[cols], xc[:, inter], weight)
@@ -174,11 +182,94 @@ def within_worker_regression(
     return s.result(estimand, float(beta[0]), se, scale or _default_scale(s.y), notes, df=df)
 
 
+def _within_cr2_residuals(y, d, x, codes) -> FloatArray:
+    """CR2-adjusted residuals of the within-worker interacted regression, X centred at its sample mean."""
+    xc = x - x.mean(axis=0)
+    M, gram, _ = _prune(_demean(_design(d, xc, xc * d[:, None]), codes))
+    yt = _demean(y, codes)
+    resid = _cr2_residuals(codes, M, yt - M @ np.linalg.solve(gram, M.T @ yt), gram)
+    resid.setflags(write=False)
+    return resid
+
+
 def _mundlak_names(X: pd.DataFrame | FloatArray) -> list[str]:
     """Column names of within_worker_aipw's propensity design: the confounders, their worker means and
     the worker's leave-one-out share of continuous clients (x0, x1, ... for an unnamed array)."""
     base = [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else [f"x{j}" for j in range(np.shape(X)[1])]
     return [*base, *(f"{c} (worker mean)" for c in base), "continuous share of the worker's other clients"]
+
+
+#: Fits that the ATT and ATE rows of a population share, by a digest of their inputs: the CR2
+#: residuals of within_worker_regression, within_worker_aipw's outcome models and its propensity
+#: (which outcomes on the same clients share too) are computed once. Bounded, so a long
+#: run of many populations keeps at most this many; the values are never modified in place.
+_NUISANCES: OrderedDict[tuple, tuple] = OrderedDict()
+_NUISANCES_KEPT = 8
+
+
+def _digest(*arrays: np.ndarray) -> bytes:
+    """A 128-bit digest of the arrays' shapes, dtypes and bytes (BLAKE2b)."""
+    h = hashlib.blake2b(digest_size=16)
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.shape}{a.dtype.str}".encode())
+        h.update(a.data)
+    return h.digest()
+
+
+def _cached(key: tuple, compute):
+    """``compute()``, or its stored value for ``key`` (most recently used kept; exceptions not stored)."""
+    if key in _NUISANCES:
+        _NUISANCES.move_to_end(key)
+        return _NUISANCES[key]
+    value = compute()
+    _NUISANCES[key] = value
+    while len(_NUISANCES) > _NUISANCES_KEPT:
+        _NUISANCES.popitem(last=False)
+    return value
+
+
+def _mundlak_propensity(x, dd, codes, names, penalty, C) -> tuple[FloatArray, int]:
+    """(scores clipped to [0.01, 0.99], how many were clipped): the logit of D on X, the worker's mean
+    of X and its leave-one-out share of continuous clients."""
+    from deepvalue.adjust.propensity import fit_propensity
+
+    counts = np.bincount(codes).astype(float)
+    share_loo = (np.bincount(codes, weights=dd)[codes] - dd) / (counts[codes] - 1)
+    xbar = np.column_stack([(np.bincount(codes, weights=x[:, j]) / counts)[codes] for j in range(x.shape[1])])
+    Z, _, kept = _prune(_design(x, xbar, share_loo))
+    # named columns, so that a separation is reported by covariate rather than by column number
+    Z = pd.DataFrame(Z, columns=[c for c, k in zip(names, kept) if k])
+    ps = fit_propensity(Z, dd.astype(int), penalty=penalty, C=C).score  # the project's logit
+    clipped = int(((ps < 0.01) | (ps > 0.99)).sum())
+    ps = np.clip(ps, 0.01, 0.99)
+    ps.setflags(write=False)
+    return ps, clipped
+
+
+def _fixed_effects_outcome_models(x, yy, dd, codes, leverage) -> tuple[dict, dict]:
+    """({arm: fitted m_d}, {arm: residuals, CR2-adjusted with ``leverage``}): OLS per arm with worker
+    fixed effects (within transformation), the worker effect the arm's mean of Y - X'b."""
+    counts = np.bincount(codes)
+    m, r = {}, {}
+    for arm in (0, 1):
+        rows = dd == arm
+        xa, gram, keep = _prune(_demean(x[rows], codes[rows]))
+        b = np.linalg.lstsq(xa, _demean(yy[rows], codes[rows]), rcond=None)[0]
+        slope = x[:, keep] @ b
+        alpha = np.bincount(codes[rows], weights=(yy - slope)[rows], minlength=counts.size) / np.bincount(
+            codes[rows], minlength=counts.size
+        )
+        m[arm] = alpha[codes] + slope
+        r[arm] = yy - m[arm]
+        if leverage and xa.shape[1]:
+            placed = np.zeros((yy.size, xa.shape[1]))
+            placed[rows] = xa
+            r[arm] = _cr2_residuals(codes, placed, r[arm], gram, rows=rows)
+        m[arm].setflags(write=False)
+        r[arm].setflags(write=False)
+    return m, r
+
 
 
 def within_worker_aipw(
@@ -215,8 +306,6 @@ def within_worker_aipw(
     ``penalty`` and ``C``: the config's ``propensity`` keys, as for the other propensity models
     (``l2`` is the fix the separation message names).
     """
-    from deepvalue.adjust.propensity import fit_propensity
-
     if estimand not in get_args(WeightingEstimand):
         raise ValueError(f"estimand must be 'ATT' or 'ATE', got {estimand!r}")
     s = _sample(y, d, "within_worker_aipw", outcome, subgroup)
@@ -233,31 +322,17 @@ def within_worker_aipw(
     x = s.take(X, "X")[support]
     yy, dd = s.y[support], s.d[support]
     _, codes = np.unique(codes[support], return_inverse=True)
-    counts = np.bincount(codes).astype(float)
-    share_loo = (np.bincount(codes, weights=dd)[codes] - dd) / (counts[codes] - 1)
-    xbar = np.column_stack([(np.bincount(codes, weights=x[:, j]) / counts)[codes] for j in range(x.shape[1])])
-    Z, _, kept = _prune(_design(x, xbar, share_loo))
-    # named columns, so that a separation is reported by covariate rather than by column number
-    names = _mundlak_names(X)
-    Z = pd.DataFrame(Z, columns=[c for c, k in zip(names, kept) if k])
-    ps = fit_propensity(Z, dd.astype(int), penalty=penalty, C=C).score  # the project's logit
-    clipped = int(((ps < 0.01) | (ps > 0.99)).sum())
-    ps = np.clip(ps, 0.01, 0.99)
-    m, r = {}, {}
-    for arm in (0, 1):
-        rows = dd == arm
-        xa, gram, keep = _prune(_demean(x[rows], codes[rows]))
-        b = np.linalg.lstsq(xa, _demean(yy[rows], codes[rows]), rcond=None)[0]
-        slope = x[:, keep] @ b
-        alpha = np.bincount(codes[rows], weights=(yy - slope)[rows], minlength=counts.size) / np.bincount(
-            codes[rows], minlength=counts.size
-        )
-        m[arm] = alpha[codes] + slope
-        r[arm] = yy - m[arm]
-        if leverage and xa.shape[1]:
-            placed = np.zeros((yy.size, xa.shape[1]))
-            placed[rows] = xa
-            r[arm] = _cr2_residuals(codes, placed, r[arm], gram, rows=rows)
+    # the nuisance fits do not depend on the estimand (the propensity not on the outcome either):
+    # the ATT and ATE rows, and outcomes on one population, share them (see _NUISANCES)
+    population = _digest(x, dd, codes)
+    ps, clipped = _cached(
+        ("propensity", population, tuple(_mundlak_names(X)), penalty, C),
+        lambda: _mundlak_propensity(x, dd, codes, _mundlak_names(X), penalty, C),
+    )
+    m, r = _cached(
+        ("outcome", population, _digest(yy), leverage),
+        lambda: _fixed_effects_outcome_models(x, yy, dd, codes, leverage),
+    )
     if estimand == "ATE":
         phi = m[1] - m[0] + dd * (yy - m[1]) / ps - (1 - dd) * (yy - m[0]) / (1 - ps)
         est = float(phi.mean())

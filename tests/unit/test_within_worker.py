@@ -265,7 +265,8 @@ def test_the_regressions_att_and_ate_share_one_cr2_adjustment(data, monkeypatch)
     within._NUISANCES.clear()
     for estimand in ("ATT", "ATE"):
         row = within_worker_regression(y, d, X, w, estimand)
-        assert_allclose([row.estimate, row.std_error], [alone[estimand].estimate, alone[estimand].std_error], rtol=1e-10)
+        ref = alone[estimand]
+        assert_allclose([row.estimate, row.std_error], [ref.estimate, ref.std_error], rtol=1e-10)
     assert len(calls) == 1
     # the residuals are those of the estimand's own design, adjusted: without leverage nothing is shared
     within_worker_regression(y + 1.0, d, X, w, "ATT", leverage=False)

@@ -233,9 +233,7 @@ def test_the_nuisance_fits_are_shared_by_estimands_and_outcomes_without_changing
     monkeypatch.setattr(propensity, "fit_propensity", lambda *a, **k: fits.append(1) or real(*a, **k))
     outcome_models = []
     real_models = within._fixed_effects_outcome_models
-    monkeypatch.setattr(
-        within, "_fixed_effects_outcome_models", lambda *a: outcome_models.append(1) or real_models(*a)
-    )
+    monkeypatch.setattr(within, "_fixed_effects_outcome_models", lambda *a: outcome_models.append(1) or real_models(*a))
     within._NUISANCES.clear()
     for label, outcome in (("y", y), ("y2", y2)):
         for estimand in ("ATT", "ATE"):

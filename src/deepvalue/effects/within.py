@@ -271,7 +271,6 @@ def _fixed_effects_outcome_models(x, yy, dd, codes, leverage) -> tuple[dict, dic
     return m, r
 
 
-
 def within_worker_aipw(
     y: ArrayLike,
     d: ArrayLike,
